@@ -1,0 +1,45 @@
+# The project's plain entry points. Each target creates or refreshes .venv and the pinned CDK CLI first.
+PY := .venv/bin/python
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: demo test lint bench synth deploy destroy lock clean
+
+demo:  ## run the whole workshop offline (local mode) and print the comparison
+	@scripts/bootstrap.sh app
+	@$(PY) -m local run
+
+test:  ## the whole test suite (linters included)
+	@scripts/bootstrap.sh dev
+	@$(PY) -m ruff check .
+	@$(PY) -m mypy
+	@$(PY) -m pytest
+
+lint:
+	@scripts/bootstrap.sh dev
+	@$(PY) -m ruff check . && $(PY) -m mypy
+
+bench:  ## benchmarks (not tests): print ratios against their baselines
+	@scripts/bootstrap.sh dev
+	@for b in bench/bench_*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
+
+synth:
+	@scripts/bootstrap.sh app
+	@cdk synth --quiet
+
+deploy:
+	@scripts/bootstrap.sh app
+	@cdk deploy
+
+destroy:
+	@scripts/bootstrap.sh app
+	@cdk destroy
+
+lock:  ## re-resolve requirements.lock from requirements-dev.txt in a throwaway venv
+	rm -rf /tmp/shardlab-lock && python3 -m venv /tmp/shardlab-lock
+	/tmp/shardlab-lock/bin/pip install --quiet -r requirements-dev.txt
+	{ head -2 requirements.lock; /tmp/shardlab-lock/bin/pip freeze | grep -v -E '^(pip|setuptools|wheel)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf .venv node_modules cdk.out out .pytest_cache .mypy_cache .ruff_cache
