@@ -1,0 +1,296 @@
+"""The two places where local mode plugs into moto's Step Functions interpreter.
+
+moto (pinned) interprets the synthesized definition as it is. It lacks two things local mode needs:
+
+* ``sagemaker:createTrainingJob.sync``: moto forwards SageMaker request-response calls but has no ``.sync``.
+  ``SageMakerTaskService`` adds it the way Step Functions does it: create the job, poll
+  ``DescribeTrainingJob`` until a terminal status, succeed with the description, fail with
+  ``States.TaskFailed`` and the description as the cause, and stop the job if the task is abandoned (a failed
+  sibling branch, a stopped execution). SageMaker API errors become ``SageMaker.AmazonSageMakerException``
+  with the service's message, as Step Functions reports them, so Retry and Catch behave as on AWS.
+* Lambda tasks: moto would run Lambda code in Docker. ``InProcessLambdaService`` runs the project's real
+  handler in this process with the payload the state machine sends.
+
+Both are installed through the narrowest hook moto offers: the service factory that
+``state_task_factory`` imports (``state_task_service_for``). ``tests/test_local_sfn_hooks.py`` fails loudly if
+a moto upgrade moves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+    lambda_eval_utils,
+    state_task_factory,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+    state_task_service_lambda,
+    state_task_service_unsupported,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+    ResourceCondition,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+LOG = logging.getLogger(__name__)
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+_TERMINAL_FAILURES = {"Failed", "Stopped"}
+_ORIGINAL_FACTORY = state_task_factory.state_task_service_for
+_install_lock = threading.Lock()
+
+
+def _jsonable(value: Any) -> Any:
+    """Step Functions hands service responses on as JSON: timestamps become epoch milliseconds."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items() if key != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return value
+
+
+def _sagemaker_error_cause(error: ClientError) -> str:
+    meta = error.response.get("ResponseMetadata", {})
+    details = "; ".join(
+        [
+            "Service: AmazonSageMaker",
+            f"Status Code: {meta.get('HTTPStatusCode', 400)}",
+            f"Error Code: {error.response['Error'].get('Code', 'Unknown')}",
+            f"Request ID: {meta.get('RequestId', 'local')}",
+            "Proxy: null",
+        ]
+    )
+    return f"{error.response['Error'].get('Message', '')} ({details})"
+
+
+class TrainingJobFailedError(Exception):
+    """The job ended Failed or Stopped; the cause is its description, as Step Functions reports it."""
+
+    def __init__(self, description: dict[str, Any]) -> None:
+        super().__init__(description.get("FailureReason", description.get("TrainingJobStatus")))
+        self.description = description
+
+
+class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupported):
+    """SageMaker tasks: request-response forwarding (moto's) plus ``createTrainingJob.sync``."""
+
+    def __init__(self) -> None:
+        state_task_service_callback.StateTaskServiceCallback.__init__(
+            self,
+            supported_integration_patterns={ResourceCondition.WaitForTaskToken, ResourceCondition.Sync},
+        )
+
+    def _validate_service_integration_is_supported(self) -> None:
+        if self.resource.condition == ResourceCondition.Sync and self._get_boto_service_action() != (
+            "create_training_job"
+        ):
+            raise ValueError(f"local mode has no .sync for {self.resource.resource_arn}")
+
+    def _log_unsupported_warning(self) -> None:
+        """Silence moto's 'unsupported integration' warning: local mode supports it."""
+
+    def _failure(self, env: Any, error: str, cause: str) -> FailureEvent:
+        error_name: Any = (
+            StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
+            if error == "States.TaskFailed"
+            else CustomErrorName(error)
+        )
+        return FailureEvent(
+            env=env,
+            error_name=error_name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=error,
+                    cause=cause,
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                )
+            ),
+        )
+
+    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
+        if isinstance(ex, TrainingJobFailedError):
+            return self._failure(env, "States.TaskFailed", json.dumps(_jsonable(ex.description)))
+        if isinstance(ex, ClientError):
+            return self._failure(env, "SageMaker.AmazonSageMakerException", _sagemaker_error_cause(ex))
+        return super()._from_error(env, ex)
+
+    def _build_sync_resolver(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Callable[[], Any]:
+        client = boto_client_for(
+            region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
+        )
+        job_name = normalised_parameters["TrainingJobName"]
+
+        def describe_until_terminal() -> dict[str, Any] | None:
+            description = client.describe_training_job(TrainingJobName=job_name)
+            status = description["TrainingJobStatus"]
+            if status == "Completed":
+                return _jsonable(description)
+            if status in _TERMINAL_FAILURES:
+                raise TrainingJobFailedError(_jsonable(description))
+            return None
+
+        return describe_until_terminal
+
+    def _eval_sync(self, env: Any, sync_resolver: Any, **kwargs: Any) -> Any:
+        outcome = super()._eval_sync(env=env, sync_resolver=sync_resolver, **kwargs)
+        if outcome is None and not env.is_running():
+            self._stop_abandoned_job(env)
+        return outcome
+
+    def _stop_abandoned_job(self, env: Any) -> None:
+        # Step Functions stops a .sync job whose task is cancelled (failed sibling branch, StopExecution).
+        parameters = getattr(self, "_last_parameters", None)
+        if not parameters:
+            return
+        client = boto_client_for(region=self._last_region, service="sagemaker", state_credentials=None)
+        with contextlib.suppress(ClientError):
+            client.stop_training_job(TrainingJobName=parameters["TrainingJobName"])
+
+    def _eval_integration_pattern(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        self._last_parameters = normalised_parameters
+        self._last_region = resource_runtime_part.region
+        super()._eval_integration_pattern(
+            env, resource_runtime_part, normalised_parameters, state_credentials
+        )
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers use."""
+
+    function_name: str
+    timeout_seconds: int
+    aws_request_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    handler: LambdaHandler
+    timeout_seconds: int = 900
+
+
+_functions: dict[str, LocalFunction] = {}
+
+
+def _function_key(name_or_arn: str) -> str:
+    # FunctionName may be a name, a function ARN, or a qualified ARN.
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":")[6]
+    return name_or_arn
+
+
+def lambda_error_payload(error: BaseException) -> dict[str, Any]:
+    """The payload Lambda returns for an unhandled exception in a Python handler."""
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": "",
+        "stackTrace": traceback.format_exception(error)[-3:],
+    }
+
+
+class InProcessLambdaService(state_task_service_lambda.StateTaskServiceLambda):
+    """``lambda:invoke`` tasks call the project's handler in this process."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        name = _function_key(normalised_parameters["FunctionName"])
+        function = _functions.get(name)
+        if function is None:
+            raise ClientError(
+                {
+                    "Error": {"Code": "ResourceNotFoundException", "Message": f"Function not found: {name}"},
+                    "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": "local"},
+                },
+                "Invoke",
+            )
+        payload = json.loads(normalised_parameters.get("Payload") or b"{}")
+        try:
+            result = function.handler(payload, LambdaContext(name, function.timeout_seconds))
+            # Lambda hands back JSON: whatever does not survive a JSON round trip would fail there too.
+            result = json.loads(json.dumps(result))
+        except Exception as error:  # every handler failure is a function error, as in Lambda
+            LOG.info("Lambda %s failed: %s", name, error)
+            raise lambda_eval_utils.LambdaFunctionErrorException(
+                "Unhandled", json.dumps(lambda_error_payload(error))
+            ) from error
+        env.stack.append({"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": result})
+
+
+def _local_service_for(service_name: str) -> Any:
+    if service_name == "sagemaker":
+        return SageMakerTaskService()
+    if service_name == "lambda":
+        return InProcessLambdaService()
+    return _ORIGINAL_FACTORY(service_name=service_name)
+
+
+@contextlib.contextmanager
+def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
+    """Route SageMaker ``.sync`` and Lambda tasks of moto's interpreter to local mode while active."""
+    with _install_lock:
+        if state_task_factory.state_task_service_for is not _ORIGINAL_FACTORY:
+            raise RuntimeError("local Step Functions hooks are already installed")
+        if not callable(getattr(state_task_factory, "state_task_service_for", None)):
+            raise RuntimeError(
+                "moto's state_task_factory.state_task_service_for moved: update local/sfn_hooks.py"
+            )
+        state_task_factory.state_task_service_for = _local_service_for
+        _functions.clear()
+        _functions.update(functions)
+    try:
+        yield
+    finally:
+        with _install_lock:
+            state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
+            _functions.clear()
