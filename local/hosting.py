@@ -1,0 +1,170 @@
+"""Local mode's hosting: which endpoint serves which model, and what a Linear Learner container answers.
+
+``invoke`` plays the inference container: it accepts the content types Linear Learner documents for
+regression (``text/csv``, ``application/json`` in both documented shapes, ``application/x-recordio-protobuf``)
+and answers ``application/json`` (``{"predictions": [{"score": ...}]}``) or ``application/jsonlines``.
+A payload the container cannot use raises ``ModelContainerError``; the HTTP server turns it into the
+runtime's ``ModelError`` (424), as SageMaker does with a container's 4xx/5xx answer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lambda_common import recordio
+from local.errors import SageMakerApiError
+from local.linear_model import LinearModel
+
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account: local mode's S3, IAM and STS all live there
+DEFAULT_REGION = "us-east-1"
+
+CSV = "text/csv"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+RECORDIO = "application/x-recordio-protobuf"
+
+
+class ModelContainerError(SageMakerApiError):
+    """The container refused the request; ``original_status_code`` is the status the container answered."""
+
+    def __init__(self, original_status_code: int, original_message: str) -> None:
+        super().__init__("ModelError", original_message, 424)
+        self.original_status_code = original_status_code
+        self.original_message = original_message
+
+
+class EndpointRegistry:
+    """Endpoint name → the model it serves. Thread-safe: the HTTP server reads it from request threads."""
+
+    def __init__(self, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> None:
+        self.account_id = account_id
+        self.region = region
+        self._models: dict[str, LinearModel] = {}
+        self._lock = threading.Lock()
+
+    def register(self, endpoint_name: str, model: LinearModel) -> None:
+        with self._lock:
+            self._models[endpoint_name] = model
+
+    def unregister(self, endpoint_name: str) -> None:
+        with self._lock:
+            self._models.pop(endpoint_name, None)
+
+    def get(self, endpoint_name: str) -> LinearModel:
+        with self._lock:
+            model = self._models.get(endpoint_name)
+        if model is None:
+            # The runtime's exact wording for an endpoint that does not exist (or is not InService).
+            raise SageMakerApiError(
+                "ValidationError", f"Endpoint {endpoint_name} of account {self.account_id} not found.", 400
+            )
+        return model
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._models)
+
+
+def _media_type(header: str | None) -> tuple[str, dict[str, str]]:
+    """``"text/csv; label_size=0"`` → ``("text/csv", {"label_size": "0"})``."""
+    if not header:
+        return "", {}
+    main, *params = header.split(";")
+    parsed: dict[str, str] = {}
+    for param in params:
+        key, _, value = param.partition("=")
+        parsed[key.strip().lower()] = value.strip()
+    return main.strip().lower(), parsed
+
+
+def _parse_csv(body: bytes, params: dict[str, str]) -> np.ndarray:
+    if params.get("label_size", "0") != "0":
+        raise ModelContainerError(400, "Unable to evaluate payload provided: inference CSV must have label_size=0")
+    if not body.strip():
+        raise ModelContainerError(400, "Unable to evaluate payload provided: empty CSV payload")
+    try:
+        # pandas' C parser: the container parses CSV to float32 too, so %.9g text gives back the same floats.
+        frame = pd.read_csv(io.BytesIO(body), header=None, dtype=np.float32, skip_blank_lines=True)
+    except (ValueError, pd.errors.ParserError) as error:
+        raise ModelContainerError(400, f"Unable to evaluate payload provided: {error}") from error
+    return frame.to_numpy(dtype=np.float32)
+
+
+def _instance_features(instance: Any) -> list[float]:
+    if isinstance(instance, dict) and "features" in instance:
+        return list(instance["features"])
+    if isinstance(instance, dict) and isinstance(instance.get("data"), dict):
+        features = instance["data"].get("features")
+        if isinstance(features, dict) and "values" in features:
+            if "keys" in features:
+                raise ValueError("sparse instances (keys/shape) are not supported by local mode")
+            return list(features["values"])
+    raise ValueError('each instance must be {"features": [...]} or {"data": {"features": {"values": [...]}}}')
+
+
+def _parse_json(body: bytes) -> np.ndarray:
+    try:
+        document = json.loads(body)
+        instances = document["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise ValueError('"instances" must be a non-empty list')
+        return np.asarray([_instance_features(instance) for instance in instances], dtype=np.float32)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelContainerError(400, f"Unable to evaluate payload provided: {error}") from error
+
+
+def _parse_recordio(body: bytes) -> np.ndarray:
+    try:
+        rows = [features for features, _label in recordio.iter_records(io.BytesIO(body))]
+        if not rows:
+            raise ValueError("no records in the payload")
+        return np.asarray(rows, dtype=np.float32)
+    except (ValueError, recordio.RecordIOError) as error:
+        raise ModelContainerError(400, f"Unable to evaluate payload provided: {error}") from error
+
+
+def _scores_json(scores: list[float]) -> bytes:
+    # float repr is what json.dumps writes; joining preformatted items is several times faster for big batches.
+    return ('{"predictions": [' + ", ".join([f'{{"score": {s!r}}}' for s in scores]) + "]}").encode()
+
+
+def _scores_jsonlines(scores: list[float]) -> bytes:
+    return "".join([f'{{"score": {s!r}}}\n' for s in scores]).encode()
+
+
+def invoke(model: LinearModel, content_type: str, accept: str | None, body: bytes) -> tuple[bytes, str]:
+    """What the Linear Learner container answers to one invocation: (response body, response content type)."""
+    media_type, params = _media_type(content_type)
+    if media_type == CSV:
+        features = _parse_csv(body, params)
+    elif media_type == JSON:
+        features = _parse_json(body)
+    elif media_type == RECORDIO:
+        features = _parse_recordio(body)
+    else:
+        raise ModelContainerError(
+            415, f"Content type {content_type!r} is not supported; use {CSV}, {JSON} or {RECORDIO}"
+        )
+    if features.ndim != 2 or features.shape[1] != model.feature_dim:
+        width = features.shape[1] if features.ndim == 2 else 0
+        raise ModelContainerError(
+            400,
+            f"Unable to evaluate payload provided: feature size {width} of the inference data is not "
+            f"consistent with the feature size {model.feature_dim} of the trained model",
+        )
+    if not np.isfinite(features).all():
+        raise ModelContainerError(400, "Unable to evaluate payload provided: features must be finite numbers")
+    scores = model.predict(features).tolist()
+    accept_types = [_media_type(part)[0] for part in (accept or JSON).split(",")]
+    for accept_type in accept_types:
+        if accept_type in (JSON, "*/*", "application/*"):
+            return _scores_json(scores), JSON
+        if accept_type == JSONLINES:
+            return _scores_jsonlines(scores), JSONLINES
+    raise ModelContainerError(406, f"Accept {accept!r} is not supported; use {JSON} or {JSONLINES}")
