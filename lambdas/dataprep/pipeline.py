@@ -1,0 +1,350 @@
+"""The three data-preparation steps as plain functions over a boto3 S3 client.
+
+``profile_year``: top-N event codes of the base year, or the cached manifest when the dataset exists.
+``shard_year``: one GDELT year → ``train/``+``validation/`` (90/10 after a seeded shuffle) or ``test/``.
+``finalize_dataset``: checks every shard object, then writes ``manifest.json`` last.
+Event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparation").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dataprep.encoding import OneHotRecordEncoder, feature_dim_for, shuffled_order, split_point
+from dataprep.errors import DataPreparationError, InvalidEventError, SourceDataError, TooManyBadRowsError
+from dataprep.gdelt import (
+    LABEL,
+    NUMERIC_FEATURES,
+    KeptRows,
+    ScanStats,
+    event_code_sort_key,
+    scan_rows,
+    source_key,
+    validate_year,
+)
+from dataprep.s3io import DEFAULT_PART_SIZE, S3Client, S3ObjectWriter, describe_client_error, open_lines
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "shardlab-dataset/1"
+DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
+MAX_EVENT_CODES = 300  # CAMEO has about 300 codes; also bounds the one-hot width
+CHANNEL_FOR_ROLE = {"train": ("train", "validation"), "test": ("test",)}
+RECORD_CONTENT_TYPE = "application/x-recordio-protobuf"
+
+
+# --- event fields -------------------------------------------------------------------------------------
+
+
+def _field(event: Mapping[str, Any], name: str) -> Any:
+    if name not in event:
+        raise InvalidEventError(f"event is missing {name!r}")
+    return event[name]
+
+
+def _text(event: Mapping[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    value = _field(event, name)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise InvalidEventError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _prefix(event: Mapping[str, Any], name: str) -> str:
+    value = _text(event, name, allow_empty=name == "sourcePrefix")
+    if value and (not value.endswith("/") or value.startswith("/")):
+        raise InvalidEventError(f"{name} must end with '/' and not start with '/', got {value!r}")
+    return value
+
+
+def _integer(event: Mapping[str, Any], name: str, low: int, high: int) -> int:
+    value = _field(event, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidEventError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _fraction(event: Mapping[str, Any], name: str, default: float | None = None) -> float:
+    value = event.get(name, default) if default is not None else _field(event, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidEventError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _year(event: Mapping[str, Any]) -> int:
+    try:
+        return validate_year(_field(event, "year"))
+    except ValueError as error:
+        raise InvalidEventError(str(error)) from error
+
+
+def _event_codes(event: Mapping[str, Any]) -> list[str]:
+    codes = _field(event, "eventCodes")
+    if not isinstance(codes, list) or not 1 <= len(codes) <= MAX_EVENT_CODES:
+        raise InvalidEventError(f"eventCodes must be a list of 1 to {MAX_EVENT_CODES} codes, got {codes!r}")
+    for code in codes:
+        if not isinstance(code, str) or not code.isascii() or not code.isdigit():
+            raise InvalidEventError(f"event codes are CAMEO digit strings such as '010', got {code!r}")
+    if len(set(codes)) != len(codes):
+        raise InvalidEventError(f"eventCodes has duplicates: {codes}")
+    if codes != sorted(codes, key=event_code_sort_key):
+        raise InvalidEventError(f"eventCodes must be in numeric order (the one-hot column order): {codes}")
+    return codes
+
+
+def _max_bad_row_fraction(event: Mapping[str, Any]) -> float:
+    value = _fraction(event, "maxBadRowFraction", DEFAULT_MAX_BAD_ROW_FRACTION)
+    if not 0.0 <= value < 1.0:
+        raise InvalidEventError(f"maxBadRowFraction must be in [0, 1), got {value!r}")
+    return value
+
+
+# --- shared checks ------------------------------------------------------------------------------------
+
+
+def check_row_quality(stats: ScanStats, where: str, max_bad_row_fraction: float) -> None:
+    """Fails on an empty source or when more than ``max_bad_row_fraction`` of its rows are malformed."""
+    if stats.rows_read == 0:
+        raise SourceDataError(f"{where} is empty: no rows to prepare")
+    bad = stats.bad_rows
+    if bad > max_bad_row_fraction * stats.rows_read:
+        raise TooManyBadRowsError(
+            f"{where}: {bad} of {stats.rows_read} rows ({bad / stats.rows_read:.2%}) are malformed, more than "
+            f"maxBadRowFraction={max_bad_row_fraction} allows ({stats.bad_row_summary()})"
+        )
+
+
+def read_manifest(s3: S3Client, bucket: str, dataset_prefix: str) -> dict[str, Any] | None:
+    """The dataset's manifest, or None when the dataset is not complete (no manifest yet)."""
+    key = f"{dataset_prefix}{MANIFEST_NAME}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise DataPreparationError(f"cannot read s3://{bucket}/{key}: {describe_client_error(error)}") from error
+    try:
+        manifest = json.loads(body)
+    except ValueError as error:
+        raise DataPreparationError(f"s3://{bucket}/{key} is not valid JSON: {error}") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise DataPreparationError(f"s3://{bucket}/{key} is not a {MANIFEST_FORMAT} manifest")
+    return manifest
+
+
+# --- profile ------------------------------------------------------------------------------------------
+
+
+def top_event_codes(code_counts: Mapping[bytes, int], top_n: int) -> list[str]:
+    """The ``top_n`` most frequent codes (ties: lower numeric code first), returned in numeric order."""
+    ranked = sorted(code_counts.items(), key=lambda item: (-item[1], *event_code_sort_key(item[0].decode())))
+    return sorted((code.decode() for code, _count in ranked[:top_n]), key=event_code_sort_key)
+
+
+def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
+    source_bucket = _text(event, "sourceBucket")
+    source_prefix = _prefix(event, "sourcePrefix")
+    year = _year(event)
+    top_n = _integer(event, "topEventCodes", 1, MAX_EVENT_CODES)
+    bucket = _text(event, "bucket")
+    dataset_prefix = _prefix(event, "datasetPrefix")
+    max_bad = _max_bad_row_fraction(event)
+
+    manifest = read_manifest(s3, bucket, dataset_prefix)
+    if manifest is not None:
+        if manifest.get("featureDim") != feature_dim_for(top_n):
+            raise DataPreparationError(
+                f"s3://{bucket}/{dataset_prefix}{MANIFEST_NAME} has featureDim {manifest.get('featureDim')}, "
+                f"but topEventCodes={top_n} needs {feature_dim_for(top_n)}: the dataset prefix is reused"
+            )
+        return {
+            "cached": True,
+            "eventCodes": manifest["eventCodes"],
+            "counts": manifest["counts"],
+            "featureDim": manifest["featureDim"],
+            "manifest": manifest,
+        }
+
+    key = source_key(source_prefix, year)
+    where = f"s3://{source_bucket}/{key}"
+    stats = ScanStats()
+    code_counts: dict[bytes, int] = {}
+    with open_lines(s3, source_bucket, key) as lines:
+        scan_rows(lines, stats, None, code_counts=code_counts)
+    check_row_quality(stats, where, max_bad)
+    if len(code_counts) < top_n:
+        raise SourceDataError(
+            f"{where} (year {year}) has only {len(code_counts)} distinct event codes; "
+            f"topEventCodes={top_n} needs at least {top_n}"
+        )
+    codes = top_event_codes(code_counts, top_n)
+    return {
+        "cached": False,
+        "eventCodes": codes,
+        "counts": {code: code_counts[code.encode()] for code in codes},
+        "featureDim": feature_dim_for(len(codes)),
+        "manifest": None,
+    }
+
+
+# --- shard --------------------------------------------------------------------------------------------
+
+
+def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAULT_PART_SIZE) -> dict[str, Any]:
+    source_bucket = _text(event, "sourceBucket")
+    source_prefix = _prefix(event, "sourcePrefix")
+    year = _year(event)
+    role = _field(event, "role")
+    if role not in CHANNEL_FOR_ROLE:
+        raise InvalidEventError(f"role must be 'train' or 'test', got {role!r}")
+    codes = _event_codes(event)
+    seed = _integer(event, "seed", 0, 2**63 - 1)
+    train_fraction = _fraction(event, "trainFraction")
+    if not 0.0 < train_fraction < 1.0:
+        raise InvalidEventError(f"trainFraction must be strictly between 0 and 1, got {train_fraction!r}")
+    max_bad = _max_bad_row_fraction(event)
+    bucket = _text(event, "bucket")
+    dataset_prefix = _prefix(event, "datasetPrefix")
+
+    key = source_key(source_prefix, year)
+    where = f"s3://{source_bucket}/{key}"
+    stats = ScanStats()
+    kept = KeptRows()
+    selected = {code.encode(): index for index, code in enumerate(codes)}
+    with open_lines(s3, source_bucket, key) as lines:
+        scan_rows(lines, stats, selected, kept=kept)
+    check_row_quality(stats, where, max_bad)
+    row_count = len(kept)
+    if row_count == 0:
+        raise SourceDataError(
+            f"{where} (year {year}): none of {stats.rows_read} rows passed the filter (event code in the "
+            f"selected {len(codes)}, both actors geocoded): {stats.rejected}"
+        )
+
+    if role == "train":
+        order = shuffled_order(row_count, seed)
+        cut = split_point(row_count, train_fraction)
+        if cut in (0, row_count):
+            raise SourceDataError(
+                f"{where} (year {year}) kept only {row_count} rows: too few for a "
+                f"{train_fraction:g}/{1 - train_fraction:g} train/validation split"
+            )
+        outputs: list[tuple[str, Any]] = [("train", order[:cut]), ("validation", order[cut:])]
+        del order
+    else:
+        outputs = [("test", range(row_count))]  # the notebook scores the test year unshuffled
+
+    encoder = OneHotRecordEncoder(len(codes))
+    written: list[str] = []
+    bytes_out = 0
+    try:
+        for channel, rows in outputs:
+            out_key = f"{dataset_prefix}{channel}/{year}.data"
+            with S3ObjectWriter(s3, bucket, out_key, part_size=part_size, content_type=RECORD_CONTENT_TYPE) as out:
+                for chunk in encoder.iter_chunks(kept, rows):
+                    out.write(chunk)
+            written.append(out_key)
+            bytes_out += out.bytes_written
+    except BaseException:
+        _delete_quietly(s3, bucket, written)  # a year is all its objects or none of them
+        raise
+    return {
+        "year": year,
+        "rowsRead": stats.rows_read,
+        "rowsKept": row_count,
+        "rejected": dict(stats.rejected),
+        "bytesIn": stats.bytes_read,
+        "bytesOut": bytes_out,
+        "keys": written,
+        "featureDim": encoder.feature_dim,
+    }
+
+
+def _delete_quietly(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    for key in keys:
+        with suppress(ClientError, BotoCoreError):  # the original failure is what the caller needs to see
+            s3.delete_object(Bucket=bucket, Key=key)
+
+
+# --- finalize -----------------------------------------------------------------------------------------
+
+
+def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Checks every shard object (present, whole records), then writes the manifest last and returns it."""
+    bucket = _text(event, "bucket")
+    dataset_prefix = _prefix(event, "datasetPrefix")
+    profile = _field(event, "profile")
+    shards = _field(event, "shards")
+    if not isinstance(profile, dict) or not isinstance(profile.get("eventCodes"), list):
+        raise InvalidEventError("profile must be the profile step's output (with eventCodes)")
+    codes = _event_codes(profile)
+    feature_dim = feature_dim_for(len(codes))
+    if profile.get("featureDim") != feature_dim:
+        raise InvalidEventError(f"profile featureDim {profile.get('featureDim')} != 5 + {len(codes)} codes")
+    if not isinstance(shards, list) or not shards:
+        raise InvalidEventError("shards must be a non-empty list of shard step outputs")
+    record_size = OneHotRecordEncoder(len(codes)).record_size
+
+    objects: list[dict[str, Any]] = []
+    years: set[int] = set()
+    for shard in shards:
+        if not isinstance(shard, dict) or not isinstance(shard.get("keys"), list):
+            raise InvalidEventError(f"each shard must be a shard step output with keys, got {shard!r}")
+        year = shard.get("year")
+        if year in years:
+            raise InvalidEventError(f"year {year} appears in more than one shard")
+        years.add(year)  # type: ignore[arg-type]
+        if shard.get("featureDim") != feature_dim:
+            raise InvalidEventError(
+                f"shard for {year} has featureDim {shard.get('featureDim')}, expected {feature_dim}"
+            )
+        for key in shard["keys"]:
+            channel = key[len(dataset_prefix) :].split("/", 1)[0] if key.startswith(dataset_prefix) else ""
+            if channel not in ("train", "validation", "test"):
+                raise InvalidEventError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
+            try:
+                size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+            except ClientError as error:
+                raise DataPreparationError(
+                    f"shard object s3://{bucket}/{key} is not readable ({describe_client_error(error)}): "
+                    "the dataset is incomplete, so no manifest is written"
+                ) from error
+            if size % record_size:
+                raise DataPreparationError(
+                    f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
+                )
+            objects.append(
+                {"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size}
+            )
+
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "bucket": bucket,
+        "datasetPrefix": dataset_prefix,
+        "eventCodes": codes,
+        "counts": profile.get("counts", {}),
+        "featureDim": feature_dim,
+        "label": LABEL,
+        "features": [*NUMERIC_FEATURES, *(f"EventCode_{code}" for code in codes)],
+        "recordFormat": RECORD_CONTENT_TYPE,
+        "recordBytes": record_size,
+        "channels": {
+            channel: sorted(o["key"] for o in objects if o["channel"] == channel)
+            for channel in ("train", "validation", "test")
+        },
+        "objects": objects,
+        "shards": shards,
+        "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"{dataset_prefix}{MANIFEST_NAME}",
+        Body=json.dumps(manifest, indent=1).encode(),
+        ContentType="application/json",
+    )
+    return manifest

@@ -1,0 +1,202 @@
+"""Streaming S3 reads (line by line, never the whole object in memory) and all-or-nothing S3 writes.
+
+Written here instead of using s3transfer's managed upload: we need the abort-on-any-failure guarantee and
+a single PutObject for small outputs, and the read side must hand lines to the parser as the GET streams.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from types import TracebackType
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dataprep.errors import OutputWriteError, SourceDataError
+
+S3Client = Any  # boto3's S3 client (no type stubs in the Lambda runtime)
+
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part except the last must be at least 5 MiB
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+MAX_PARTS = 10_000
+_READ_BUFFER = 1024 * 1024
+_MISSING_OBJECT_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class _StreamingBodyReader(io.RawIOBase):
+    """Adapts botocore's StreamingBody (``read(n)``) to the raw-IO interface so io.BufferedReader can split
+    lines in C; counts the bytes that arrived."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        self.bytes_read += size
+        return size
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+def describe_client_error(error: ClientError) -> str:
+    details = error.response.get("Error", {})
+    return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".rstrip(": ")
+
+
+@contextmanager
+def open_lines(s3: S3Client, bucket: str, key: str) -> Iterator[Iterable[bytes]]:
+    """A buffered binary reader over one streaming GET; iterate it for lines (line endings kept)."""
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _MISSING_OBJECT_CODES:
+            raise SourceDataError(f"source object s3://{bucket}/{key} does not exist") from error
+        raise SourceDataError(f"cannot read s3://{bucket}/{key}: {describe_client_error(error)}") from error
+    reader = io.BufferedReader(_StreamingBodyReader(response["Body"]), buffer_size=_READ_BUFFER)
+    try:
+        yield reader
+    except (BotoCoreError, OSError) as error:
+        raise SourceDataError(f"reading s3://{bucket}/{key} failed: {error}") from error
+    finally:
+        reader.close()
+
+
+class S3ObjectWriter:
+    """Writes one S3 object so that either all of it becomes visible or nothing does.
+
+    Small objects (below ``part_size``) go up in one PutObject on ``close``. Larger ones use a multipart upload
+    with ``part_size`` parts (the last may be smaller); any failure, in our code or S3's, aborts the upload,
+    so no partial object or orphaned parts remain. Use as a context manager: leaving it with an exception
+    aborts, leaving it normally completes.
+    """
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")
+        self._s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self._part_size = part_size
+        self._content_type = content_type
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.bytes_written = 0
+        self._closed = False
+
+    def __enter__(self) -> S3ObjectWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise ValueError(f"s3://{self.bucket}/{self.key} is already closed")
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._part_size:
+            self._run(self._upload_part, self._part_size)
+
+    def close(self) -> None:
+        """Makes the object visible: PutObject if it fits one part, else the last part + complete."""
+        if self._closed:
+            return
+        if self._upload_id is None:
+            self._run(self._put_whole)
+        else:
+            if self._buffer:
+                self._run(self._upload_part, len(self._buffer))
+            self._run(self._complete)
+        self._closed = True
+
+    def abort(self) -> None:
+        """Discards everything written; safe to call more than once."""
+        self._closed = True
+        self._buffer = bytearray()
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is not None:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+
+    def _run(self, step: Any, *args: Any) -> None:
+        try:
+            step(*args)
+        except ClientError as error:
+            self._abort_quietly()
+            raise OutputWriteError(
+                f"writing s3://{self.bucket}/{self.key} failed: {describe_client_error(error)}"
+            ) from error
+        except BaseException:
+            self._abort_quietly()
+            raise
+
+    def _abort_quietly(self) -> None:
+        # the original error matters more; an S3 lifecycle rule can still clean up orphaned parts
+        with suppress(ClientError, BotoCoreError):
+            self.abort()
+
+    def _put_whole(self) -> None:
+        self._s3.put_object(
+            Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self._content_type
+        )
+        self._buffer = bytearray()
+
+    def _upload_part(self, size: int) -> None:
+        if self._upload_id is None:
+            created = self._s3.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=self._content_type, ChecksumAlgorithm="CRC32"
+            )
+            self._upload_id = created["UploadId"]
+        part_number = len(self._parts) + 1
+        if part_number > MAX_PARTS:
+            raise ValueError(f"s3://{self.bucket}/{self.key} needs more than {MAX_PARTS} parts")
+        body = bytes(self._buffer[:size])
+        response = self._s3.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=part_number,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
+        part: dict[str, Any] = {"PartNumber": part_number, "ETag": response["ETag"]}
+        if response.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        self._parts.append(part)
+        del self._buffer[:size]
+
+    def _complete(self) -> None:
+        self._s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+        self._upload_id = None
