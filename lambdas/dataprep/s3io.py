@@ -19,7 +19,7 @@ from dataprep.errors import OutputWriteError, SourceDataError
 S3Client = Any  # boto3's S3 client (no type stubs in the Lambda runtime)
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part except the last must be at least 5 MiB
-DEFAULT_PART_SIZE = 16 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024  # 10,000 parts x 8 MiB = 80 GB, far above any GDELT year
 MAX_PARTS = 10_000
 _READ_BUFFER = 1024 * 1024
 _MISSING_OBJECT_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -177,7 +177,8 @@ class S3ObjectWriter:
         part_number = len(self._parts) + 1
         if part_number > MAX_PARTS:
             raise ValueError(f"s3://{self.bucket}/{self.key} needs more than {MAX_PARTS} parts")
-        body = bytes(self._buffer[:size])
+        with memoryview(self._buffer) as view:
+            body = bytes(view[:size])  # one copy (slicing the bytearray first would make two)
         response = self._s3.upload_part(
             Bucket=self.bucket,
             Key=self.key,
