@@ -1,0 +1,231 @@
+"""The compare step as a plain function over boto3 clients (the handler only builds the clients)."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from compare.metrics import regression_metrics
+from compare.report import DISTRIBUTION_TYPES, REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
+from compare.scoring import RetryPolicy, score_test_set
+from compare.testdata import MAX_REQUEST_BYTES, DatasetError, iter_csv_batches, parse_s3_uri, sum_labels
+from compare.training import describe_training
+
+BRANCHES = ("replicated", "sharded")
+
+
+class CompareInputError(ValueError):
+    """The event is not a compare request."""
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    training_jobs: dict[str, str]
+    endpoints: dict[str, str]
+    test_data: str
+    train_data: str
+    bucket: str
+    run_prefix: str
+    run_id: str
+    parameters: dict[str, Any]
+    train_label_mean: float | None = None
+
+    @classmethod
+    def from_event(cls, event: Any) -> CompareRequest:
+        if not isinstance(event, dict):
+            raise CompareInputError(f"the compare event must be a JSON object, got {type(event).__name__}")
+
+        def text(key: str) -> str:
+            value = event.get(key)
+            if not isinstance(value, str) or not value:
+                raise CompareInputError(f"the compare event needs {key!r} as a non-empty string, got {value!r}")
+            return value
+
+        def pair(key: str) -> dict[str, str]:
+            value = event.get(key)
+            if not isinstance(value, dict) or any(
+                not isinstance(value.get(branch), str) or not value.get(branch) for branch in BRANCHES
+            ):
+                raise CompareInputError(
+                    f'the compare event needs {key!r} as {{"replicated": name, "sharded": name}}, got {value!r}'
+                )
+            return {branch: value[branch] for branch in BRANCHES}
+
+        run_prefix = text("runPrefix")
+        if not run_prefix.endswith("/") or run_prefix.startswith("/"):
+            raise CompareInputError(f"runPrefix must be a key prefix ending in '/', got {run_prefix!r}")
+        parameters = event.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise CompareInputError(f"parameters must be a JSON object, got {parameters!r}")
+        mean = event.get("trainLabelMean")
+        if mean is not None and (
+            isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean)
+        ):
+            raise CompareInputError(f"trainLabelMean must be a finite number, got {mean!r}")
+        request = cls(
+            training_jobs=pair("trainingJobs"),
+            endpoints=pair("endpoints"),
+            test_data=text("testData"),
+            train_data=text("trainData"),
+            bucket=text("bucket"),
+            run_prefix=run_prefix,
+            run_id=text("runId"),
+            parameters=parameters,
+            train_label_mean=None if mean is None else float(mean),
+        )
+        for key, uri in (("testData", request.test_data), ("trainData", request.train_data)):
+            try:
+                parse_s3_uri(uri)
+            except DatasetError as error:
+                raise CompareInputError(f"{key}: {error}") from error
+        if request.endpoints["replicated"] == request.endpoints["sharded"]:
+            raise CompareInputError("the two endpoints must differ: both are " + request.endpoints["sharded"])
+        return request
+
+
+def check_endpoints_in_service(sagemaker: Any, endpoints: dict[str, str]) -> None:
+    for endpoint_name in endpoints.values():
+        try:
+            status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+        except sagemaker.exceptions.ClientError as error:
+            message = error.response.get("Error", {}).get("Message", str(error))
+            raise CompareInputError(f"endpoint {endpoint_name} cannot be described: {message}") from error
+        if status != "InService":
+            raise CompareInputError(f"endpoint {endpoint_name} is {status}, not InService: it cannot be scored")
+
+
+def _open_object(s3: Any, uri: str, role: str) -> Any:
+    bucket, key = parse_s3_uri(uri)
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except s3.exceptions.NoSuchKey as error:
+        raise DatasetError(f"the {role} object {uri} does not exist") from error
+
+
+def train_label_mean(s3: Any, train_data: str) -> tuple[float, int, int]:
+    """(mean label, rows, objects) over every object under the train prefix, streaming labels only."""
+    bucket, prefix = parse_s3_uri(train_data)
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    ]
+    if not keys:
+        raise DatasetError(f"no training objects under {train_data}")
+    total, rows = 0.0, 0
+    sums: list[float] = []
+    for key in sorted(keys):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        object_sum, object_rows = sum_labels(body, f"s3://{bucket}/{key}")
+        sums.append(object_sum)
+        rows += object_rows
+    total = math.fsum(sums)
+    if rows == 0:
+        raise DatasetError(f"the training objects under {train_data} hold no records")
+    return total / rows, rows, len(keys)
+
+
+def run_comparison(
+    request: CompareRequest,
+    *,
+    s3: Any,
+    sagemaker: Any,
+    runtime: Any,
+    cloudwatch: Any,
+    metrics_namespace: str,
+    concurrency_per_endpoint: int = 4,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+) -> dict[str, Any]:
+    """Score, compute, then publish: CloudWatch metrics, report.md, and report.json last. Returns the summary."""
+    training = {branch: describe_training(sagemaker, request.training_jobs[branch]) for branch in BRANCHES}
+    for branch, figures in training.items():
+        expected = DISTRIBUTION_TYPES[branch]
+        if figures.distribution_type is not None and figures.distribution_type != expected:
+            raise CompareInputError(
+                f"training job {figures.job_name} is the {branch} branch but its train channel is "
+                f"{figures.distribution_type}, not {expected}"
+            )
+    check_endpoints_in_service(sagemaker, request.endpoints)
+
+    if request.train_label_mean is not None:
+        mean, mean_source = request.train_label_mean, "the event's trainLabelMean"
+        train_rows: int | None = None
+    else:
+        mean, train_rows, objects = train_label_mean(s3, request.train_data)
+        mean_source = f"{train_rows} training rows in {objects} objects under {request.train_data}"
+
+    started = time.perf_counter()
+    test_stream = _open_object(s3, request.test_data, "test")
+    batches = iter_csv_batches(test_stream, request.test_data, max_request_bytes)
+    scored = score_test_set(
+        runtime,
+        request.endpoints,
+        batches,
+        concurrency_per_endpoint=concurrency_per_endpoint,
+        retry=retry,
+        sleep=sleep,
+    )
+    if scored.rows == 0:
+        raise DatasetError(f"the test object {request.test_data} holds no records")
+    scoring_seconds = time.perf_counter() - started
+
+    models: dict[str, dict[str, Any]] = {
+        branch: {
+            "distributionType": DISTRIBUTION_TYPES[branch],
+            "trainingJobName": request.training_jobs[branch],
+            "endpointName": request.endpoints[branch],
+            "training": training[branch].as_report(),
+            "test": regression_metrics(scored.labels, scored.predictions[branch]),
+        }
+        for branch in BRANCHES
+    }
+    baseline_predictions = [mean] * scored.rows
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "runId": request.run_id,
+        "generatedAt": now().isoformat(),
+        "parameters": request.parameters,
+        "testData": {
+            "uri": request.test_data,
+            "rows": scored.rows,
+            "batches": scored.batches,
+            "largestRequestBytes": scored.largest_request_bytes,
+            "invocations": scored.requests,
+            "scoringSeconds": round(scoring_seconds, 3),
+        },
+        "models": models,
+        "baseline": {
+            "name": "predict the training label mean",
+            "prediction": mean,
+            "source": mean_source,
+            "trainRows": train_rows,
+            "test": regression_metrics(scored.labels, baseline_predictions),
+        },
+        "comparison": comparison_figures(models),
+    }
+    report["verdict"] = verdict(report)
+    metric_count = put_metrics(cloudwatch, metrics_namespace, report)
+    locations = write_report(s3, request.bucket, request.run_prefix, report)
+    return {
+        "runId": request.run_id,
+        "verdict": report["verdict"],
+        "report": locations,
+        "testRows": scored.rows,
+        "trainingSpeedUp": report["comparison"]["trainingSpeedUp"],
+        "mseChangePercent": report["comparison"]["mseChangePercent"],
+        "testMse": {
+            "replicated": models["replicated"]["test"]["mse"],
+            "sharded": models["sharded"]["test"]["mse"],
+            "naiveBaseline": report["baseline"]["test"]["mse"],
+        },
+        "trainingTimeInSeconds": {branch: training[branch].training_seconds for branch in BRANCHES},
+        "metricsPublished": metric_count,
+    }

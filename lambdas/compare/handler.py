@@ -1,0 +1,32 @@
+"""Lambda entry point of the compare step (``compare.handler.handler``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from compare.comparison import CompareRequest, run_comparison
+
+CONCURRENCY_PER_ENDPOINT = 4
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    request = CompareRequest.from_event(event)
+    # Retries are ours (scoring.RetryPolicy) so failures name the batch; pool sized for both endpoints.
+    runtime_config = Config(
+        retries={"total_max_attempts": 1},
+        max_pool_connections=2 * CONCURRENCY_PER_ENDPOINT,
+        read_timeout=75,  # the container must answer within 60 s
+    )
+    return run_comparison(
+        request,
+        s3=boto3.client("s3"),
+        sagemaker=boto3.client("sagemaker"),
+        runtime=boto3.client("sagemaker-runtime", config=runtime_config),
+        cloudwatch=boto3.client("cloudwatch"),
+        metrics_namespace=os.environ["SHARDLAB_METRICS_NAMESPACE"],
+        concurrency_per_endpoint=CONCURRENCY_PER_ENDPOINT,
+    )

@@ -1,0 +1,31 @@
+"""Regression metrics in plain Python (the Lambda has no numpy); sums are exact (``math.fsum``)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+
+def regression_metrics(labels: Sequence[float], predictions: Sequence[float]) -> dict[str, float | None]:
+    """MSE (the seed notebook's metric), RMSE, MAE, median absolute error and R² of predictions vs labels."""
+    rows = len(labels)
+    if rows == 0:
+        raise ValueError("no rows to compute metrics on")
+    if len(predictions) != rows:
+        raise ValueError(f"{len(predictions)} predictions for {rows} labels")
+    errors = [y - p for y, p in zip(labels, predictions, strict=True)]
+    squared = math.fsum(e * e for e in errors)
+    mean_label = math.fsum(labels) / rows
+    total = math.fsum((y - mean_label) ** 2 for y in labels)
+    mse = squared / rows
+    absolute = [abs(e) for e in errors]
+    return {
+        "rows": float(rows),
+        "mse": mse,
+        "rmse": math.sqrt(mse),
+        "mae": math.fsum(absolute) / rows,
+        "medianAbsoluteError": statistics.median(absolute),
+        # R² is undefined when every label is the same: null (JSON has no NaN).
+        "r2": 1.0 - squared / total if total > 0 else None,
+    }
