@@ -45,30 +45,37 @@ def iter_payloads(stream: BinaryIO, source: str) -> Iterator[bytes]:
     data = b""
     pos = 0
     record = 0
+
+    def fill(needed: int) -> bool:
+        """Make ``data[pos:]`` hold at least ``needed`` bytes; False at end of stream."""
+        nonlocal data, pos
+        if len(data) - pos >= needed:
+            return True
+        parts = [data[pos:]]
+        available = len(parts[0])
+        while available < needed:
+            chunk = stream.read(max(_READ_CHUNK, needed - available))
+            if not chunk:
+                break
+            parts.append(chunk)
+            available += len(chunk)
+        data, pos = b"".join(parts), 0
+        return available >= needed
+
     while True:
-        if len(data) - pos < _HEADER.size:
-            data = data[pos:] + stream.read(_READ_CHUNK)
-            pos = 0
-            if not data:
-                return
-            if len(data) < _HEADER.size:
+        if not fill(_HEADER.size):
+            if len(data) - pos:
                 raise DatasetError(f"{source}: truncated recordIO header after record {record}")
+            return
         magic, length = _HEADER.unpack_from(data, pos)
         if magic != recordio.MAGIC:
             raise DatasetError(f"{source}: record {record} has bad recordIO magic 0x{magic:08X}")
         length &= _LENGTH_MASK
-        end = pos + _HEADER.size + length
-        padded_end = end + (-length) % 4
-        while len(data) < padded_end:
-            chunk = stream.read(max(_READ_CHUNK, padded_end - len(data)))
-            if not chunk:
-                raise DatasetError(f"{source}: record {record} is truncated")
-            data = data[pos:] + chunk
-            end -= pos
-            padded_end -= pos
-            pos = 0
-        yield data[pos + _HEADER.size : end]
-        pos = padded_end
+        padded = _HEADER.size + length + (-length) % 4
+        if not fill(padded):
+            raise DatasetError(f"{source}: record {record} is truncated")
+        yield data[pos + _HEADER.size : pos + _HEADER.size + length]
+        pos += padded
         record += 1
 
 

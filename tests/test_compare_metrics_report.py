@@ -1,0 +1,114 @@
+"""compare.metrics against a numpy reference; the verdict sentence and the report renderings."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from compare.metrics import regression_metrics
+from compare.report import comparison_figures, metric_data, render_markdown, verdict
+
+
+@pytest.mark.parametrize("rows", [1, 2, 1001, 20_000])
+def test_metrics_match_numpy(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    y = rng.normal(5, 2.6, rows).astype(np.float32).astype(np.float64)
+    p = y + rng.normal(0, 1.5, rows)
+    got = regression_metrics(y.tolist(), p.tolist())
+    errors = y - p
+    assert got["rows"] == rows
+    assert got["mse"] == pytest.approx(np.mean(errors**2), rel=1e-12)
+    assert got["rmse"] == pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-12)
+    assert got["mae"] == pytest.approx(np.mean(np.abs(errors)), rel=1e-12)
+    assert got["medianAbsoluteError"] == np.median(np.abs(errors))
+    if rows > 1:
+        assert got["r2"] == pytest.approx(1 - np.sum(errors**2) / np.sum((y - y.mean()) ** 2), rel=1e-10)
+    else:
+        assert got["r2"] is None  # one label: no variance
+
+
+def test_metrics_of_a_constant_prediction_and_bad_input() -> None:
+    got = regression_metrics([1.0, 2.0, 3.0, 4.0], [2.5] * 4)
+    assert got["mse"] == 1.25 and got["mae"] == 1.0 and got["medianAbsoluteError"] == 1.0 and got["r2"] == 0.0
+    with pytest.raises(ValueError, match="no rows"):
+        regression_metrics([], [])
+    with pytest.raises(ValueError, match="2 predictions for 3 labels"):
+        regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def sample_report(replicated_seconds: int = 460, sharded_seconds: int = 100) -> dict[str, Any]:
+    def model(distribution: str, seconds: int, mse: float) -> dict[str, Any]:
+        return {
+            "distributionType": distribution,
+            "trainingJobName": f"job-{distribution}",
+            "endpointName": f"ep-{distribution}",
+            "training": {
+                "trainingTimeInSeconds": seconds,
+                "billableTimeInSeconds": seconds + 10,
+                "billableInstanceSeconds": 5 * (seconds + 10),
+                "instanceCount": 5,
+                "instanceType": "ml.c5.2xlarge",
+                "finalMetrics": {"validation:mse": 4.5},
+            },
+            "test": {"rows": 10, "mse": mse, "rmse": mse**0.5, "mae": 1.7, "medianAbsoluteError": 1.4, "r2": 0.27},
+        }
+
+    models = {
+        "replicated": model("FullyReplicated", replicated_seconds, 5.054),
+        "sharded": model("ShardedByS3Key", sharded_seconds, 5.0698),
+    }
+    report = {
+        "runId": "run-1",
+        "models": models,
+        "baseline": {
+            "prediction": 5.12,
+            "source": "the event's trainLabelMean",
+            "test": {"rows": 10, "mse": 6.9, "rmse": 2.6, "mae": 2.1, "medianAbsoluteError": 1.8, "r2": None},
+        },
+        "testData": {"uri": "s3://b/test/1984.data", "rows": 10, "batches": 1, "largestRequestBytes": 99},
+        "comparison": comparison_figures(models),
+    }
+    report["verdict"] = verdict(report)
+    return report
+
+
+def test_verdict_sentences() -> None:
+    assert sample_report()["verdict"] == (
+        "ShardedByS3Key trained 4.6x faster than FullyReplicated; its test MSE is 0.3% higher (5.07 vs 5.054)."
+    )
+    assert sample_report(100, 200)["verdict"].startswith("ShardedByS3Key trained 2.0x slower than FullyReplicated")
+    same = sample_report()
+    same["models"]["sharded"]["test"]["mse"] = 5.054
+    same["comparison"] = comparison_figures(same["models"])
+    assert verdict(same).endswith("its test MSE is the same (5.054 vs 5.054).")
+    lower = copy.deepcopy(same)
+    lower["models"]["sharded"]["test"]["mse"] = 4.8
+    lower["comparison"] = comparison_figures(lower["models"])
+    assert "its test MSE is 5.0% lower (4.8 vs 5.054)" in verdict(lower)
+    assert sample_report(100, 0)["comparison"]["trainingSpeedUp"] is None
+    assert "same reported time" in sample_report(100, 0)["verdict"]
+
+
+def test_markdown_table() -> None:
+    markdown = render_markdown(sample_report())
+    lines = markdown.splitlines()
+    assert lines[0] == "# shardlab comparison, run `run-1`"
+    assert "| | FullyReplicated | ShardedByS3Key | naive baseline |" in lines
+    assert "| test MSE | 5.054 | 5.07 | 6.9 |" in lines
+    assert "| test R² | 0.27 | 0.27 | n/a |" in lines
+    assert "| training time (s) | 460 | 100 | |" in lines
+    assert "| billable instance-seconds | 2350 | 550 | |" in lines
+    assert "Speed-up of sharded over replicated training: 4.6x" in markdown
+
+
+def test_metric_data_dimensions_and_skipped_nulls() -> None:
+    data = metric_data(sample_report())
+    assert {tuple(d["Name"] for d in datum["Dimensions"]) for datum in data} == {("DistributionType", "RunId")}
+    names = [(datum["MetricName"], datum["Dimensions"][0]["Value"]) for datum in data]
+    assert ("TrainingTimeInSeconds", "ShardedByS3Key") in names
+    assert ("TestMSE", "NaiveMeanBaseline") in names
+    assert ("TrainingSpeedUp", "ShardedByS3Key") in names
+    assert len(names) == len(set(names)) == 2 * 8 + 2

@@ -1,0 +1,132 @@
+"""compare.testdata: recordIO streaming, CSV batching at the size limit, float32-exact text, label sums."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from compare.testdata import DatasetError, iter_csv_batches, iter_payloads, parse_s3_uri, sum_labels
+from lambda_common import recordio
+
+
+def records(rows: list[list[float]], labels: list[float]) -> bytes:
+    return b"".join(recordio.encode_record(r, y) for r, y in zip(rows, labels, strict=True))
+
+
+class TrickleStream(io.RawIOBase):
+    """Returns at most ``step`` bytes per read, as a network stream may."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data = data
+        self._pos = 0
+        self._step = step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._step if size < 0 else min(size, self._step)
+        chunk = self._data[self._pos : self._pos + size]
+        self._pos += len(chunk)
+        return chunk
+
+
+def rows_of(bodies: list[bytes]) -> list[list[float]]:
+    return [
+        [float(np.float32(value)) for value in line.split(",")] for body in bodies for line in body.decode().split("\n")
+    ]
+
+
+def test_csv_round_trips_every_float32_exactly() -> None:
+    rng = np.random.default_rng(3)
+    x = np.concatenate(
+        [
+            rng.normal(0, 1e3, (200, 4)).astype(np.float32),
+            np.array([[0.1, -0.0, 3.4028235e38, 1.4e-45]], dtype=np.float32),
+        ]
+    )
+    y = rng.normal(size=len(x)).astype(np.float32)
+    batches = list(iter_csv_batches(io.BytesIO(records(x.tolist(), y.tolist())), "mem"))
+    assert len(batches) == 1
+    assert rows_of([b.body for b in batches]) == x.tolist()
+    assert list(batches[0].labels) == y.tolist()
+    assert batches[0].body.split(b"\n")[-1] == b"0.100000001,-0,3.40282347e+38,1.40129846e-45"
+
+
+def test_batches_fill_up_to_the_byte_limit_and_never_over() -> None:
+    # Every row is "1,2" (3 bytes) plus "\n" between rows: 5 rows take 3*5+4 = 19 bytes.
+    data = records([[1.0, 2.0]] * 23, [0.5] * 23)
+    batches = list(iter_csv_batches(io.BytesIO(data), "mem", max_request_bytes=19))
+    assert [len(b.body) for b in batches] == [19, 19, 19, 19, 11]
+    assert [b.rows for b in batches] == [5, 5, 5, 5, 3]
+    assert [b.index for b in batches] == [0, 1, 2, 3, 4]
+    # one byte less and a batch holds only 4 rows
+    assert [b.rows for b in iter_csv_batches(io.BytesIO(data), "mem", max_request_bytes=18)] == [4] * 5 + [3]
+
+
+def test_a_row_larger_than_the_limit_is_an_error() -> None:
+    with pytest.raises(DatasetError, match="record 0 alone is larger than 5 bytes"):
+        list(iter_csv_batches(io.BytesIO(records([[1.5, 2.5]], [1.0])), "s3://b/test.data", max_request_bytes=5))
+
+
+def test_trickling_stream_gives_the_same_batches() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 7)).astype(np.float32)
+    y = rng.normal(size=300).astype(np.float32)
+    data = records(x.tolist(), y.tolist())
+    whole = list(iter_csv_batches(io.BytesIO(data), "mem", max_request_bytes=4096))
+    trickled = list(iter_csv_batches(TrickleStream(data, 7), "mem", max_request_bytes=4096))
+    assert [(b.body, list(b.labels)) for b in whole] == [(b.body, list(b.labels)) for b in trickled]
+    assert len(whole) > 3
+
+
+def test_records_outside_the_dense_layout_use_the_full_decoder() -> None:
+    plain = recordio.encode_record([1.0, 2.0], 3.0)
+    # same record with a uid field (Record field 3) appended: not the writer's layout
+    payload = plain[8 : 8 + struct.unpack_from("<I", plain, 4)[0]] + b"\x1a\x03abc"
+    data = plain + recordio.frame(payload) + plain
+    batches = list(iter_csv_batches(io.BytesIO(data), "mem"))
+    assert batches[0].body == b"1,2\n1,2\n1,2"
+    assert list(batches[0].labels) == [3.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (records([[1.0, 2.0], [1.0, 2.0, 3.0]], [0.0, 0.0]), "record 1 has 3 features, earlier records have 2"),
+        (recordio.encode_record([1.0, 2.0]), "record 0 has 0 label values, expected 1"),
+        (records([[1.0, 2.0]], [0.0])[:-3], "record 0 is truncated"),
+        (records([[1.0, 2.0]], [0.0]) + b"\x0a\x23", "truncated recordIO header after record 1"),
+        (b"\x00" * 16, "record 0 has bad recordIO magic"),
+    ],
+)
+def test_bad_records_are_named(data: bytes, fragment: str) -> None:
+    with pytest.raises(DatasetError, match=f"s3://b/test.data: {fragment}"):
+        list(iter_csv_batches(io.BytesIO(data), "s3://b/test.data"))
+
+
+def test_empty_stream_gives_no_batches() -> None:
+    assert list(iter_csv_batches(io.BytesIO(b""), "mem")) == []
+    assert list(iter_payloads(io.BytesIO(b""), "mem")) == []
+
+
+def test_sum_labels_matches_numpy_and_reads_other_layouts() -> None:
+    rng = np.random.default_rng(11)
+    y = rng.normal(5, 2, 70_000).astype(np.float32)
+    x = np.ones((y.size, 3), dtype=np.float32)
+    plain = recordio.encode_record([1.0], 2.5)
+    odd = recordio.frame(plain[8 : 8 + struct.unpack_from("<I", plain, 4)[0]] + b"\x1a\x01u")
+    total, rows = sum_labels(io.BytesIO(records(x.tolist(), y.tolist()) + odd), "mem")
+    assert rows == y.size + 1
+    assert total == math.fsum([*y.astype(np.float64).tolist(), 2.5])
+
+
+def test_parse_s3_uri() -> None:
+    assert parse_s3_uri("s3://bucket/a/b.data") == ("bucket", "a/b.data")
+    for bad in ("bucket/key", "s3://bucket", "s3:///key", ""):
+        with pytest.raises(DatasetError):
+            parse_s3_uri(bad)
