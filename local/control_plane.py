@@ -44,6 +44,7 @@ Fault injection (``FaultPlan``, for tests): keys are ``fnmatch`` patterns of nam
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 import threading
@@ -54,7 +55,7 @@ from typing import Any, Protocol
 
 import boto3
 import botocore.session
-from botocore.model import OperationModel, Shape
+from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.utils import parse_to_aware_datetime
 from botocore.validate import ParamValidator
 
@@ -154,11 +155,17 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+@functools.cache
+def sagemaker_service_model() -> ServiceModel:
+    """botocore's SageMaker model (loading it takes a noticeable fraction of a second, so once)."""
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
 class RequestValidator:
     """Validates requests the way the SageMaker front end does (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.service_model = botocore.session.get_session().get_service_model("sagemaker")
+        self.service_model = sagemaker_service_model()
         self._param_validator = ParamValidator()
 
     def operation_model(self, operation: str) -> OperationModel:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import botocore.session
 import numpy as np
 import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
 from lambda_common.recordio import encode_record
-from local.control_plane import SUPPORTED_OPERATIONS, FaultPlan, LocalSageMaker
+from local.control_plane import SUPPORTED_OPERATIONS, FaultPlan, LocalSageMaker, sagemaker_service_model
 from local.errors import SageMakerApiError
 from local.linear_model import LinearModel
 
@@ -22,7 +22,7 @@ BUCKET = "shardlab-test"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
 ROLE = "arn:aws:iam::123456789012:role/shardlab-training"
 TRUE_WEIGHTS = np.array([1.5, -2.0, 0.5, 3.0])
-SERVICE = botocore.session.get_session().get_service_model("sagemaker")
+SERVICE = sagemaker_service_model()
 
 
 class Registry:
@@ -36,6 +36,7 @@ class Registry:
         self.models.pop(name, None)
 
 
+@functools.cache
 def _recordio(rows: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, TRUE_WEIGHTS.size)).astype(np.float32)
@@ -58,6 +59,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             s3.put_object(Bucket=BUCKET, Key=f"data/train/{year}.data", Body=_recordio(400, year))
             s3.put_object(Bucket=BUCKET, Key=f"data/validation/{year}.data", Body=_recordio(50, year + 100))
         yield s3
+
+
+@pytest.fixture
+def offline() -> LocalSageMaker:
+    """No S3 behind it: for requests that validation rejects before anything is read."""
+    return LocalSageMaker()
 
 
 @pytest.fixture
@@ -230,7 +237,7 @@ def test_feature_dim_that_does_not_match_the_data_fails_the_job(sagemaker: Local
 
 
 def test_stop_training_job_ends_stopped(aws: Any, registry: Registry) -> None:
-    plane = LocalSageMaker(registry=registry, s3_client=aws, time_scale=0.01)  # Starting lasts 0.9 s
+    plane = LocalSageMaker(registry=registry, s3_client=aws, time_scale=0.003)  # Starting lasts 0.27 s
     plane.handle("CreateTrainingJob", training_request("job-stop"))
     plane.handle("StopTrainingJob", {"TrainingJobName": "job-stop"})
     assert plane.handle("DescribeTrainingJob", {"TrainingJobName": "job-stop"})["TrainingJobStatus"] == "Stopping"
@@ -498,8 +505,8 @@ def test_every_supported_operation_has_a_valid_request_fixture() -> None:
 
 
 @pytest.mark.parametrize("operation", SUPPORTED_OPERATIONS)
-def test_every_operation_rejects_an_unknown_member(sagemaker: LocalSageMaker, operation: str) -> None:
-    error = api_error(sagemaker, operation, {**VALID_REQUESTS[operation], "Bogus": 1})
+def test_every_operation_rejects_an_unknown_member(offline: LocalSageMaker, operation: str) -> None:
+    error = api_error(offline, operation, {**VALID_REQUESTS[operation], "Bogus": 1})
     assert error.code == "ValidationException"
     assert "'Bogus'" in error.message
     assert error.message.startswith("1 validation error detected")
@@ -568,9 +575,9 @@ def test_every_operation_rejects_an_unknown_member(sagemaker: LocalSageMaker, op
     ],
 )
 def test_invalid_fields_are_a_validation_exception_worded_as_aws(
-    sagemaker: LocalSageMaker, operation: str, params: dict[str, Any], expected: str
+    offline: LocalSageMaker, operation: str, params: dict[str, Any], expected: str
 ) -> None:
-    error = api_error(sagemaker, operation, params)
+    error = api_error(offline, operation, params)
     assert error.code == "ValidationException"
     assert error.status_code == 400
     assert expected in error.message
@@ -581,8 +588,8 @@ def test_json_decoded_timestamps_are_accepted(sagemaker: LocalSageMaker) -> None
     assert sagemaker.handle("ListTrainingJobs", {"CreationTimeAfter": 1_700_000_000})["TrainingJobSummaries"] == []
 
 
-def test_unsupported_operation_is_named(sagemaker: LocalSageMaker) -> None:
-    assert "CreateNotebookInstance" in api_error(sagemaker, "CreateNotebookInstance", {}).message
+def test_unsupported_operation_is_named(offline: LocalSageMaker) -> None:
+    assert "CreateNotebookInstance" in api_error(offline, "CreateNotebookInstance", {}).message
 
 
 # ------------------------------------------------------------------------------------------------ faults
