@@ -55,8 +55,7 @@ class OneHotRecordEncoder:
         self._head, middle, self._tail = dense_record_layout(self.feature_dim)
         self.record_size = len(self._head) + 4 * self.feature_dim + len(middle) + 4 + len(self._tail)
         self._one_hot_then_middle = [
-            struct.pack(f"<{code_count}f", *(1.0 if column == index else 0.0 for column in range(code_count)))
-            + middle
+            struct.pack(f"<{code_count}f", *(1.0 if column == index else 0.0 for column in range(code_count))) + middle
             for index in range(code_count)
         ]
 

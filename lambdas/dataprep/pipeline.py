@@ -290,8 +290,8 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidEventError("shards must be a non-empty list of shard step outputs")
     record_size = OneHotRecordEncoder(len(codes)).record_size
 
-    objects: list[dict[str, Any]] = []
     years: set[int] = set()
+    channel_keys: list[tuple[str, str, Any]] = []  # (key, channel, year): all checked before any request
     for shard in shards:
         if not isinstance(shard, dict) or not isinstance(shard.get("keys"), list):
             raise InvalidEventError(f"each shard must be a shard step output with keys, got {shard!r}")
@@ -307,20 +307,22 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             channel = key[len(dataset_prefix) :].split("/", 1)[0] if key.startswith(dataset_prefix) else ""
             if channel not in ("train", "validation", "test"):
                 raise InvalidEventError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
-            try:
-                size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-            except ClientError as error:
-                raise DataPreparationError(
-                    f"shard object s3://{bucket}/{key} is not readable ({describe_client_error(error)}): "
-                    "the dataset is incomplete, so no manifest is written"
-                ) from error
-            if size % record_size:
-                raise DataPreparationError(
-                    f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
-                )
-            objects.append(
-                {"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size}
+            channel_keys.append((key, channel, year))
+
+    objects: list[dict[str, Any]] = []
+    for key, channel, year in channel_keys:
+        try:
+            size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except ClientError as error:
+            raise DataPreparationError(
+                f"shard object s3://{bucket}/{key} is not readable ({describe_client_error(error)}): "
+                "the dataset is incomplete, so no manifest is written"
+            ) from error
+        if size % record_size:
+            raise DataPreparationError(
+                f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
             )
+        objects.append({"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size})
 
     manifest = {
         "format": MANIFEST_FORMAT,

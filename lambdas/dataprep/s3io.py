@@ -163,9 +163,7 @@ class S3ObjectWriter:
             self.abort()
 
     def _put_whole(self) -> None:
-        self._s3.put_object(
-            Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self._content_type
-        )
+        self._s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self._content_type)
         self._buffer = bytearray()
 
     def _upload_part(self, size: int) -> None:
