@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -627,3 +628,39 @@ def test_injected_throttling_answers_n_times_then_succeeds(aws: Any) -> None:
         assert (error.code, error.message) == ("ThrottlingException", "Rate exceeded")
     assert plane.handle("CreateModel", model)["ModelArn"].endswith(":model/m")
     assert plane.handle("ListModels", {})["Models"][0]["ModelName"] == "m"
+
+
+# ------------------------------------------------------------------------------------------------ over HTTP
+
+
+def test_boto3_drives_the_control_plane_through_the_local_server(aws: Any) -> None:
+    from local.hosting import EndpointRegistry
+    from local.server import LocalSageMakerServer
+
+    hosting = EndpointRegistry()
+    plane = LocalSageMaker(registry=hosting, s3_client=aws)
+    with LocalSageMakerServer(registry=hosting, control_plane=plane) as server:
+        client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.url)
+        runtime = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=server.url)
+        client.create_training_job(**training_request("http-job"))
+        job = wait_for(
+            lambda: client.describe_training_job(TrainingJobName="http-job"),
+            lambda r: r["TrainingJobStatus"] != "InProgress",
+        )
+        assert job["TrainingJobStatus"] == "Completed"
+        assert job["TrainingEndTime"] > job["TrainingStartTime"]  # timestamps made the round trip
+        _host(plane, "http-job", job["ModelArtifacts"]["S3ModelArtifacts"])
+        wait_for(
+            lambda: client.describe_endpoint(EndpointName="http-job"),
+            lambda r: r["EndpointStatus"] == "InService",
+        )
+        answer = runtime.invoke_endpoint(EndpointName="http-job", ContentType="text/csv", Body="1,0,0,0")
+        score = json.loads(answer["Body"].read())["predictions"][0]["score"]
+        assert score == pytest.approx(TRUE_WEIGHTS[0] + 1.0, abs=0.2)
+        with pytest.raises(client.exceptions.ClientError) as caught:
+            client.describe_training_job(TrainingJobName="missing")
+        assert caught.value.response["Error"] == {
+            "Code": "ValidationException",
+            "Message": "Requested resource not found.",
+        }
+    plane.close()
