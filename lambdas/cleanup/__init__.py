@@ -1,0 +1,1 @@
+"""Delete what a run (or, on stack deletion, every run) left in SageMaker."""

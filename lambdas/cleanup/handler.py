@@ -1,0 +1,57 @@
+"""Lambda entry points: the pipeline's clean-up step and the stack's clean-up guard (custom resource)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
+
+
+def run_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """`{"names": {"replicated": ..., "sharded": ...}}` -> what was stopped/deleted.
+
+    Raises CleanupIncompleteError while an endpoint cannot be deleted yet; the state machine retries it.
+    """
+    return run_cleanup_with(boto3.client("sagemaker"), event)
+
+
+def run_cleanup_with(sagemaker: Any, event: dict[str, Any]) -> dict[str, Any]:
+    names = event.get("names")
+    if not isinstance(names, dict) or not names or not all(isinstance(n, str) and n for n in names.values()):
+        raise ValueError(f"run_cleanup needs {{'names': {{branch: name}}}}, got {event!r}")
+    report = cleanup_run(sagemaker, sorted(set(names.values())))
+    if report.pending:
+        raise CleanupIncompleteError(f"not deletable yet (retrying): {', '.join(report.pending)}")
+    return report.as_dict()
+
+
+def _guard_id() -> str:
+    return f"{os.environ['SHARDLAB_PREFIX']}-cleanup-guard"
+
+
+def on_event(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Provider framework onEvent: nothing to do on Create/Update; Delete starts the clean-up."""
+    if event["RequestType"] == "Delete":
+        _cleanup_pass()
+        return {"PhysicalResourceId": event.get("PhysicalResourceId", _guard_id())}
+    return {"PhysicalResourceId": _guard_id()}
+
+
+def is_complete(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Provider framework isComplete: repeat the (idempotent) pass until nothing of the stack remains."""
+    if event["RequestType"] != "Delete":
+        return {"IsComplete": True}
+    report = _cleanup_pass()
+    return {"IsComplete": not report.pending}
+
+
+def _cleanup_pass() -> Any:
+    return cleanup_stack(
+        boto3.client("sagemaker"),
+        boto3.client("stepfunctions"),
+        prefix=os.environ["SHARDLAB_PREFIX"],
+        state_machine_arn=os.environ.get("SHARDLAB_STATE_MACHINE_ARN"),
+    )

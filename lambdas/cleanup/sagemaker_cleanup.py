@@ -1,0 +1,199 @@
+"""Stop and delete SageMaker resources by exact name (one run) or by stack prefix + tag (stack deletion).
+
+Every function is idempotent: a resource that is already gone counts as cleaned up. Resources are matched
+by the `<prefix>-` name prefix AND the `shardlab:stack` tag, because another stack's prefix may start
+with this one's (`shardlab-` also matches `shardlab-dev-...`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+STACK_TAG = "shardlab:stack"
+# Training jobs in these states still run (and bill) instances.
+RUNNING_TRAINING_STATES = ("InProgress", "Stopping")
+
+
+class CleanupIncompleteError(RuntimeError):
+    """Some resources cannot be deleted yet (an endpoint still Creating/Updating); retry later."""
+
+
+@dataclass
+class CleanupReport:
+    stopped_training_jobs: list[str] = field(default_factory=list)
+    deleted_endpoints: list[str] = field(default_factory=list)
+    deleted_endpoint_configs: list[str] = field(default_factory=list)
+    deleted_models: list[str] = field(default_factory=list)
+    stopped_executions: list[str] = field(default_factory=list)
+    # What still has to go away before the clean-up is complete.
+    pending: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "stoppedTrainingJobs": self.stopped_training_jobs,
+            "deletedEndpoints": self.deleted_endpoints,
+            "deletedEndpointConfigs": self.deleted_endpoint_configs,
+            "deletedModels": self.deleted_models,
+            "stoppedExecutions": self.stopped_executions,
+            "pending": self.pending,
+        }
+
+
+def _is_missing(error: ClientError) -> bool:
+    """SageMaker answers requests for unknown names with ValidationException 'Could not find ...'."""
+    err = error.response.get("Error", {})
+    code = err.get("Code", "")
+    message = err.get("Message", "")
+    return code == "ResourceNotFound" or (code == "ValidationException" and "could not find" in message.lower())
+
+
+def _endpoint_status(sagemaker: Any, name: str) -> str | None:
+    try:
+        return str(sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"])
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+
+
+def stop_training_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
+    """Ask SageMaker to stop the job if it still runs; stopping releases its instances within minutes."""
+    try:
+        status = sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+    except ClientError as error:
+        if _is_missing(error):
+            return
+        raise
+    if status == "InProgress":
+        sagemaker.stop_training_job(TrainingJobName=name)
+        report.stopped_training_jobs.append(name)
+
+
+# SageMaker refuses to delete an endpoint while it changes; a Creating one settles within about an hour.
+_ENDPOINT_BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+
+
+def delete_endpoint(sagemaker: Any, name: str, report: CleanupReport, *, wait_until_gone: bool) -> None:
+    """Delete the endpoint; pending if it cannot be deleted yet or (`wait_until_gone`) still exists."""
+    status = _endpoint_status(sagemaker, name)
+    if status is None:
+        return
+    if status in _ENDPOINT_BUSY:
+        report.pending.append(f"endpoint/{name} ({status})")
+        return
+    if status != "Deleting":
+        try:
+            sagemaker.delete_endpoint(EndpointName=name)
+        except ClientError as error:
+            if _is_missing(error):
+                return
+            raise
+        report.deleted_endpoints.append(name)
+    if wait_until_gone:
+        report.pending.append(f"endpoint/{name} (Deleting)")
+
+
+def delete_endpoint_config(sagemaker: Any, name: str, report: CleanupReport) -> None:
+    try:
+        sagemaker.delete_endpoint_config(EndpointConfigName=name)
+    except ClientError as error:
+        if _is_missing(error):
+            return
+        raise
+    report.deleted_endpoint_configs.append(name)
+
+
+def delete_model(sagemaker: Any, name: str, report: CleanupReport) -> None:
+    try:
+        sagemaker.delete_model(ModelName=name)
+    except ClientError as error:
+        if _is_missing(error):
+            return
+        raise
+    report.deleted_models.append(name)
+
+
+def cleanup_run(sagemaker: Any, names: Iterable[str]) -> CleanupReport:
+    """One run's resources: each branch uses one name for its job, model, endpoint config and endpoint."""
+    report = CleanupReport()
+    for name in names:
+        stop_training_job(sagemaker, name, report)
+        # An endpoint in Deleting no longer serves or bills, so a run need not wait for it to vanish.
+        delete_endpoint(sagemaker, name, report, wait_until_gone=False)
+        delete_endpoint_config(sagemaker, name, report)
+        delete_model(sagemaker, name, report)
+    return report
+
+
+def _paginate(sagemaker: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    for page in sagemaker.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def _belongs_to_stack(sagemaker: Any, arn: str, prefix: str) -> bool:
+    tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+    return any(tag.get("Key") == STACK_TAG and tag.get("Value") == prefix for tag in tags)
+
+
+def stack_training_jobs(sagemaker: Any, prefix: str) -> list[tuple[str, str]]:
+    """(name, status) of this stack's training jobs that still run."""
+    found = []
+    for status in RUNNING_TRAINING_STATES:
+        for job in _paginate(sagemaker, "list_training_jobs", "TrainingJobSummaries",
+                             NameContains=prefix, StatusEquals=status):
+            name = job["TrainingJobName"]
+            if name.startswith(f"{prefix}-") and _belongs_to_stack(sagemaker, job["TrainingJobArn"], prefix):
+                found.append((name, status))
+    return found
+
+
+def stack_resources(sagemaker: Any, prefix: str, *, operation: str, key: str, name_key: str,
+                    arn_key: str) -> list[dict[str, Any]]:
+    return [
+        item
+        for item in _paginate(sagemaker, operation, key, NameContains=prefix)
+        if item[name_key].startswith(f"{prefix}-") and _belongs_to_stack(sagemaker, item[arn_key], prefix)
+    ]
+
+
+def stop_running_executions(stepfunctions: Any, state_machine_arn: str, report: CleanupReport) -> None:
+    paginator = stepfunctions.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+        for execution in page.get("executions", []):
+            stepfunctions.stop_execution(
+                executionArn=execution["executionArn"],
+                error="StackDeleted",
+                cause="The shardlab stack is being deleted; its clean-up guard stopped this execution.",
+            )
+            report.stopped_executions.append(execution["executionArn"])
+
+
+def cleanup_stack(sagemaker: Any, stepfunctions: Any, *, prefix: str, state_machine_arn: str | None) -> CleanupReport:
+    """One pass over everything the stack's runs may have left; `pending` empty means nothing remains."""
+    report = CleanupReport()
+    if state_machine_arn:
+        try:
+            stop_running_executions(stepfunctions, state_machine_arn, report)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "StateMachineDoesNotExist":
+                raise
+    for name, status in stack_training_jobs(sagemaker, prefix):
+        if status == "InProgress":
+            sagemaker.stop_training_job(TrainingJobName=name)
+            report.stopped_training_jobs.append(name)
+        report.pending.append(f"training-job/{name}")
+    for endpoint in stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
+                                    name_key="EndpointName", arn_key="EndpointArn"):
+        # `cdk destroy` must not finish while an endpoint still exists.
+        delete_endpoint(sagemaker, endpoint["EndpointName"], report, wait_until_gone=True)
+    for config in stack_resources(sagemaker, prefix, operation="list_endpoint_configs", key="EndpointConfigs",
+                                  name_key="EndpointConfigName", arn_key="EndpointConfigArn"):
+        delete_endpoint_config(sagemaker, config["EndpointConfigName"], report)
+    for model in stack_resources(sagemaker, prefix, operation="list_models", key="Models", name_key="ModelName",
+                                 arn_key="ModelArn"):
+        delete_model(sagemaker, model["ModelName"], report)
+    return report

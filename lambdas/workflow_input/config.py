@@ -1,0 +1,270 @@
+"""Execution input -> run config (docs/ARCHITECTURE.md "Execution config").
+
+Everything that can make a run fail for a reason the user controls is checked here, in the first state,
+before anything costs money. Errors name the offending field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any
+
+# The published GDELT 1.0 yearly backfiles are events/1979.csv ... events/2005.csv.
+FIRST_YEARLY_FILE = 1979
+LAST_YEARLY_FILE = 2005
+
+# Must equal cdk.json context "shardlab:executionDefaults" (a test checks it); the stack passes the context
+# values in SHARDLAB_DEFAULTS so a deployment can change them without touching code.
+DEFAULTS: dict[str, Any] = {
+    "trainYears": [1979, 1980, 1981, 1982, 1983],
+    "testYear": 1984,
+    "topEventCodes": 20,
+    "instanceCount": 5,
+    "trainingInstanceType": "ml.c5.2xlarge",
+    "hostingInstanceType": "ml.m5.xlarge",
+    "hyperParameters": {},
+    "useSpotInstances": False,
+    "keepEndpoints": False,
+    "endpointPollSeconds": 30,
+    "sourceBucket": "gdelt-open-data",
+    "sourcePrefix": "events/",
+    "seed": 1729,
+    "trainFraction": 0.9,
+    "maxBadRowFraction": 0.01,
+    "maxRuntimeInSeconds": 3600,
+    "maxWaitTimeInSeconds": 7200,
+}
+
+# Linear Learner settings of the workshop; user overrides are merged over them.
+BASE_HYPERPARAMETERS = {
+    "mini_batch_size": "500",
+    "predictor_type": "regressor",
+    "epochs": "2",
+    "num_models": "32",
+    "loss": "absolute_loss",
+}
+
+# Creating an endpoint takes minutes; SageMaker gives up on one after about an hour.
+ENDPOINT_WAIT_SECONDS = 3600
+MAX_NAME_LENGTH = 63
+RUN_NAME_PART_LENGTH = 24
+BRANCH_SUFFIXES = ("replicated", "sharded")
+LONGEST_SUFFIX = max(len(s) for s in BRANCH_SUFFIXES)
+# <prefix>-<run part (<=24)>-<8 hex>-<suffix> must fit 63 characters.
+MAX_PREFIX_LENGTH = MAX_NAME_LENGTH - (1 + RUN_NAME_PART_LENGTH + 1 + 8 + 1 + LONGEST_SUFFIX)
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_HYPERPARAMETER_KEY = re.compile(r"^[a-z_][a-z0-9_]{0,255}$")
+
+
+class InvalidExecutionInputError(ValueError):
+    """The execution input cannot start a run; the message names the field."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, int | float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int_in(field: str, value: object, low: int, high: int) -> int:
+    if not _is_int(value):
+        raise InvalidExecutionInputError(f"{field} must be an integer, got {json.dumps(value)}")
+    assert isinstance(value, int)
+    if not low <= value <= high:
+        raise InvalidExecutionInputError(f"{field} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidExecutionInputError(f"{field} must be true or false, got {json.dumps(value)}")
+    return value
+
+
+def _year(field: str, value: object) -> int:
+    if not _is_int(value):
+        raise InvalidExecutionInputError(f"{field} must be a year (integer), got {json.dumps(value)}")
+    assert isinstance(value, int)
+    if not FIRST_YEARLY_FILE <= value <= LAST_YEARLY_FILE:
+        raise InvalidExecutionInputError(
+            f"{field}: {value} has no yearly GDELT file; yearly files exist for "
+            f"{FIRST_YEARLY_FILE}-{LAST_YEARLY_FILE}"
+        )
+    return value
+
+
+def _fraction(field: str, value: object, *, low_inclusive: bool) -> float:
+    if not _is_number(value):
+        raise InvalidExecutionInputError(f"{field} must be a number, got {json.dumps(value)}")
+    assert isinstance(value, int | float)
+    low_ok = value >= 0 if low_inclusive else value > 0
+    if not (low_ok and value < 1):
+        bounds = "0 <= x < 1" if low_inclusive else "0 < x < 1"
+        raise InvalidExecutionInputError(f"{field} must satisfy {bounds}, got {value}")
+    return float(value)
+
+
+def _instance_type(field: str, value: object) -> str:
+    if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
+        raise InvalidExecutionInputError(
+            f"{field} must be a SageMaker instance type like 'ml.c5.2xlarge', got {json.dumps(value)}"
+        )
+    return value
+
+
+def _hyperparameters(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidExecutionInputError(f"hyperParameters must be an object of strings, got {json.dumps(value)}")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _HYPERPARAMETER_KEY.match(key):
+            raise InvalidExecutionInputError(f"hyperParameters: {json.dumps(key)} is not a hyperparameter name")
+        if key == "feature_dim":
+            raise InvalidExecutionInputError(
+                "hyperParameters.feature_dim is set by the pipeline from the data (5 + topEventCodes)"
+            )
+        if not isinstance(item, str) or not 0 < len(item) <= 2500:
+            raise InvalidExecutionInputError(
+                f"hyperParameters.{key} must be a non-empty string (SageMaker passes strings), "
+                f"got {json.dumps(item)}"
+            )
+        result[key] = item
+    return result
+
+
+def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge `raw` over the defaults and check every field; returns the validated settings."""
+    base = dict(DEFAULTS if defaults is None else defaults)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidExecutionInputError(f"execution input must be a JSON object, got {json.dumps(raw)}")
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise InvalidExecutionInputError(
+            f"unknown execution input key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(DEFAULTS))}"
+        )
+    merged = {**base, **raw}
+
+    years_value = merged["trainYears"]
+    if not isinstance(years_value, list) or not years_value:
+        raise InvalidExecutionInputError(f"trainYears must be a non-empty list of years, got {json.dumps(years_value)}")
+    train_years = [_year(f"trainYears[{i}]", y) for i, y in enumerate(years_value)]
+    if len(set(train_years)) != len(train_years):
+        raise InvalidExecutionInputError(f"trainYears must not repeat a year, got {train_years}")
+    test_year = _year("testYear", merged["testYear"])
+    if test_year in train_years:
+        raise InvalidExecutionInputError(f"testYear {test_year} is also in trainYears; the test year must be held out")
+
+    config: dict[str, Any] = {
+        "trainYears": sorted(train_years),
+        "testYear": test_year,
+        "topEventCodes": _int_in("topEventCodes", merged["topEventCodes"], 1, 300),
+        "instanceCount": _int_in("instanceCount", merged["instanceCount"], 1, 100),
+        "trainingInstanceType": _instance_type("trainingInstanceType", merged["trainingInstanceType"]),
+        "hostingInstanceType": _instance_type("hostingInstanceType", merged["hostingInstanceType"]),
+        "hyperParameters": _hyperparameters(merged["hyperParameters"]),
+        "useSpotInstances": _bool("useSpotInstances", merged["useSpotInstances"]),
+        "keepEndpoints": _bool("keepEndpoints", merged["keepEndpoints"]),
+        "endpointPollSeconds": _int_in("endpointPollSeconds", merged["endpointPollSeconds"], 1, 300),
+        "seed": _int_in("seed", merged["seed"], 0, 2**32 - 1),
+        "trainFraction": _fraction("trainFraction", merged["trainFraction"], low_inclusive=False),
+        "maxBadRowFraction": _fraction("maxBadRowFraction", merged["maxBadRowFraction"], low_inclusive=True),
+        "maxRuntimeInSeconds": _int_in("maxRuntimeInSeconds", merged["maxRuntimeInSeconds"], 60, 432000),
+        "maxWaitTimeInSeconds": _int_in("maxWaitTimeInSeconds", merged["maxWaitTimeInSeconds"], 60, 432000),
+    }
+    source_bucket = merged["sourceBucket"]
+    if not isinstance(source_bucket, str) or not _BUCKET_NAME.match(source_bucket):
+        raise InvalidExecutionInputError(f"sourceBucket must be an S3 bucket name, got {json.dumps(source_bucket)}")
+    source_prefix = merged["sourcePrefix"]
+    if not isinstance(source_prefix, str) or (source_prefix and not source_prefix.endswith("/")):
+        raise InvalidExecutionInputError(
+            f"sourcePrefix must be a key prefix ending in '/' (or empty), got {json.dumps(source_prefix)}"
+        )
+    config["sourceBucket"] = source_bucket
+    config["sourcePrefix"] = source_prefix
+    if config["useSpotInstances"] and config["maxWaitTimeInSeconds"] < config["maxRuntimeInSeconds"]:
+        raise InvalidExecutionInputError(
+            "maxWaitTimeInSeconds must be at least maxRuntimeInSeconds when useSpotInstances is true"
+        )
+    return config
+
+
+def run_id_for(execution_name: str) -> str:
+    """`<sanitized name, <=24 chars>-<8 hex of sha256(name)>`: readable, and distinct per execution name."""
+    if not isinstance(execution_name, str) or not execution_name:
+        raise InvalidExecutionInputError("executionName must be the execution's name ($$.Execution.Name)")
+    readable = re.sub(r"[^a-z0-9]+", "-", execution_name.lower()).strip("-")
+    readable = readable[:RUN_NAME_PART_LENGTH].rstrip("-") or "run"
+    digest = hashlib.sha256(execution_name.encode()).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def dataset_prefix_for(config: dict[str, Any]) -> str:
+    """Runs with the same data parameters share one prepared dataset."""
+    data_parameters = {
+        "trainYears": config["trainYears"],
+        "testYear": config["testYear"],
+        "topEventCodes": config["topEventCodes"],
+        "seed": config["seed"],
+        "trainFraction": config["trainFraction"],
+        "maxBadRowFraction": config["maxBadRowFraction"],
+        "source": f"s3://{config['sourceBucket']}/{config['sourcePrefix']}",
+    }
+    canonical = json.dumps(data_parameters, sort_keys=True, separators=(",", ":"))
+    return f"datasets/{hashlib.sha256(canonical.encode()).hexdigest()[:16]}/"
+
+
+def check_resource_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+        raise ValueError(
+            f"resource prefix {prefix!r} must be lowercase letters, digits and '-', start with a letter "
+            f"and be at most {MAX_PREFIX_LENGTH} characters (SageMaker names are limited to 63)"
+        )
+    return prefix
+
+
+def build_config(
+    raw_input: object,
+    *,
+    execution_name: str,
+    bucket: str,
+    resource_prefix: str,
+    defaults: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full run config stored at `$.config` (docs/ARCHITECTURE.md)."""
+    config = validate_execution_input(raw_input, defaults)
+    prefix = check_resource_prefix(resource_prefix)
+    run_id = run_id_for(execution_name)
+    names = {suffix: f"{prefix}-{run_id}-{suffix}" for suffix in BRANCH_SUFFIXES}
+    stopping_condition = {"MaxRuntimeInSeconds": config["maxRuntimeInSeconds"]}
+    if config["useSpotInstances"]:
+        # SageMaker accepts MaxWaitTimeInSeconds only together with managed spot training.
+        stopping_condition["MaxWaitTimeInSeconds"] = config["maxWaitTimeInSeconds"]
+    config.update(
+        {
+            "runId": run_id,
+            "bucket": bucket,
+            "datasetPrefix": dataset_prefix_for(config),
+            "runPrefix": f"runs/{run_id}/",
+            "names": names,
+            "shardYears": [{"year": y, "role": "train"} for y in config["trainYears"]]
+            + [{"year": config["testYear"], "role": "test"}],
+            "hyperParameters": {**BASE_HYPERPARAMETERS, **config["hyperParameters"]},
+            "stoppingCondition": stopping_condition,
+            "maxEndpointPolls": math.ceil(ENDPOINT_WAIT_SECONDS / config["endpointPollSeconds"]),
+            "tags": [
+                {"Key": "shardlab:stack", "Value": prefix},
+                {"Key": "shardlab:run", "Value": run_id},
+            ],
+        }
+    )
+    return config

@@ -1,0 +1,29 @@
+"""First state of the pipeline: `{"input": <execution input>, "executionName": ...}` -> run config."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from workflow_input.config import DEFAULTS, build_config
+
+
+def defaults_from_environment() -> dict[str, Any]:
+    """Deployment defaults from cdk.json context (SHARDLAB_DEFAULTS), over the built-in ones."""
+    raw = os.environ.get("SHARDLAB_DEFAULTS")
+    overrides = json.loads(raw) if raw else {}
+    unknown = sorted(set(overrides) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"SHARDLAB_DEFAULTS has unknown keys: {', '.join(unknown)}")
+    return {**DEFAULTS, **overrides}
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return build_config(
+        event.get("input"),
+        execution_name=event.get("executionName", ""),
+        bucket=os.environ["SHARDLAB_BUCKET"],
+        resource_prefix=os.environ["SHARDLAB_PREFIX"],
+        defaults=defaults_from_environment(),
+    )

@@ -1,0 +1,122 @@
+"""Synthesize the CDK app in-process and read what local mode needs out of the template.
+
+`synth_template()` returns the same CloudFormation template `cdk synth` writes (no CLI, no credentials,
+no network, no Docker). `state_machine_definition()` turns a state machine's `DefinitionString`
+(an `Fn::Join` with `Ref`/`Fn::GetAtt`/`Fn::FindInMap` parts) into the ASL document, with the caller
+deciding what each intrinsic resolves to, so local mode can run the deployed definition unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
+LAMBDA_TYPE = "AWS::Lambda::Function"
+
+
+@dataclass(frozen=True)
+class Assembly:
+    template: dict[str, Any]
+    directory: Path
+    template_path: Path
+    validation_report: dict[str, Any] | None
+
+
+def project_context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """cdk.json's context with `overrides` on top (what `cdk synth -c key=value` would use)."""
+    context = dict(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
+    context.update(overrides or {})
+    return context
+
+
+def synth_assembly(context: dict[str, Any] | None = None, *, outdir: Path | None = None,
+                   nag: bool = False) -> Assembly:
+    """Synthesize into `outdir` (a new temporary directory by default); `nag` runs cdk-nag AwsSolutions."""
+    lambda_root = str(REPO_ROOT / "lambdas")
+    if lambda_root not in sys.path:
+        sys.path.insert(0, lambda_root)
+    # Imported here: the app needs lambdas/ on sys.path, and jsii should start only when synthesizing.
+    import aws_cdk as cdk  # noqa: PLC0415
+
+    from app import add_checks, build_app  # noqa: PLC0415
+
+    directory = Path(outdir or tempfile.mkdtemp(prefix="shardlab-synth-"))
+    app = cdk.App(context=project_context(context), outdir=str(directory))
+    stack = build_app(app)
+    if nag:
+        add_checks(app)
+    assembly = app.synth()
+    template_path = Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path)
+    report_path = directory / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    return Assembly(json.loads(template_path.read_text()), directory, template_path, report)
+
+
+def synth_template(context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stack's CloudFormation template, synthesized in this process."""
+    return synth_assembly(context).template
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in template.get("Resources", {}).items() if r.get("Type") == resource_type}
+
+
+def state_machine_logical_id(template: dict[str, Any]) -> str:
+    """The pipeline's state machine (the one whose name ends in `-pipeline`; the guard's waiter is CDK's)."""
+    candidates = [
+        lid for lid, r in resources_of_type(template, STATE_MACHINE_TYPE).items()
+        if str(r["Properties"].get("StateMachineName", "")).endswith("-pipeline")
+    ]
+    if len(candidates) != 1:
+        raise ValueError(f"expected one pipeline state machine, found {candidates}")
+    return candidates[0]
+
+
+def _join(value: Any, resolve: Callable[[dict[str, Any]], str]) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        delimiter, parts = value["Fn::Join"]
+        return str(delimiter).join(_join(part, resolve) for part in parts)
+    if isinstance(value, dict) and len(value) == 1:
+        return resolve(value)
+    raise ValueError(f"cannot render {value!r} in a definition string")
+
+
+def state_machine_definition(
+    template: dict[str, Any],
+    resolve: Callable[[dict[str, Any]], str],
+    logical_id: str | None = None,
+) -> dict[str, Any]:
+    """The ASL document of the pipeline (or `logical_id`), with every intrinsic replaced by `resolve(it)`.
+
+    `resolve` receives the intrinsic as it appears in the template (`{"Ref": "Bucket"}`,
+    `{"Fn::GetAtt": ["Fn", "Arn"]}`, `{"Fn::FindInMap": [...]}`) and returns the string to put there.
+    """
+    logical_id = logical_id or state_machine_logical_id(template)
+    definition = template["Resources"][logical_id]["Properties"]["DefinitionString"]
+    document: dict[str, Any] = json.loads(_join(definition, resolve))
+    return document
+
+
+def lambda_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Logical id -> {"handler", "environment", "timeout", "memory"} of the project's Python Lambdas."""
+    functions = {}
+    for logical_id, resource in resources_of_type(template, LAMBDA_TYPE).items():
+        properties = resource["Properties"]
+        if not str(properties.get("Runtime", "")).startswith("python"):
+            continue  # CDK's own (Node.js) framework functions
+        functions[logical_id] = {
+            "handler": properties["Handler"],
+            "environment": properties.get("Environment", {}).get("Variables", {}),
+            "timeout": properties.get("Timeout", 3),
+            "memory": properties.get("MemorySize", 128),
+        }
+    return functions

@@ -1,0 +1,1 @@
+"""The shardlab CDK stack and its constructs."""

@@ -1,0 +1,130 @@
+"""Clean-up: the pipeline's per-run clean-up Lambda and the stack's clean-up guard (custom resource).
+
+The guard's Delete runs before anything else of the stack is deleted (it depends on the rest): it stops
+running executions, stops the stack's training jobs and deletes its endpoints (waiting until they are
+gone), endpoint configs and models, so `cdk destroy` leaves nothing that costs money.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from stacks.lambda_code import ProjectFunction
+from stacks.names import sagemaker_arn
+
+GUARD_POLL_INTERVAL = Duration.seconds(30)
+# An endpoint stuck in Creating can only be deleted once it fails (about an hour); 2 h is the framework's max.
+GUARD_TIMEOUT = Duration.hours(2)
+
+
+def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            sid="StopRunTrainingJobs",
+            actions=["sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+            resources=[sagemaker_arn(stack, "training-job", prefix)],
+        ),
+        iam.PolicyStatement(
+            sid="DeleteRunEndpoints",
+            actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
+            resources=[sagemaker_arn(stack, "endpoint", prefix)],
+        ),
+        iam.PolicyStatement(
+            sid="DeleteRunEndpointConfigs",
+            actions=["sagemaker:DeleteEndpointConfig"],
+            resources=[sagemaker_arn(stack, "endpoint-config", prefix)],
+        ),
+        iam.PolicyStatement(
+            sid="DeleteRunModels",
+            actions=["sagemaker:DeleteModel"],
+            resources=[sagemaker_arn(stack, "model", prefix)],
+        ),
+    ]
+
+
+class RunCleanup(Construct):
+    """`cleanup.handler.run_cleanup`: one run's resources, by exact name."""
+
+    def __init__(self, scope: Construct, id_: str, *, resource_prefix: str) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.function = ProjectFunction(
+            self, "Function", handler="cleanup.handler.run_cleanup",
+            description="shardlab: stop/delete one run's training jobs, endpoints, endpoint configs, models",
+            timeout=Duration.minutes(2),
+        )
+        for statement in _run_resource_statements(stack, resource_prefix):
+            self.function.role.add_to_policy(statement)
+
+
+class CleanupGuard(Construct):
+    """Custom resource whose Delete removes everything the stack's runs left (by prefix and stack tag)."""
+
+    def __init__(self, scope: Construct, id_: str, *, resource_prefix: str, state_machine_arn: str,
+                 state_machine_name: str) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        environment = {"SHARDLAB_PREFIX": resource_prefix, "SHARDLAB_STATE_MACHINE_ARN": state_machine_arn}
+        self.on_event = ProjectFunction(
+            self, "OnEvent", handler="cleanup.handler.on_event",
+            description="shardlab clean-up guard: starts the clean-up when the stack is deleted",
+            timeout=Duration.minutes(5), environment=environment,
+        )
+        self.is_complete = ProjectFunction(
+            self, "IsComplete", handler="cleanup.handler.is_complete",
+            description="shardlab clean-up guard: repeats the clean-up until nothing of the stack remains",
+            timeout=Duration.minutes(5), environment=environment,
+        )
+        statements = [
+            *_run_resource_statements(stack, resource_prefix),
+            iam.PolicyStatement(
+                sid="FindStackResources",  # SageMaker List* calls have no resource-level permissions
+                actions=["sagemaker:ListTrainingJobs", "sagemaker:ListEndpoints",
+                         "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="CheckStackTag",
+                actions=["sagemaker:ListTags"],
+                resources=[sagemaker_arn(stack, t, resource_prefix)
+                           for t in ("training-job", "endpoint", "endpoint-config", "model")],
+            ),
+            iam.PolicyStatement(
+                sid="FindRunningExecutions",
+                actions=["states:ListExecutions"],
+                resources=[state_machine_arn],
+            ),
+            iam.PolicyStatement(
+                sid="StopRunningExecutions",
+                actions=["states:StopExecution"],
+                resources=[stack.format_arn(service="states", resource="execution",
+                                            resource_name=f"{state_machine_name}:*",
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            ),
+        ]
+        for function in (self.on_event, self.is_complete):
+            for statement in statements:
+                function.role.add_to_policy(statement)
+        self.provider_logs = logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH,
+                                           removal_policy=RemovalPolicy.DESTROY)
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.on_event.function,
+            is_complete_handler=self.is_complete.function,
+            query_interval=GUARD_POLL_INTERVAL,
+            total_timeout=GUARD_TIMEOUT,
+            log_group=self.provider_logs,
+        )
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self.provider.service_token,
+            resource_type="Custom::ShardlabCleanupGuard",
+            properties={"ResourcePrefix": resource_prefix, "StateMachineArn": state_machine_arn},
+        )
+

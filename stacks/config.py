@@ -1,0 +1,94 @@
+"""Deployment settings read from CDK context (defaults documented in cdk.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from constructs import Construct
+
+from workflow_input.config import DEFAULTS as EXECUTION_DEFAULTS
+from workflow_input.config import check_resource_prefix
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LAMBDA_ROOT = REPO_ROOT / "lambdas"
+NOTEBOOK_ROOT = REPO_ROOT / "notebooks"
+CONTEXT_PREFIX = "shardlab:"
+
+
+@dataclass(frozen=True)
+class ShardlabSettings:
+    resource_prefix: str = "shardlab"
+    notebook: bool = True
+    notebook_instance_type: str = "ml.t3.medium"
+    notebook_idle_minutes: int = 60
+    retain_data: bool = False
+    run_data_expiration_days: int = 30
+    shard_concurrency: int = 3
+    execution_defaults: dict[str, Any] | None = None
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {**EXECUTION_DEFAULTS, **(self.execution_defaults or {})}
+
+    @property
+    def metrics_namespace(self) -> str:
+        return f"Shardlab/{self.resource_prefix}"
+
+
+def _context(scope: Construct, key: str, default: Any) -> Any:
+    value = scope.node.try_get_context(CONTEXT_PREFIX + key)
+    if value is None:
+        return default
+    # `cdk -c key=value` passes strings; accept JSON literals for booleans and numbers there.
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"context {CONTEXT_PREFIX}{key}={value!r} is not valid JSON") from error
+    return value
+
+
+def _expect(key: str, value: Any, kind: type) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"context {CONTEXT_PREFIX}{key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def settings_from_context(scope: Construct) -> ShardlabSettings:
+    defaults = ShardlabSettings()
+    execution_defaults = _expect("executionDefaults", _context(scope, "executionDefaults", {}), dict)
+    unknown = sorted(set(execution_defaults) - set(EXECUTION_DEFAULTS))
+    if unknown:
+        raise ValueError(f"context {CONTEXT_PREFIX}executionDefaults has unknown keys: {', '.join(unknown)}")
+    settings = ShardlabSettings(
+        resource_prefix=check_resource_prefix(
+            _expect("resourcePrefix", _context(scope, "resourcePrefix", defaults.resource_prefix), str)
+        ),
+        notebook=_expect("notebook", _context(scope, "notebook", defaults.notebook), bool),
+        notebook_instance_type=_expect(
+            "notebookInstanceType", _context(scope, "notebookInstanceType", defaults.notebook_instance_type), str
+        ),
+        notebook_idle_minutes=_expect(
+            "notebookIdleMinutes", _context(scope, "notebookIdleMinutes", defaults.notebook_idle_minutes), int
+        ),
+        retain_data=_expect("retainData", _context(scope, "retainData", defaults.retain_data), bool),
+        run_data_expiration_days=_expect(
+            "runDataExpirationDays",
+            _context(scope, "runDataExpirationDays", defaults.run_data_expiration_days),
+            int,
+        ),
+        shard_concurrency=_expect(
+            "shardConcurrency", _context(scope, "shardConcurrency", defaults.shard_concurrency), int
+        ),
+        execution_defaults=execution_defaults,
+    )
+    if settings.notebook_idle_minutes < 5:
+        raise ValueError(f"context {CONTEXT_PREFIX}notebookIdleMinutes must be at least 5")
+    if settings.run_data_expiration_days < 1 or settings.shard_concurrency < 1:
+        raise ValueError(
+            f"context {CONTEXT_PREFIX}runDataExpirationDays and {CONTEXT_PREFIX}shardConcurrency must be >= 1"
+        )
+    return settings

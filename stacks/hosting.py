@@ -1,0 +1,95 @@
+"""Hosting tasks: model -> endpoint config -> endpoint, then a bounded wait until the endpoint is InService.
+
+SageMaker has no `.sync` for endpoints, so the wait is Wait + DescribeEndpoint + Choice with a counter
+(`config.maxEndpointPolls`, about an hour) so a stuck endpoint cannot keep the execution running forever.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws
+
+# Throttling shows up as the generic SageMaker error of each integration style; retries are bounded and
+# harmless for Create* (a repeated call fails with "already exists", which the run's Catch cleans up).
+SAGEMAKER_RETRY = {
+    "ErrorEquals": ["SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException", "ThrottlingException"],
+    "IntervalSeconds": 5,
+    "MaxAttempts": 4,
+    "BackoffRate": 2,
+}
+HOSTING_VARIANT = "AllTraffic"
+
+
+# Each Create* answers with the new ARN only; it is kept under $.created (CustomState cannot express a
+# null ResultPath: CDK drops None from the state JSON).
+
+
+def _sagemaker(action: str) -> str:
+    return f"arn:{Aws.PARTITION}:states:::sagemaker:{action}"
+
+
+def create_model_state(*, variant: str, role_arn: str, image_uri: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": _sagemaker("createModel"),
+        "Parameters": {
+            "ModelName.$": f"$.config.names.{variant}",
+            "ExecutionRoleArn": role_arn,
+            "PrimaryContainer": {
+                "Image": image_uri,
+                "ModelDataUrl.$": f"$.training.{variant}.modelArtifacts",
+            },
+            "Tags.$": "$.config.tags",
+        },
+        "ResultPath": "$.created.model",
+        "Retry": [SAGEMAKER_RETRY],
+    }
+
+
+def create_endpoint_config_state(*, variant: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": _sagemaker("createEndpointConfig"),
+        "Parameters": {
+            "EndpointConfigName.$": f"$.config.names.{variant}",
+            "ProductionVariants": [
+                {
+                    "VariantName": HOSTING_VARIANT,
+                    "ModelName.$": f"$.config.names.{variant}",
+                    "InitialInstanceCount": 1,
+                    "InstanceType.$": "$.config.hostingInstanceType",
+                    "InitialVariantWeight": 1,
+                }
+            ],
+            "Tags.$": "$.config.tags",
+        },
+        "ResultPath": "$.created.endpointConfig",
+        "Retry": [SAGEMAKER_RETRY],
+    }
+
+
+def create_endpoint_state(*, variant: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": _sagemaker("createEndpoint"),
+        "Parameters": {
+            "EndpointName.$": f"$.config.names.{variant}",
+            "EndpointConfigName.$": f"$.config.names.{variant}",
+            "Tags.$": "$.config.tags",
+        },
+        "ResultPath": "$.created.endpoint",
+        "Retry": [SAGEMAKER_RETRY],
+    }
+
+
+def describe_endpoint_state(*, variant: str) -> dict[str, Any]:
+    # No optimized integration exists for DescribeEndpoint; the AWS SDK integration calls it directly.
+    return {
+        "Type": "Task",
+        "Resource": f"arn:{Aws.PARTITION}:states:::aws-sdk:sagemaker:describeEndpoint",
+        "Parameters": {"EndpointName.$": f"$.config.names.{variant}"},
+        # The whole description: FailureReason is present only when the endpoint failed.
+        "ResultPath": "$.endpoint",
+        "Retry": [SAGEMAKER_RETRY],
+    }

@@ -1,0 +1,31 @@
+"""ARN patterns for the runtime SageMaker resources (`<prefix>-<runId>-<branch>`) and other fixed names."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Stack
+
+# Tag keys set on every runtime SageMaker resource (values: resource prefix, run id).
+STACK_TAG = "shardlab:stack"
+RUN_TAG = "shardlab:run"
+
+SAGEMAKER_RUNTIME_TYPES = ("training-job", "model", "endpoint-config", "endpoint")
+
+# The managed EventBridge rule Step Functions uses for sagemaker:createTrainingJob.sync.
+TRAINING_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+
+
+def sagemaker_arn(stack: Stack, resource_type: str, prefix: str) -> str:
+    """`arn:<partition>:sagemaker:<region>:<account>:<type>/<prefix>-*` (SageMaker lowercases ARNs)."""
+    return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{prefix}-*")
+
+
+def training_sync_rule_arn(stack: Stack) -> str:
+    return stack.format_arn(service="events", resource="rule", resource_name=TRAINING_SYNC_RULE)
+
+
+def s3_object_arn(bucket_arn: str, key_pattern: str) -> str:
+    return f"{bucket_arn}/{key_pattern}"
+
+
+def source_bucket_arn(bucket: str) -> str:
+    return f"arn:{Aws.PARTITION}:s3:::{bucket}"

@@ -1,0 +1,220 @@
+"""Linear Learner training: the region -> image map, the SageMaker execution role and the training tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import ArnFormat, Aws, CfnMapping, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.names import s3_object_arn
+from stacks.storage import DATASETS_PREFIX, RUNS_PREFIX
+
+# sagemaker-python-sdk image_uri_config/linear-learner.json, version "1" (same image trains and serves).
+LINEAR_LEARNER_ACCOUNTS = {
+    "af-south-1": "455444449433",
+    "ap-east-1": "286214385809",
+    "ap-northeast-1": "351501993468",
+    "ap-northeast-2": "835164637446",
+    "ap-northeast-3": "867004704886",
+    "ap-south-1": "991648021394",
+    "ap-south-2": "628508329040",
+    "ap-southeast-1": "475088953585",
+    "ap-southeast-2": "712309505854",
+    "ap-southeast-3": "951798379941",
+    "ap-southeast-4": "106583098589",
+    "ca-central-1": "469771592824",
+    "ca-west-1": "190319476487",
+    "cn-north-1": "390948362332",
+    "cn-northwest-1": "387376663083",
+    "eu-central-1": "664544806723",
+    "eu-central-2": "680994064768",
+    "eu-north-1": "669576153137",
+    "eu-south-1": "257386234256",
+    "eu-south-2": "104374241257",
+    "eu-west-1": "438346466558",
+    "eu-west-2": "644912444149",
+    "eu-west-3": "749696950732",
+    "il-central-1": "898809789911",
+    "me-central-1": "272398656194",
+    "me-south-1": "249704162688",
+    "sa-east-1": "855470959533",
+    "us-east-1": "382416733822",
+    "us-east-2": "404615174143",
+    "us-gov-east-1": "237065988967",
+    "us-gov-west-1": "226302683700",
+    "us-iso-east-1": "490574956308",
+    "us-isob-east-1": "765400339828",
+    "us-isof-east-1": "108575199400",
+    "us-isof-south-1": "124985052026",
+    "us-west-1": "632365934929",
+    "us-west-2": "174872318107",
+}
+# ECR's DNS suffix outside the commercial partition.
+ECR_DOMAINS = {
+    "cn-north-1": "amazonaws.com.cn",
+    "cn-northwest-1": "amazonaws.com.cn",
+    "us-iso-east-1": "c2s.ic.gov",
+    "us-isob-east-1": "sc2s.sgov.gov",
+    "us-isof-east-1": "csp.hci.ic.gov",
+    "us-isof-south-1": "csp.hci.ic.gov",
+}
+IMAGE_REPOSITORY = "linear-learner"
+IMAGE_TAG = "1"
+
+RECORDIO_PROTOBUF = "application/x-recordio-protobuf"
+TRAINING_VOLUME_GB = 10
+DISTRIBUTIONS = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
+
+
+def image_uri_for(region: str) -> str:
+    """The URI the map resolves to in `region` (for tests and local mode)."""
+    domain = ECR_DOMAINS.get(region, "amazonaws.com")
+    return f"{LINEAR_LEARNER_ACCOUNTS[region]}.dkr.ecr.{region}.{domain}/{IMAGE_REPOSITORY}:{IMAGE_TAG}"
+
+
+class LinearLearnerImage(Construct):
+    """Resolves the image per region at deploy time, so the synthesized template is region-agnostic."""
+
+    def __init__(self, scope: Construct, id_: str) -> None:
+        super().__init__(scope, id_)
+        self.mapping = CfnMapping(
+            self,
+            "Map",
+            mapping={
+                region: {"account": account, "domain": ECR_DOMAINS.get(region, "amazonaws.com")}
+                for region, account in sorted(LINEAR_LEARNER_ACCOUNTS.items())
+            },
+        )
+        self.account = self.mapping.find_in_map(Aws.REGION, "account")
+        self.image_uri = Fn.join(
+            "",
+            [
+                self.account,
+                ".dkr.ecr.",
+                Aws.REGION,
+                ".",
+                self.mapping.find_in_map(Aws.REGION, "domain"),
+                f"/{IMAGE_REPOSITORY}:{IMAGE_TAG}",
+            ],
+        )
+        self.repository_arn = Fn.join(
+            "", [f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:", self.account, f":repository/{IMAGE_REPOSITORY}"]
+        )
+
+
+class SageMakerExecutionRole(Construct):
+    """Role of the training jobs and models: read datasets, write/read model artifacts, logs, metrics."""
+
+    def __init__(self, scope: Construct, id_: str, *, bucket: s3.IBucket, image: LinearLearnerImage,
+                 resource_prefix: str) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="shardlab training jobs and models",
+        )
+        artifacts = s3_object_arn(bucket.bucket_arn, f"{RUNS_PREFIX}*/training/*")
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadDatasets",
+                actions=["s3:GetObject"],
+                resources=[s3_object_arn(bucket.bucket_arn, f"{DATASETS_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListDatasets",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{DATASETS_PREFIX}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="WriteAndReadModelArtifacts",
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[artifacts],
+            ),
+            iam.PolicyStatement(
+                sid="PullLinearLearnerImage",
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[image.repository_arn],
+            ),
+            iam.PolicyStatement(
+                sid="EcrLogin",  # GetAuthorizationToken has no resource-level permissions
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="TrainingAndEndpointLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                         "logs:DescribeLogStreams"],
+                resources=[
+                    stack.format_arn(service="logs", resource="log-group",
+                                     resource_name="/aws/sagemaker/TrainingJobs:*",
+                                     arn_format=ArnFormat.COLON_RESOURCE_NAME),
+                    stack.format_arn(service="logs", resource="log-group",
+                                     resource_name=f"/aws/sagemaker/Endpoints/{resource_prefix}-*",
+                                     arn_format=ArnFormat.COLON_RESOURCE_NAME),
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="SageMakerMetrics",  # PutMetricData has no resource-level permissions
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*"]}},
+            ),
+        ]
+        for statement in statements:
+            self.role.add_to_policy(statement)
+
+
+def training_task_state(*, variant: str, role_arn: str, image_uri: str) -> dict[str, Any]:
+    """`sagemaker:createTrainingJob.sync` written out, because CDK's SageMakerCreateTrainingJob cannot
+    express managed spot training (EnableManagedSpotTraining + MaxWaitTimeInSeconds) or a JSONPath
+    instance count; writing the Task by hand also keeps its IAM explicit (see workflow.py)."""
+    distribution = DISTRIBUTIONS[variant]
+
+    def channel(name: str, distribution_type: str) -> dict[str, Any]:
+        return {
+            "ChannelName": name,
+            "ContentType": RECORDIO_PROTOBUF,
+            "CompressionType": "None",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    # Trailing slash: `train` alone would also match e.g. `train_old/`.
+                    "S3Uri.$": f"States.Format('s3://{{}}/{{}}{name}/', $.config.bucket, $.config.datasetPrefix)",
+                    "S3DataDistributionType": distribution_type,
+                }
+            },
+        }
+
+    return {
+        "Type": "Task",
+        "Comment": f"Train Linear Learner with the train channel {distribution}; waits for the job to end.",
+        "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:createTrainingJob.sync",
+        "Parameters": {
+            "TrainingJobName.$": f"$.config.names.{variant}",
+            "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
+            "RoleArn": role_arn,
+            "HyperParameters.$": "$.hyperParameters.values",
+            "InputDataConfig": [channel("train", distribution), channel("validation", "FullyReplicated")],
+            "OutputDataConfig": {
+                "S3OutputPath.$": "States.Format('s3://{}/{}training/', $.config.bucket, $.config.runPrefix)"
+            },
+            "ResourceConfig": {
+                "InstanceCount.$": "$.config.instanceCount",
+                "InstanceType.$": "$.config.trainingInstanceType",
+                "VolumeSizeInGB": TRAINING_VOLUME_GB,
+            },
+            "StoppingCondition.$": "$.config.stoppingCondition",
+            "EnableManagedSpotTraining.$": "$.config.useSpotInstances",
+            "Tags.$": "$.config.tags",
+        },
+        "ResultSelector": {
+            "trainingJobName.$": "$.TrainingJobName",
+            "modelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
+        },
+    }

@@ -1,0 +1,317 @@
+"""The pipeline's state machine (JSONPath only: local mode runs this definition on moto's interpreter).
+
+Validate input -> profile base year -> (cached? | shard years -> finalize) -> hyperparameters ->
+train both ways (Parallel, .sync) -> host both models (Parallel, bounded wait) -> compare ->
+clean up unless keepEndpoints -> Done. From training on, any failure runs the clean-up and then fails
+with the original Error and Cause.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.hosting import (
+    create_endpoint_config_state,
+    create_endpoint_state,
+    create_model_state,
+    describe_endpoint_state,
+)
+from stacks.training import training_task_state
+
+J = sfn.JsonPath
+VARIANTS = ("replicated", "sharded")
+VARIANT_LABELS = {"replicated": "fully replicated", "sharded": "sharded by S3 key"}
+# SageMaker may refuse to delete an endpoint for up to about an hour (while Creating); retry that long.
+CLEANUP_RETRY_INTERVAL = Duration.seconds(60)
+CLEANUP_RETRY_ATTEMPTS = 70
+
+
+def _config(path: str) -> str:
+    return J.string_at(f"$.config.{path}")
+
+
+class PipelineFunctions:
+    """The Lambda functions the state machine invokes (wired by handler string in the stack)."""
+
+    def __init__(self, *, validate: lambda_.IFunction, profile: lambda_.IFunction, shard: lambda_.IFunction,
+                 finalize: lambda_.IFunction, compare: lambda_.IFunction, cleanup: lambda_.IFunction) -> None:
+        self.validate = validate
+        self.profile = profile
+        self.shard = shard
+        self.finalize = finalize
+        self.compare = compare
+        self.cleanup = cleanup
+
+
+class Pipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        functions: PipelineFunctions,
+        sagemaker_role_arn: str,
+        image_uri: str,
+        state_machine_name: str,
+        shard_concurrency: int,
+    ) -> None:
+        super().__init__(scope, id_)
+        self._functions = functions
+        self._role_arn = sagemaker_role_arn
+        self._image_uri = image_uri
+
+        validate = tasks.LambdaInvoke(
+            self,
+            "Validate input",
+            comment="Apply defaults, validate, derive names; invalid input stops here, before any cost.",
+            lambda_function=functions.validate,
+            payload=sfn.TaskInput.from_object({"input": J.entire_payload, "executionName": J.execution_name}),
+            result_selector={"config": J.object_at("$.Payload")},
+            result_path="$",
+        )
+        profile = tasks.LambdaInvoke(
+            self,
+            "Profile base year",
+            comment="Top event codes of the first training year, or the manifest of an already prepared dataset.",
+            lambda_function=functions.profile,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "sourceBucket": _config("sourceBucket"),
+                    "sourcePrefix": _config("sourcePrefix"),
+                    "year": J.number_at("$.config.trainYears[0]"),
+                    "topEventCodes": J.number_at("$.config.topEventCodes"),
+                    "bucket": _config("bucket"),
+                    "datasetPrefix": _config("datasetPrefix"),
+                }
+            ),
+            result_selector={
+                "cached": J.string_at("$.Payload.cached"),
+                "eventCodes": J.list_at("$.Payload.eventCodes"),
+                "counts": J.object_at("$.Payload.counts"),
+                "featureDim": J.number_at("$.Payload.featureDim"),
+                "manifest": J.string_at("$.Payload.manifest"),
+            },
+            result_path="$.profile",
+        )
+        shard_one_year = tasks.LambdaInvoke(
+            self,
+            "Shard one year",
+            comment="One yearly GDELT file -> recordIO-protobuf objects for its channel(s).",
+            lambda_function=functions.shard,
+            payload=sfn.TaskInput.from_json_path_at("$"),
+            output_path="$.Payload",
+        )
+        shard_years = sfn.Map(
+            self,
+            "Shard years",
+            comment="Every training year and the test year, a few at a time.",
+            items_path="$.config.shardYears",
+            item_selector={
+                "sourceBucket": _config("sourceBucket"),
+                "sourcePrefix": _config("sourcePrefix"),
+                "year": J.number_at("$$.Map.Item.Value.year"),
+                "role": J.string_at("$$.Map.Item.Value.role"),
+                "eventCodes": J.list_at("$.profile.eventCodes"),
+                "seed": J.number_at("$.config.seed"),
+                "trainFraction": J.number_at("$.config.trainFraction"),
+                "maxBadRowFraction": J.number_at("$.config.maxBadRowFraction"),
+                "bucket": _config("bucket"),
+                "datasetPrefix": _config("datasetPrefix"),
+            },
+            max_concurrency=shard_concurrency,
+            result_path="$.shards",
+        )
+        shard_years.item_processor(shard_one_year)
+        finalize = tasks.LambdaInvoke(
+            self,
+            "Finalize dataset",
+            comment="Writes manifest.json last: its presence marks the dataset complete and reusable.",
+            lambda_function=functions.finalize,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "bucket": _config("bucket"),
+                    "datasetPrefix": _config("datasetPrefix"),
+                    "profile": J.object_at("$.profile"),
+                    "shards": J.list_at("$.shards"),
+                }
+            ),
+            result_selector={"manifest": J.object_at("$.Payload")},
+            result_path="$.dataset",
+        )
+        feature_dim = sfn.Pass(
+            self,
+            "Feature dimension from data",
+            comment="SageMaker hyperparameters are strings.",
+            parameters={"feature_dim": J.format("{}", J.string_at("$.profile.featureDim"))},
+            result_path="$.featureDimHyperParameter",
+        )
+        hyperparameters = sfn.Pass(
+            self,
+            "Training hyperparameters",
+            parameters={
+                "values": J.json_merge(
+                    J.object_at("$.config.hyperParameters"), J.object_at("$.featureDimHyperParameter")
+                )
+            },
+            result_path="$.hyperParameters",
+        )
+
+        failed = sfn.Fail(self, "Run failed", error_path="$.error.Error", cause_path="$.error.Cause")
+        cleanup_after_failure = self._cleanup_task("Clean up after failure")
+        cleanup_after_failure.add_catch(failed, errors=["States.ALL"], result_path="$.cleanupError")
+        cleanup_after_failure.next(failed)
+
+        training = sfn.Parallel(
+            self,
+            "Train both ways",
+            comment="The same job twice; only the train channel's S3DataDistributionType differs.",
+            result_selector={"replicated": J.object_at("$[0]"), "sharded": J.object_at("$[1]")},
+            result_path="$.training",
+        )
+        for variant in VARIANTS:
+            training.branch(
+                sfn.CustomState(
+                    self,
+                    f"Train {VARIANT_LABELS[variant]}",
+                    state_json=training_task_state(
+                        variant=variant, role_arn=sagemaker_role_arn, image_uri=image_uri
+                    ),
+                )
+            )
+        training.add_catch(cleanup_after_failure, errors=["States.ALL"], result_path="$.error")
+
+        hosting = sfn.Parallel(self, "Host both models", result_path=J.DISCARD)
+        for variant in VARIANTS:
+            hosting.branch(self._hosting_branch(variant))
+        hosting.add_catch(cleanup_after_failure, errors=["States.ALL"], result_path="$.error")
+
+        compare = tasks.LambdaInvoke(
+            self,
+            "Compare endpoints",
+            comment="Scores the test year on both endpoints; writes report.json and report.md; puts metrics.",
+            lambda_function=functions.compare,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "trainingJobs": {v: _config(f"names.{v}") for v in VARIANTS},
+                    "endpoints": {v: _config(f"names.{v}") for v in VARIANTS},
+                    "testData": J.format(
+                        "s3://{}/{}test/{}.data",
+                        _config("bucket"),
+                        _config("datasetPrefix"),
+                        J.string_at("$.config.testYear"),
+                    ),
+                    "trainData": J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
+                    "bucket": _config("bucket"),
+                    "runPrefix": _config("runPrefix"),
+                    "runId": _config("runId"),
+                    "parameters": J.object_at("$.config"),
+                }
+            ),
+            result_selector={"summary": J.object_at("$.Payload")},
+            result_path="$.comparison",
+        )
+        compare.add_catch(cleanup_after_failure, errors=["States.ALL"], result_path="$.error")
+
+        done = sfn.Succeed(self, "Done", output_path="$.comparison")
+        cleanup = self._cleanup_task("Delete endpoints and models")
+        cleanup.next(done)
+        keep = (
+            sfn.Choice(self, "Keep endpoints?")
+            .when(sfn.Condition.boolean_equals("$.config.keepEndpoints", True), done)
+            .otherwise(cleanup)
+        )
+
+        train_and_compare = (
+            feature_dim.next(hyperparameters).next(training).next(hosting).next(compare).next(keep)
+        )
+        cached = (
+            sfn.Choice(self, "Dataset already prepared?")
+            .when(sfn.Condition.boolean_equals("$.profile.cached", True), train_and_compare)
+            .otherwise(shard_years.next(finalize).next(feature_dim))
+        )
+        definition = validate.next(profile).next(cached)
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            comment="shardlab: GDELT -> Linear Learner trained FullyReplicated vs ShardedByS3Key -> compare",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+        )
+
+    def _cleanup_task(self, name: str) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            comment="Stops the run's training jobs; deletes its endpoints, endpoint configs and models.",
+            lambda_function=self._functions.cleanup,
+            payload=sfn.TaskInput.from_object({"names": J.object_at("$.config.names")}),
+            result_selector={"report": J.object_at("$.Payload")},
+            result_path="$.cleanup",
+        )
+        task.add_retry(
+            errors=["CleanupIncompleteError"],
+            interval=CLEANUP_RETRY_INTERVAL,
+            max_attempts=CLEANUP_RETRY_ATTEMPTS,
+            backoff_rate=1,
+        )
+        return task
+
+    def _hosting_branch(self, variant: str) -> sfn.IChainable:
+        title = variant.capitalize()
+        model = sfn.CustomState(
+            self, f"Create {variant} model",
+            state_json=create_model_state(variant=variant, role_arn=self._role_arn, image_uri=self._image_uri),
+        )
+        endpoint_config = sfn.CustomState(
+            self, f"Create {variant} endpoint config", state_json=create_endpoint_config_state(variant=variant)
+        )
+        endpoint = sfn.CustomState(
+            self, f"Create {variant} endpoint", state_json=create_endpoint_state(variant=variant)
+        )
+        start = sfn.Pass(
+            self, f"Start waiting for {variant} endpoint",
+            result=sfn.Result.from_object({"attempts": 0}), result_path="$.poll",
+        )
+        wait = sfn.Wait(
+            self, f"Wait for {variant} endpoint",
+            time=sfn.WaitTime.seconds_path("$.config.endpointPollSeconds"),
+        )
+        describe = sfn.CustomState(
+            self, f"Describe {variant} endpoint", state_json=describe_endpoint_state(variant=variant)
+        )
+        count = sfn.Pass(
+            self, f"Count {variant} endpoint polls",
+            parameters={"attempts": J.math_add(J.number_at("$.poll.attempts"), 1)},
+            result_path="$.poll",
+        )
+        ready = sfn.Succeed(self, f"{title} endpoint in service")
+        failed = sfn.Fail(
+            self, f"{title} endpoint failed", error="EndpointFailed", cause_path="$.endpoint.FailureReason"
+        )
+        timed_out = sfn.Fail(
+            self, f"{title} endpoint timed out", error="EndpointTimeout",
+            cause="The endpoint was not InService after config.maxEndpointPolls polls (about an hour).",
+        )
+        check = (
+            sfn.Choice(self, f"{title} endpoint ready?")
+            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), ready)
+            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"), failed)
+            .when(
+                sfn.Condition.number_greater_than_equals_json_path("$.poll.attempts", "$.config.maxEndpointPolls"),
+                timed_out,
+            )
+            .otherwise(count.next(wait))
+        )
+        return model.next(endpoint_config).next(endpoint).next(start).next(wait).next(describe).next(check)
+
