@@ -130,12 +130,14 @@ def _parse_recordio(body: bytes) -> np.ndarray:
 
 
 def _scores_json(scores: list[float]) -> bytes:
-    # float repr is what json.dumps writes; joining preformatted items is several times faster for big batches.
-    return ('{"predictions": [' + ", ".join([f'{{"score": {s!r}}}' for s in scores]) + "]}").encode()
+    # float repr is what json.dumps writes; joining map(repr) runs in C, several times faster for big batches.
+    if not scores:
+        return b'{"predictions": []}'
+    return ('{"predictions": [{"score": ' + '}, {"score": '.join(map(repr, scores)) + "}]}").encode()
 
 
 def _scores_jsonlines(scores: list[float]) -> bytes:
-    return "".join([f'{{"score": {s!r}}}\n' for s in scores]).encode()
+    return "".join(['{"score": ' + line + "}\n" for line in map(repr, scores)]).encode()
 
 
 def invoke(model: LinearModel, content_type: str, accept: str | None, body: bytes) -> tuple[bytes, str]:
@@ -160,7 +162,10 @@ def invoke(model: LinearModel, content_type: str, accept: str | None, body: byte
         )
     if not np.isfinite(features).all():
         raise ModelContainerError(400, "Unable to evaluate payload provided: features must be finite numbers")
-    scores = model.predict(features).tolist()
+    predicted = model.predict(features)
+    if not np.isfinite(predicted).all():
+        raise ModelContainerError(500, "the model produced a score that is not a finite number")
+    scores = predicted.tolist()
     accept_types = [_media_type(part)[0] for part in (accept or JSON).split(",")]
     for accept_type in accept_types:
         if accept_type in (JSON, "*/*", "application/*"):

@@ -185,7 +185,7 @@ def test_stream_errors_propagate() -> None:
         (b"<html>", 'the response is not {"predictions"'),
         (b'{"predictions": {"score": 1}}', '"predictions" is not a list'),
         (b'{"predictions": [{"scores": 1}, {"score": 2}, {"score": 3}]}', "'score'"),
-        (b'{"predictions": [{"score": "x"}, {"score": 2}, {"score": 3}]}', "could not convert"),
+        (b'{"predictions": [{"score": "x"}, {"score": 2}, {"score": 3}]}', "a score is not a number"),
         (b'{"predictions": [{"score": NaN}, {"score": 2}, {"score": 3}]}', "not a finite number"),
     ],
 )
@@ -197,5 +197,27 @@ def test_bad_responses_fail_naming_endpoint_and_batch(body: bytes, fragment: str
     assert fragment in str(raised.value)
 
 
-def test_parse_predictions() -> None:
-    assert list(parse_predictions(b'{"predictions": [{"score": 1.5}, {"score": -2}]}', 2, "here")) == [1.5, -2.0]
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"predictions": [{"score": 1.5}, {"score": -2}]}',  # the local container's spelling (fast path)
+        b'{"predictions":[{"score":1.5},{"score":-2}]}\n',  # compact: json.loads
+        b'{"predictions": [{"score": 1.5, "label": 1}, {"score": -2}]}',  # extra keys: json.loads
+        b'{"predictions": [{"score": 1.5}, {"score": -2e0}]}',
+    ],
+)
+def test_parse_predictions_spellings(body: bytes) -> None:
+    assert list(parse_predictions(body, 2, "here")) == [1.5, -2.0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"predictions": [{"score": nan}, {"score": 1}]}',
+        b'{"predictions": [{"score": 1_0}, {"score": 1}]}',
+        b'{"predictions": [{"score": "1"}, {"score": 1}]}',
+    ],
+)
+def test_parse_predictions_refuses_what_json_would_not_give_as_numbers(body: bytes) -> None:
+    with pytest.raises(ScoringError, match=r"^here: "):
+        parse_predictions(body, 2, "here")

@@ -118,7 +118,7 @@ def test_sum_labels_matches_numpy_and_reads_other_layouts() -> None:
     rng = np.random.default_rng(11)
     y = rng.normal(5, 2, 70_000).astype(np.float32)
     x = np.ones((y.size, 3), dtype=np.float32)
-    plain = recordio.encode_record([1.0], 2.5)
+    plain = recordio.encode_record([1.0, 1.0, 1.0], 2.5)
     odd = recordio.frame(plain[8 : 8 + struct.unpack_from("<I", plain, 4)[0]] + b"\x1a\x01u")
     total, rows = sum_labels(io.BytesIO(records(x.tolist(), y.tolist()) + odd), "mem")
     assert rows == y.size + 1

@@ -89,19 +89,44 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+_CANONICAL_HEAD = b'{"predictions": [{"score": '
+_CANONICAL_SEPARATOR = b'}, {"score": '
+_CANONICAL_TAIL = b"}]}"
+
+
+def _canonical_scores(body: bytes) -> array | None:
+    """Scores of a body in the exact spelling the local container writes, without building one dict per row.
+
+    ``json.loads`` is a third of the client's CPU time on big batches; anything not in this exact spelling
+    (other spacing, extra keys, ...) returns None and goes through ``json.loads``.
+    """
+    text = body.rstrip()
+    if not (text.startswith(_CANONICAL_HEAD) and text.endswith(_CANONICAL_TAIL)) or b"_" in text:
+        return None
+    try:
+        return array("d", map(float, text[len(_CANONICAL_HEAD) : -len(_CANONICAL_TAIL)].split(_CANONICAL_SEPARATOR)))
+    except ValueError:
+        return None
+
+
 def parse_predictions(body: bytes, rows: int, where: str) -> array:
     """Scores of a ``{"predictions": [{"score": ...}, ...]}`` answer; exactly ``rows`` finite numbers."""
-    try:
-        document = json.loads(body)
-        predictions = document["predictions"]
-        if not isinstance(predictions, list):
-            raise TypeError('"predictions" is not a list')
-        scores = array("d", [float(item["score"]) for item in predictions])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ScoringError(
-            f'{where}: the response is not {{"predictions": [{{"score": number}}, ...]}} ({error}); '
-            f"first bytes: {body[:200]!r}"
-        ) from error
+    scores = _canonical_scores(body)
+    if scores is None:
+        try:
+            document = json.loads(body)
+            predictions = document["predictions"]
+            if not isinstance(predictions, list):
+                raise TypeError('"predictions" is not a list')
+            values = [item["score"] for item in predictions]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                raise TypeError("a score is not a number")
+            scores = array("d", values)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ScoringError(
+                f'{where}: the response is not {{"predictions": [{{"score": number}}, ...]}} ({error}); '
+                f"first bytes: {body[:200]!r}"
+            ) from error
     if len(scores) != rows:
         raise ScoringError(f"{where}: {rows} rows were sent but {len(scores)} predictions came back")
     if not all(map(math.isfinite, scores)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import struct
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -40,42 +40,115 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def iter_payloads(stream: BinaryIO, source: str) -> Iterator[bytes]:
-    """Each record's payload from a recordIO stream, read in 1 MiB chunks (one ``read`` per record is slow)."""
-    data = b""
-    pos = 0
-    record = 0
+class _Reader:
+    """A recordIO stream read in 1 MiB chunks (one ``read`` per record is slow); ``data[pos:]`` is unread."""
 
-    def fill(needed: int) -> bool:
-        """Make ``data[pos:]`` hold at least ``needed`` bytes; False at end of stream."""
-        nonlocal data, pos
-        if len(data) - pos >= needed:
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.data = b""
+        self.pos = 0
+
+    def fill(self, needed: int) -> bool:
+        """Make ``data[pos:]`` hold at least ``needed`` bytes; False at the end of the stream."""
+        available = len(self.data) - self.pos
+        if available >= needed:
             return True
-        parts = [data[pos:]]
-        available = len(parts[0])
+        parts = [self.data[self.pos :]]
         while available < needed:
-            chunk = stream.read(max(_READ_CHUNK, needed - available))
+            chunk = self.stream.read(max(_READ_CHUNK, needed - available))
             if not chunk:
                 break
             parts.append(chunk)
             available += len(chunk)
-        data, pos = b"".join(parts), 0
+        self.data, self.pos = b"".join(parts), 0
         return available >= needed
 
+
+def _next_payload(reader: _Reader, source: str, record: int) -> bytes | None:
+    """The next record's payload, or None at a clean end of the stream."""
+    if not reader.fill(_HEADER.size):
+        if len(reader.data) - reader.pos:
+            raise DatasetError(f"{source}: truncated recordIO header after record {record}")
+        return None
+    magic, length = _HEADER.unpack_from(reader.data, reader.pos)
+    if magic != recordio.MAGIC:
+        raise DatasetError(f"{source}: record {record} has bad recordIO magic 0x{magic:08X}")
+    length &= _LENGTH_MASK
+    padded = _HEADER.size + length + (-length) % 4
+    if not reader.fill(padded):
+        raise DatasetError(f"{source}: record {record} is truncated")
+    start = reader.pos + _HEADER.size
+    reader.pos += padded
+    return reader.data[start : start + length]
+
+
+def iter_payloads(stream: BinaryIO, source: str) -> Iterator[bytes]:
+    """Each record's payload (the serialized Record message) from a recordIO stream."""
+    reader = _Reader(stream)
+    record = 0
+    while (payload := _next_payload(reader, source, record)) is not None:
+        yield payload
+        record += 1
+
+
+@dataclass(frozen=True)
+class _DenseLayout:
+    """The bytes of a framed dense record as the SDK writer lays it out: [fixed head][floats][fixed tail][label]."""
+
+    feature_dim: int
+    head: bytes  # recordIO header + Record bytes up to the feature floats
+    size: int  # framed size, padding included
+    records: struct.Struct  # (head, *feature bits, label prefix, label)
+
+    @classmethod
+    def for_features(cls, feature_dim: int) -> _DenseLayout:
+        framed = recordio.encode_record([0.0] * feature_dim, 0.0)
+        payload_length = _HEADER.unpack_from(framed)[1]
+        head = framed[: _HEADER.size + payload_length - 4 * feature_dim - len(_LABEL_PREFIX) - 4]
+        padding = len(framed) - _HEADER.size - payload_length
+        layout = f"<{len(head)}s{feature_dim}I{len(_LABEL_PREFIX)}sf{padding}x"
+        return cls(feature_dim, head, len(framed), struct.Struct(layout))
+
+
+def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[tuple[int, ...], float]]:
+    """(feature float32 bit patterns, label) per record, checking every record has one label and the same width.
+
+    Once the first record shows the width, whole runs of records in the writer's layout are unpacked with one
+    ``struct.iter_unpack`` per chunk; every fixed byte of each record is still compared with the layout.
+    """
+    reader = _Reader(stream)
+    layout: _DenseLayout | None = None
+    record = 0
     while True:
-        if not fill(_HEADER.size):
-            if len(data) - pos:
-                raise DatasetError(f"{source}: truncated recordIO header after record {record}")
+        if layout is not None and reader.fill(layout.size):
+            end = reader.pos + (len(reader.data) - reader.pos) // layout.size * layout.size
+            head, tail, width = layout.head, _LABEL_PREFIX, layout.feature_dim
+            for values in layout.records.iter_unpack(memoryview(reader.data)[reader.pos : end]):
+                if values[0] != head or values[-2] != tail:
+                    break  # not the writer's layout: decode this record in full below
+                yield values[1 : width + 1], values[-1]
+                reader.pos += layout.size
+                record += 1
+            else:
+                continue
+        payload = _next_payload(reader, source, record)
+        if payload is None:
             return
-        magic, length = _HEADER.unpack_from(data, pos)
-        if magic != recordio.MAGIC:
-            raise DatasetError(f"{source}: record {record} has bad recordIO magic 0x{magic:08X}")
-        length &= _LENGTH_MASK
-        padded = _HEADER.size + length + (-length) % 4
-        if not fill(padded):
-            raise DatasetError(f"{source}: record {record} is truncated")
-        yield data[pos + _HEADER.size : pos + _HEADER.size + length]
-        pos += padded
+        try:
+            features, label = recordio.decode_record(payload)
+        except recordio.RecordIOError as error:
+            raise DatasetError(f"{source}: record {record}: {error}") from error
+        if len(label) != 1:
+            raise DatasetError(f"{source}: record {record} has {len(label)} label values, expected 1")
+        if not features:
+            raise DatasetError(f"{source}: record {record} has no features")
+        if layout is None:
+            layout = _DenseLayout.for_features(len(features))
+        elif len(features) != layout.feature_dim:
+            raise DatasetError(
+                f"{source}: record {record} has {len(features)} features, earlier records have {layout.feature_dim}"
+            )
+        yield struct.unpack(f"<{len(features)}I", struct.pack(f"<{len(features)}f", *features)), label[0]
         record += 1
 
 
@@ -88,53 +161,6 @@ class _FormatCache(dict[int, str]):
         text = "%.9g" % struct.unpack("<f", struct.pack("<I", bits))[0]  # noqa: UP031 (printf %g semantics)
         self[bits] = text
         return text
-
-
-@dataclass
-class DenseRecordReader:
-    """Decodes (feature bits, label) of dense records, checking every record has the same feature count."""
-
-    source: str
-    feature_dim: int = 0
-    _prefix: bytes = b""
-    _record_size: int = 0
-    _features: struct.Struct | None = None
-
-    def _learn_layout(self, features: list[float]) -> None:
-        self.feature_dim = len(features)
-        framed = recordio.encode_record([0.0] * self.feature_dim, 0.0)
-        payload = framed[_HEADER.size : _HEADER.size + _HEADER.unpack_from(framed)[1]]
-        self._record_size = len(payload)
-        self._prefix = payload[: len(payload) - 4 * self.feature_dim - len(_LABEL_PREFIX) - 4]
-        self._features = struct.Struct(f"<{self.feature_dim}I")
-
-    def read(self, payload: bytes, record: int) -> tuple[tuple[int, ...], float]:
-        features_struct = self._features
-        if (
-            features_struct is not None
-            and len(payload) == self._record_size
-            and payload.startswith(self._prefix)
-            and payload[-4 - len(_LABEL_PREFIX) : -4] == _LABEL_PREFIX
-        ):
-            return features_struct.unpack_from(payload, len(self._prefix)), struct.unpack_from(
-                "<f", payload, self._record_size - 4
-            )[0]
-        try:
-            features, label = recordio.decode_record(payload)
-        except recordio.RecordIOError as error:
-            raise DatasetError(f"{self.source}: record {record}: {error}") from error
-        if len(label) != 1:
-            raise DatasetError(f"{self.source}: record {record} has {len(label)} label values, expected 1")
-        if not features:
-            raise DatasetError(f"{self.source}: record {record} has no features")
-        if features_struct is None:
-            self._learn_layout(features)
-        elif len(features) != self.feature_dim:
-            raise DatasetError(
-                f"{self.source}: record {record} has {len(features)} features, earlier records have {self.feature_dim}"
-            )
-        bits = struct.unpack(f"<{len(features)}I", struct.pack(f"<{len(features)}f", *features))
-        return bits, label[0]
 
 
 @dataclass(frozen=True)
@@ -150,15 +176,13 @@ class CsvBatch:
 
 def iter_csv_batches(stream: BinaryIO, source: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> Iterator[CsvBatch]:
     """CSV request bodies of at most ``max_request_bytes`` each, with the labels of their rows, in order."""
-    reader = DenseRecordReader(source)
     cache = _FormatCache()
     text = cache.__getitem__
     lines: list[str] = []
     labels = array("d")
     size = -1  # rows are joined by "\n": n rows take sum(len) + n - 1 bytes
     index = 0
-    for record, payload in enumerate(iter_payloads(stream, source)):
-        bits, label = reader.read(payload, record)
+    for record, (bits, label) in enumerate(iter_dense_records(stream, source)):
         line = ",".join(map(text, bits))
         line_bytes = len(line) + 1  # ASCII only: characters are bytes
         if line_bytes - 1 > max_request_bytes:
@@ -175,30 +199,15 @@ def iter_csv_batches(stream: BinaryIO, source: str, max_request_bytes: int = MAX
 
 
 def sum_labels(stream: BinaryIO, source: str) -> tuple[float, int]:
-    """(sum, count) of the labels of a recordIO stream, reading only the label bytes of dense records."""
+    """(exact sum, count) of the labels of a recordIO stream."""
     partials: list[float] = []
-    total_rows = 0
     labels = array("d")
-    prefix_length = len(_LABEL_PREFIX)
-    for record, payload in enumerate(iter_payloads(stream, source)):
-        if payload[-4 - prefix_length : -4] == _LABEL_PREFIX:
-            labels.append(struct.unpack_from("<f", payload, len(payload) - 4)[0])
-        else:
-            try:
-                _features, label = recordio.decode_record(payload)
-            except recordio.RecordIOError as error:
-                raise DatasetError(f"{source}: record {record}: {error}") from error
-            if len(label) != 1:
-                raise DatasetError(f"{source}: record {record} has {len(label)} label values, expected 1")
-            labels.append(label[0])
-        if len(labels) >= 65536:
-            partials.append(_exact_sum(labels))
-            total_rows += len(labels)
+    rows = 0
+    for _bits, label in iter_dense_records(stream, source):
+        labels.append(label)
+        if len(labels) == 65536:
+            partials.append(math.fsum(labels))
+            rows += len(labels)
             labels = array("d")
-    partials.append(_exact_sum(labels))
-    total_rows += len(labels)
-    return _exact_sum(partials), total_rows
-
-
-def _exact_sum(values: Iterable[float]) -> float:
-    return math.fsum(values)
+    partials.append(math.fsum(labels))
+    return math.fsum(partials), rows + len(labels)
