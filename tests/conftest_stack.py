@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local.template import Assembly, synth_assembly
+from local.template import Assembly, state_machine_definition, synth_assembly
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -25,6 +25,17 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
 @pytest.fixture(scope="session")
 def template(assembly: Assembly) -> dict[str, Any]:
     return assembly.template
+
+
+@pytest.fixture(scope="session")
+def resolve(template: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
+    return local_resolver(template)
+
+
+@pytest.fixture(scope="session")
+def definition(template: dict[str, Any], resolve: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """The pipeline's ASL, decoded from the template with fake-account names and ARNs."""
+    return state_machine_definition(template, resolve)
 
 
 def local_resolver(template: dict[str, Any], region: str = REGION) -> Callable[[dict[str, Any]], str]:

@@ -13,18 +13,19 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest_stack import ACCOUNT, REGION, local_resolver
 from moto import mock_aws
 
 from cleanup import handler as cleanup_handler
 from local import sfn_hooks
 from local.executions import wait_for_execution
-from local.template import lambda_functions, state_machine_definition
+from local.template import lambda_functions
 from workflow_input import handler as workflow_input_handler
 
 pytest_plugins = ["conftest_stack"]  # the session-scoped synthesized template
 
 BUCKET = "shardlab-test-bucket"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
 
 
 class FakePipeline:
@@ -61,8 +62,8 @@ class FakePipeline:
         return {"verdict": "FullyReplicated fits slightly better; ShardedByS3Key trains faster."}
 
 
-def _run(template: dict[str, Any], fake: FakePipeline, execution_input: dict[str, Any],
-         monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], Any]:
+def _run(template: dict[str, Any], definition: dict[str, Any], fake: FakePipeline,
+         execution_input: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], Any]:
     monkeypatch.setenv("SHARDLAB_BUCKET", BUCKET)
     monkeypatch.setenv("SHARDLAB_PREFIX", "shardlab")
     monkeypatch.delenv("SHARDLAB_DEFAULTS", raising=False)
@@ -79,7 +80,6 @@ def _run(template: dict[str, Any], fake: FakePipeline, execution_input: dict[str
         for logical_id, spec in lambda_functions(template).items()
         if spec["handler"] in handlers
     }
-    definition = state_machine_definition(template, local_resolver(template))
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), sfn_hooks.installed(functions):
         sfn = boto3.client("stepfunctions", region_name=REGION)
         sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -104,11 +104,12 @@ def region_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
-def test_whole_pipeline_runs_and_cleans_up(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-                                           region_env: None) -> None:
+def test_whole_pipeline_runs_and_cleans_up(
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+) -> None:
     fake = FakePipeline()
-    description, state = _run(template, fake, {"endpointPollSeconds": 1, "hyperParameters": {"epochs": "3"}},
-                              monkeypatch)
+    execution_input = {"endpointPollSeconds": 1, "hyperParameters": {"epochs": "3"}}
+    description, state = _run(template, definition, fake, execution_input, monkeypatch)
     assert description["status"] == "SUCCEEDED", description
     assert json.loads(description["output"])["summary"]["verdict"].startswith("FullyReplicated")
 
@@ -145,30 +146,31 @@ def test_whole_pipeline_runs_and_cleans_up(template: dict[str, Any], monkeypatch
 
 
 def test_cached_dataset_skips_sharding_and_keep_endpoints_keeps_them(
-    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
 ) -> None:
     fake = FakePipeline(cached=True)
-    description, state = _run(template, fake, {"endpointPollSeconds": 1, "keepEndpoints": True}, monkeypatch)
+    execution_input = {"endpointPollSeconds": 1, "keepEndpoints": True}
+    description, state = _run(template, definition, fake, execution_input, monkeypatch)
     assert description["status"] == "SUCCEEDED", description
     assert "shard" not in fake.events and "finalize" not in fake.events
     assert sorted(state["endpoints"]) == sorted(fake.events["compare"][0]["endpoints"].values())
 
 
 def test_failure_after_training_cleans_up_and_fails_with_the_original_error(
-    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
 ) -> None:
     fake = FakePipeline(compare_error="endpoint answered 500 for batch 3")
-    description, state = _run(template, fake, {"endpointPollSeconds": 1}, monkeypatch)
+    description, state = _run(template, definition, fake, {"endpointPollSeconds": 1}, monkeypatch)
     assert description["status"] == "FAILED"
     assert "endpoint answered 500 for batch 3" in description.get("cause", "")
     assert state["endpoints"] == [] and state["models"] == []
 
 
 def test_invalid_input_fails_first_with_the_field_named_and_creates_nothing(
-    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
 ) -> None:
     fake = FakePipeline()
-    description, state = _run(template, fake, {"trainYears": [1979, 2011]}, monkeypatch)
+    description, state = _run(template, definition, fake, {"trainYears": [1979, 2011]}, monkeypatch)
     assert description["status"] == "FAILED"
     assert "trainYears[1]" in description.get("cause", "")
     assert fake.events == {} and state["training"] == {} and state["endpoints"] == []

@@ -1,0 +1,258 @@
+"""Clean-up Lambdas against an in-memory SageMaker whose requests are validated by botocore's model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from botocore.validate import validate_parameters
+
+from cleanup import handler as cleanup_handler
+from cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
+
+REGION_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+_MODELS = {name: botocore.session.get_session().get_service_model(name) for name in ("sagemaker", "stepfunctions")}
+
+
+def _validated(service: str, operation: str, params: dict[str, Any]) -> None:
+    model = _MODELS[service]
+    op_name = next(o for o in model.operation_names if botocore.xform_name(o) == operation)
+    validate_parameters(params, model.operation_model(op_name).input_shape)
+
+
+def _missing(kind: str, name: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ValidationException", "Message": f'Could not find {kind} "{name}".'}},
+                       operation)
+
+
+class FakeSageMaker:
+    """Training jobs, endpoints, endpoint configs and models with tags; Deleting endpoints vanish on tick()."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.tag_lookups = 0
+
+    def add_run(self, name: str, stack: str, *, job: str = "Completed", endpoint: str | None = "InService") -> None:
+        tags = [{"Key": "shardlab:stack", "Value": stack}]
+        self.jobs[name] = {"status": job, "arn": f"{REGION_ARN}:training-job/{name}", "tags": tags}
+        if endpoint:
+            self.endpoints[name] = {"status": endpoint, "arn": f"{REGION_ARN}:endpoint/{name}", "tags": tags}
+        self.configs[name] = {"arn": f"{REGION_ARN}:endpoint-config/{name}", "tags": tags}
+        self.models[name] = {"arn": f"{REGION_ARN}:model/{name}", "tags": tags}
+
+    def tick(self) -> None:
+        self.endpoints = {n: e for n, e in self.endpoints.items() if e["status"] != "Deleting"}
+        for job in self.jobs.values():
+            if job["status"] == "Stopping":
+                job["status"] = "Stopped"
+
+    def _call(self, operation: str, params: dict[str, Any]) -> None:
+        _validated("sagemaker", operation, params)
+        self.calls.append((operation, params))
+
+    def describe_training_job(self, **params: Any) -> dict[str, Any]:
+        self._call("describe_training_job", params)
+        name = params["TrainingJobName"]
+        if name not in self.jobs:
+            raise _missing("training job", name, "DescribeTrainingJob")
+        return {"TrainingJobName": name, "TrainingJobStatus": self.jobs[name]["status"]}
+
+    def stop_training_job(self, **params: Any) -> dict[str, Any]:
+        self._call("stop_training_job", params)
+        self.jobs[params["TrainingJobName"]]["status"] = "Stopping"
+        return {}
+
+    def describe_endpoint(self, **params: Any) -> dict[str, Any]:
+        self._call("describe_endpoint", params)
+        name = params["EndpointName"]
+        if name not in self.endpoints:
+            raise _missing("endpoint", name, "DescribeEndpoint")
+        return {"EndpointName": name, "EndpointStatus": self.endpoints[name]["status"]}
+
+    def delete_endpoint(self, **params: Any) -> dict[str, Any]:
+        self._call("delete_endpoint", params)
+        name = params["EndpointName"]
+        if name not in self.endpoints:
+            raise _missing("endpoint", name, "DeleteEndpoint")
+        self.endpoints[name]["status"] = "Deleting"
+        return {}
+
+    def delete_endpoint_config(self, **params: Any) -> dict[str, Any]:
+        self._call("delete_endpoint_config", params)
+        if self.configs.pop(params["EndpointConfigName"], None) is None:
+            raise _missing("endpoint configuration", params["EndpointConfigName"], "DeleteEndpointConfig")
+        return {}
+
+    def delete_model(self, **params: Any) -> dict[str, Any]:
+        self._call("delete_model", params)
+        if self.models.pop(params["ModelName"], None) is None:
+            raise _missing("model", params["ModelName"], "DeleteModel")
+        return {}
+
+    def list_tags(self, **params: Any) -> dict[str, Any]:
+        self._call("list_tags", params)
+        self.tag_lookups += 1
+        for store in (self.jobs, self.endpoints, self.configs, self.models):
+            for item in store.values():
+                if item["arn"] == params["ResourceArn"]:
+                    return {"Tags": item["tags"]}
+        raise _missing("resource", params["ResourceArn"], "ListTags")
+
+    def get_paginator(self, operation: str) -> Any:
+        fake = self
+
+        class Paginator:
+            def paginate(self, **params: Any) -> list[dict[str, Any]]:
+                fake._call(operation, params)
+                contains = params.get("NameContains", "")
+                if operation == "list_training_jobs":
+                    items = [{"TrainingJobName": n, "TrainingJobArn": j["arn"], "TrainingJobStatus": j["status"]}
+                             for n, j in fake.jobs.items()
+                             if contains in n and j["status"] == params.get("StatusEquals", j["status"])]
+                    return [{"TrainingJobSummaries": items}]
+                stores = {"list_endpoints": ("Endpoints", "Endpoint", fake.endpoints),
+                          "list_endpoint_configs": ("EndpointConfigs", "EndpointConfig", fake.configs),
+                          "list_models": ("Models", "Model", fake.models)}
+                key, label, store = stores[operation]
+                return [{key: [{f"{label}Name": n, f"{label}Arn": i["arn"]}
+                               for n, i in store.items() if contains in n]}]
+
+        return Paginator()
+
+
+class FakeStepFunctions:
+    def __init__(self, running: list[str]) -> None:
+        self.running = running
+        self.stopped: list[str] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        fake = self
+
+        class Paginator:
+            def paginate(self, **params: Any) -> list[dict[str, Any]]:
+                _validated("stepfunctions", operation, params)
+                return [{"executions": [{"executionArn": arn} for arn in fake.running]}]
+
+        return Paginator()
+
+    def stop_execution(self, **params: Any) -> dict[str, Any]:
+        _validated("stepfunctions", "stop_execution", params)
+        self.running.remove(params["executionArn"])
+        self.stopped.append(params["executionArn"])
+        return {}
+
+
+RUN = ["shardlab-r1-abc-replicated", "shardlab-r1-abc-sharded"]
+
+
+def test_run_cleanup_stops_training_and_deletes_everything_of_the_run() -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab", job="InProgress")
+    sagemaker.add_run(RUN[1], "shardlab")
+    sagemaker.add_run("shardlab-other-run-sharded", "shardlab")
+    report = cleanup_run(sagemaker, RUN)
+    assert report.stopped_training_jobs == [RUN[0]]
+    assert report.deleted_endpoints == RUN and report.deleted_endpoint_configs == RUN
+    assert report.deleted_models == RUN and report.pending == []
+    assert set(sagemaker.configs) == set(sagemaker.models) == {"shardlab-other-run-sharded"}
+    assert sagemaker.endpoints["shardlab-other-run-sharded"]["status"] == "InService"
+
+
+def test_run_cleanup_is_idempotent() -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab")
+    first = cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0], "sharded": RUN[1]}})
+    assert first["deletedEndpoints"] == [RUN[0]]
+    sagemaker.tick()
+    second = cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0], "sharded": RUN[1]}})
+    assert second == {"stoppedTrainingJobs": [], "deletedEndpoints": [], "deletedEndpointConfigs": [],
+                      "deletedModels": [], "stoppedExecutions": [], "pending": []}
+
+
+def test_run_cleanup_retries_while_an_endpoint_is_still_creating() -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab", endpoint="Creating")
+    with pytest.raises(CleanupIncompleteError, match=f"endpoint/{RUN[0]} \\(Creating\\)"):
+        cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0]}})
+    assert RUN[0] not in sagemaker.models  # everything else is already gone
+    sagemaker.endpoints[RUN[0]]["status"] = "Failed"
+    assert cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0]}})["deletedEndpoints"] == [
+        RUN[0]
+    ]
+
+
+def test_run_cleanup_surfaces_errors_other_than_not_found() -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab")
+
+    def denied(**_: Any) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteModel")
+
+    sagemaker.delete_model = denied  # type: ignore[method-assign]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        cleanup_run(sagemaker, [RUN[0]])
+
+
+@pytest.mark.parametrize("event", [{}, {"names": {}}, {"names": {"replicated": ""}}, {"names": ["a"]}])
+def test_run_cleanup_rejects_events_without_names(event: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="names"):
+        cleanup_handler.run_cleanup_with(FakeSageMaker(), event)
+
+
+def test_guard_cleans_only_this_stacks_resources_and_waits_until_endpoints_are_gone() -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab", job="InProgress")
+    sagemaker.add_run(RUN[1], "shardlab", endpoint="Creating")
+    # Another stack whose prefix starts with ours, and something unrelated that merely contains it.
+    sagemaker.add_run("shardlab-dev-r9-def-sharded", "shardlab-dev", job="InProgress")
+    sagemaker.add_run("my-shardlab-thing", "someone-else")
+    sfn = FakeStepFunctions(["arn:aws:states:us-east-1:123456789012:execution:shardlab-pipeline:r1"])
+    state_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:shardlab-pipeline"
+
+    first = cleanup_stack(sagemaker, sfn, prefix="shardlab", state_machine_arn=state_machine)
+    assert first.stopped_executions == sfn.stopped and sfn.running == []
+    assert first.stopped_training_jobs == [RUN[0]]
+    assert first.deleted_endpoints == [RUN[0]]
+    assert sorted(first.pending) == sorted([f"training-job/{RUN[0]}", f"endpoint/{RUN[0]} (Deleting)",
+                                            f"endpoint/{RUN[1]} (Creating)"])
+    sagemaker.tick()
+    sagemaker.endpoints[RUN[1]]["status"] = "InService"
+    second = cleanup_stack(sagemaker, sfn, prefix="shardlab", state_machine_arn=state_machine)
+    assert second.deleted_endpoints == [RUN[1]] and second.pending == [f"endpoint/{RUN[1]} (Deleting)"]
+    sagemaker.tick()
+    third = cleanup_stack(sagemaker, sfn, prefix="shardlab", state_machine_arn=state_machine)
+    assert third.pending == []
+
+    others = {"shardlab-dev-r9-def-sharded", "my-shardlab-thing"}
+    assert set(sagemaker.endpoints) == set(sagemaker.configs) == set(sagemaker.models) == others
+    assert sagemaker.jobs["shardlab-dev-r9-def-sharded"]["status"] == "InProgress"
+    assert all(e["status"] == "InService" for e in sagemaker.endpoints.values())
+
+
+def test_guard_handlers_follow_the_provider_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab")
+    sfn = FakeStepFunctions([])
+    clients = {"sagemaker": sagemaker, "stepfunctions": sfn}
+    monkeypatch.setattr(cleanup_handler.boto3, "client", lambda service, **_: clients[service])
+    monkeypatch.setenv("SHARDLAB_PREFIX", "shardlab")
+    monkeypatch.setenv("SHARDLAB_STATE_MACHINE_ARN",
+                       "arn:aws:states:us-east-1:123456789012:stateMachine:shardlab-pipeline")
+
+    created = cleanup_handler.on_event({"RequestType": "Create"}, None)
+    assert created == {"PhysicalResourceId": "shardlab-cleanup-guard"}
+    assert cleanup_handler.is_complete({"RequestType": "Create"}, None) == {"IsComplete": True}
+    assert sagemaker.calls == []  # nothing is touched outside Delete
+
+    delete = {"RequestType": "Delete", "PhysicalResourceId": "shardlab-cleanup-guard"}
+    assert cleanup_handler.on_event(delete, None) == {"PhysicalResourceId": "shardlab-cleanup-guard"}
+    assert cleanup_handler.is_complete(delete, None) == {"IsComplete": False}  # endpoint still Deleting
+    sagemaker.tick()
+    assert cleanup_handler.is_complete(delete, None) == {"IsComplete": True}
+    assert not sagemaker.endpoints and not sagemaker.models and not sagemaker.configs

@@ -1,0 +1,171 @@
+"""workflow_input: defaults, validation (errors name the field), derived names and prefixes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflow_input import handler as workflow_input_handler
+from workflow_input.config import (
+    BASE_HYPERPARAMETERS,
+    DEFAULTS,
+    MAX_PREFIX_LENGTH,
+    InvalidExecutionInputError,
+    build_config,
+    check_resource_prefix,
+    dataset_prefix_for,
+    run_id_for,
+)
+
+NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+
+
+def config_for(raw: Any, execution_name: str = "run-1", prefix: str = "shardlab") -> dict[str, Any]:
+    return build_config(raw, execution_name=execution_name, bucket="the-bucket", resource_prefix=prefix)
+
+
+def test_defaults_match_the_documented_cdk_context() -> None:
+    context = json.loads((Path(__file__).parents[1] / "cdk.json").read_text())["context"]
+    assert context["shardlab:executionDefaults"] == DEFAULTS
+
+
+def test_empty_input_gets_every_default_and_the_derived_fields() -> None:
+    config = config_for({})
+    assert config["trainYears"] == [1979, 1980, 1981, 1982, 1983]
+    assert config["testYear"] == 1984
+    assert config["instanceCount"] == 5 and config["trainingInstanceType"] == "ml.c5.2xlarge"
+    assert config["hostingInstanceType"] == "ml.m5.xlarge"
+    assert config["keepEndpoints"] is False and config["useSpotInstances"] is False
+    assert config["hyperParameters"] == BASE_HYPERPARAMETERS
+    assert config["bucket"] == "the-bucket"
+    assert config["runPrefix"] == f"runs/{config['runId']}/"
+    assert re.fullmatch(r"datasets/[0-9a-f]{16}/", config["datasetPrefix"])
+    assert config["names"] == {"replicated": f"shardlab-{config['runId']}-replicated",
+                               "sharded": f"shardlab-{config['runId']}-sharded"}
+    assert config["shardYears"][-1] == {"year": 1984, "role": "test"}
+    assert [s["year"] for s in config["shardYears"][:-1]] == config["trainYears"]
+    assert config["stoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
+    assert config["maxEndpointPolls"] == 120
+    assert {"Key": "shardlab:stack", "Value": "shardlab"} in config["tags"]
+    assert {"Key": "shardlab:run", "Value": config["runId"]} in config["tags"]
+    assert config_for(None) == config
+
+
+def test_overrides_apply_and_years_are_sorted() -> None:
+    config = config_for({"trainYears": [1990, 1985], "testYear": 2005, "instanceCount": 2,
+                         "trainingInstanceType": "ml.c4.2xlarge", "hyperParameters": {"epochs": "10"},
+                         "keepEndpoints": True})
+    assert config["trainYears"] == [1985, 1990]
+    assert config["hyperParameters"]["epochs"] == "10"
+    assert config["hyperParameters"]["loss"] == "absolute_loss"
+    assert config["trainingInstanceType"] == "ml.c4.2xlarge" and config["keepEndpoints"] is True
+
+
+def test_spot_training_adds_max_wait_time() -> None:
+    config = config_for({"useSpotInstances": True, "maxRuntimeInSeconds": 1800, "maxWaitTimeInSeconds": 3600})
+    assert config["stoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"trainYears": [1978]}, "trainYears[0]"),
+        ({"trainYears": [1979, 2006]}, "trainYears[1]"),
+        ({"trainYears": []}, "trainYears"),
+        ({"trainYears": "1979"}, "trainYears"),
+        ({"trainYears": [1979, 1979]}, "trainYears"),
+        ({"trainYears": [1979.0]}, "trainYears[0]"),
+        ({"trainYears": [True]}, "trainYears[0]"),
+        ({"testYear": 1983}, "testYear"),
+        ({"testYear": 2013}, "testYear"),
+        ({"testYear": "1984"}, "testYear"),
+        ({"instanceCount": 0}, "instanceCount"),
+        ({"instanceCount": -1}, "instanceCount"),
+        ({"instanceCount": 2.5}, "instanceCount"),
+        ({"instanceCount": "5"}, "instanceCount"),
+        ({"topEventCodes": 0}, "topEventCodes"),
+        ({"trainingInstanceType": "c5.2xlarge"}, "trainingInstanceType"),
+        ({"hostingInstanceType": 5}, "hostingInstanceType"),
+        ({"hyperParameters": {"epochs": 3}}, "hyperParameters.epochs"),
+        ({"hyperParameters": ["epochs"]}, "hyperParameters"),
+        ({"hyperParameters": {"feature_dim": "25"}}, "hyperParameters.feature_dim"),
+        ({"hyperParameters": {"Bad Name": "1"}}, "hyperParameters"),
+        ({"useSpotInstances": "yes"}, "useSpotInstances"),
+        ({"keepEndpoints": 1}, "keepEndpoints"),
+        ({"endpointPollSeconds": 0}, "endpointPollSeconds"),
+        ({"sourceBucket": "Not_A_Bucket"}, "sourceBucket"),
+        ({"sourcePrefix": "events"}, "sourcePrefix"),
+        ({"seed": -1}, "seed"),
+        ({"trainFraction": 1.0}, "trainFraction"),
+        ({"trainFraction": float("nan")}, "trainFraction"),
+        ({"maxBadRowFraction": -0.1}, "maxBadRowFraction"),
+        ({"useSpotInstances": True, "maxWaitTimeInSeconds": 60, "maxRuntimeInSeconds": 120},
+         "maxWaitTimeInSeconds"),
+        ({"trainYear": [1979]}, "trainYear"),
+        ({"keepEndpoint": True, "zzz": 1}, "keepEndpoint, zzz"),
+    ],
+)
+def test_invalid_input_names_the_field(raw: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidExecutionInputError) as error:
+        config_for(raw)
+    assert field in str(error.value)
+
+
+def test_input_that_is_not_an_object_is_rejected() -> None:
+    with pytest.raises(InvalidExecutionInputError, match="JSON object"):
+        config_for([1979])
+
+
+@pytest.mark.parametrize(
+    "execution_name",
+    ["run-1", "a" * 80, "Émilie's run #3 (retry)", "----", "UPPER_case.name", "x"],
+)
+def test_names_fit_sagemaker_limits_for_any_execution_name(execution_name: str) -> None:
+    prefix = "p" * MAX_PREFIX_LENGTH
+    config = config_for({}, execution_name=execution_name, prefix=prefix)
+    for name in config["names"].values():
+        assert len(name) <= 63 and NAME.match(name), name
+        assert name.startswith(f"{prefix}-")
+    assert len(config["runId"].rsplit("-", 1)[0]) <= 24
+
+
+def test_run_ids_differ_for_names_that_sanitize_alike() -> None:
+    assert run_id_for("run 1") != run_id_for("run-1") != run_id_for("RUN-1")
+    assert run_id_for("run-1") == run_id_for("run-1")
+    assert run_id_for("----").startswith("run-")
+
+
+def test_dataset_prefix_depends_on_data_parameters_only() -> None:
+    base = config_for({})
+    assert dataset_prefix_for(config_for({"instanceCount": 2, "keepEndpoints": True})) == base["datasetPrefix"]
+    assert config_for({}, execution_name="other")["datasetPrefix"] == base["datasetPrefix"]
+    for change in ({"topEventCodes": 10}, {"seed": 1}, {"testYear": 1985}, {"trainYears": [1979]},
+                   {"trainFraction": 0.8}, {"sourcePrefix": "other/"}):
+        assert config_for(change)["datasetPrefix"] != base["datasetPrefix"], change
+
+
+@pytest.mark.parametrize("prefix", ["Shardlab", "1lab", "lab-", "a" * (MAX_PREFIX_LENGTH + 1), "", "lab_x"])
+def test_resource_prefix_must_be_lowercase_and_short(prefix: str) -> None:
+    with pytest.raises(ValueError, match="resource prefix"):
+        check_resource_prefix(prefix)
+
+
+def test_handler_uses_stack_environment_and_deployment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARDLAB_BUCKET", "stack-bucket")
+    monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
+    monkeypatch.setenv("SHARDLAB_DEFAULTS", json.dumps({**DEFAULTS, "instanceCount": 3}))
+    config = workflow_input_handler.handler({"input": {}, "executionName": "exec"}, None)
+    assert config["bucket"] == "stack-bucket" and config["instanceCount"] == 3
+    assert config["names"]["sharded"].startswith("lab-exec-")
+
+
+def test_handler_rejects_unknown_deployment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARDLAB_BUCKET", "b")
+    monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
+    monkeypatch.setenv("SHARDLAB_DEFAULTS", json.dumps({"instances": 3}))
+    with pytest.raises(ValueError, match="instances"):
+        workflow_input_handler.handler({"input": {}, "executionName": "exec"}, None)
