@@ -65,10 +65,10 @@ class OneHotRecordEncoder:
         if sys.byteorder != "little":
             values = array("f", values)
             values.byteswap()
-        raw = values.tobytes()
+        raw = memoryview(values).cast("B")  # no copy of the kept values
         codes = kept.code_indexes
         head, tail, one_hot = self._head, self._tail, self._one_hot_then_middle
-        pieces: list[bytes] = []
+        pieces: list[bytes | memoryview] = []
         add = pieces.extend
         pending = 0
         for row in order:

@@ -23,7 +23,6 @@ DAILY_COLUMNS = 58
 # 0-based column positions, identical in both layouts (CSV.header.historical.txt)
 GLOBALEVENTID, EVENT_CODE, NUM_ARTICLES, AVG_TONE = 0, 26, 33, 34
 ACTOR1_LAT, ACTOR1_LONG, ACTOR2_LAT, ACTOR2_LONG = 39, 40, 46, 47
-_LAST_USED_COLUMN = ACTOR2_LONG
 
 # Feature order of every record (the one-hot event codes follow), as the seed notebook's get_dummies frame.
 NUMERIC_FEATURES = ("NumArticles", "Actor1Geo_Lat", "Actor1Geo_Long", "Actor2Geo_Lat", "Actor2Geo_Long")
@@ -46,9 +45,8 @@ FILTERED_ROW_REASONS = ("eventCodeNotSelected", "actor1GeoMissing", "actor2GeoMi
 REJECT_REASONS = BAD_ROW_REASONS + FILTERED_ROW_REASONS
 
 _HEADER_START = b"GLOBALEVENTID"
-_TABS_HISTORICAL = HISTORICAL_COLUMNS - 1
-_TABS_DAILY = DAILY_COLUMNS - 1
-_VALID_TAB_COUNTS = frozenset((_TABS_HISTORICAL, _TABS_DAILY))
+_VALID_COLUMN_COUNTS = frozenset((HISTORICAL_COLUMNS, DAILY_COLUMNS))
+_CR_ENDINGS = (b"\r\n", b"\r")
 
 
 def validate_year(year: object) -> int:
@@ -150,14 +148,14 @@ def scan_rows(
             except UnicodeDecodeError:
                 rejected["invalidUtf8"] += 1
                 continue
-        if b"\r" in line and line.rstrip(b"\n").endswith(b"\r"):
+        # One full split: as fast as a bounded one, and it yields the column count and the line ending.
+        fields = line.split(b"\t")
+        if fields[-1].endswith(_CR_ENDINGS):
             rejected["crlfLineEnding"] += 1
             continue
-        tabs = line.count(b"\t")
-        if tabs not in _VALID_TAB_COUNTS:
+        if len(fields) not in _VALID_COLUMN_COUNTS:
             rejected["headerLine" if line.startswith(_HEADER_START) else "wrongColumnCount"] += 1
             continue
-        fields = line.split(b"\t", _LAST_USED_COLUMN + 1)
         try:
             articles = float(fields[NUM_ARTICLES])
             tone = float(fields[AVG_TONE])
