@@ -455,6 +455,11 @@ class LocalSageMaker:
             for job in self._jobs.values():
                 job.stop_requested.set()
 
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """``close`` and wait for the background threads; True when they all ended in time."""
+        self.close()
+        return self.wait_idle(timeout)
+
     def training_report(self, name: str) -> TrainingResult | None:
         """Local-only detail of a finished job (per-host objects and rows, simulated time breakdown)."""
         with self._lock:

@@ -1,0 +1,84 @@
+"""The README's demo: synthesize the stack, run it in local mode, print the comparison, write the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from local.console import Console, ExecutionView, SageMakerView
+from local.runner import LocalShardlab
+from local.template import synth_template
+
+
+def _report_keys(output: dict[str, Any]) -> dict[str, str]:
+    """Keys (in the stack bucket) of the report files the compare step wrote: {"json": ..., "md": ...}."""
+    reports = output.get("summary", {}).get("report", {})
+    uris = {"json": reports.get("json"), "md": reports.get("markdown")}
+    return {kind: uri.split("/", 3)[3] for kind, uri in uris.items() if isinstance(uri, str)}
+
+
+def save_reports(local: LocalShardlab, output: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    saved = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for kind, key in _report_keys(output).items():
+        path = out_dir / f"report.{kind}"
+        path.write_bytes(local.read_object(key))
+        saved[kind] = path
+    (out_dir / "execution-output.json").write_text(json.dumps(output, indent=2, sort_keys=True))
+    return saved
+
+
+def run_demo(
+    console: Console,
+    *,
+    execution_input: dict[str, Any],
+    out_dir: Path,
+    name: str | None,
+    keep_endpoints: bool,
+    started: float,
+) -> int:
+    console.line("synthesizing the CDK app (the template `cdk deploy` would deploy)")
+    template = synth_template()
+    console.line(f"synthesized in {time.monotonic() - started:.1f}s; starting local AWS (moto + local SageMaker)")
+    with LocalShardlab(template, listener=SageMakerView(console)) as local:
+        console.line(f"local SageMaker on {local.server.url}; GDELT sample in s3://gdelt-open-data/events/")
+        execution_arn = local.start(execution_input, name=name)
+        execution_name = execution_arn.rsplit(":", 1)[1]
+        console.line(f"execution {execution_name} started with input {json.dumps(execution_input) or '{}'}")
+        try:
+            description = local.wait(execution_arn, on_event=ExecutionView(console))
+        except KeyboardInterrupt:
+            local.stop(execution_arn, cause="Ctrl-C in python -m local run")
+            raise
+        if description["status"] != "SUCCEEDED":
+            console.line(f"execution {description['status']}: {description.get('error')}")
+            console.line(f"cause: {description.get('cause')}")
+            return 1
+        output = json.loads(description["output"])
+        saved = save_reports(local, output, out_dir / execution_name)
+        if "md" in saved:
+            print("\n" + saved["md"].read_text())
+        summary = output.get("summary", output)
+        if summary.get("verdict"):
+            print(f"Verdict: {summary['verdict']}\n")
+        console.line(f"report files: {', '.join(str(path) for path in saved.values())}")
+        console.line(f"total {time.monotonic() - started:.1f}s")
+        if keep_endpoints:
+            _serve_until_interrupted(console, local)
+    return 0
+
+
+def _serve_until_interrupted(console: Console, local: LocalShardlab) -> None:
+    names = local.registry.names()
+    console.line(f"endpoints kept: {', '.join(names)}; press Ctrl-C to shut down")
+    console.line(
+        f"  try: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={local.server.url} aws sagemaker-runtime invoke-endpoint "
+        f"--endpoint-name {names[0] if names else '<name>'} --content-type text/csv --body ... /dev/stdout"
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.line("shutting down the local endpoints")

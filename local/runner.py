@@ -1,0 +1,276 @@
+"""Local mode: the synthesized state machine, executed on one machine with no AWS account.
+
+``LocalShardlab`` "deploys" the synthesized template into an in-process AWS emulation and runs executions:
+
+* moto provides S3, IAM, STS, CloudWatch and Step Functions (its real ASL interpreter runs the definition
+  decoded from the template, unchanged);
+* ``local.sfn_hooks`` runs the Lambda tasks with the project's real handlers in-process and adds
+  ``sagemaker:createTrainingJob.sync``;
+* the local SageMaker (``local.control_plane`` + ``local.server``) answers every SageMaker control-plane and
+  runtime call on 127.0.0.1, reached through boto3's standard ``AWS_ENDPOINT_URL_SAGEMAKER*`` settings;
+* the bundled GDELT sample sits in a local ``gdelt-open-data`` bucket under ``events/``, where the real files are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from local import sfn_hooks
+from local.cfn import LocalDeployment
+from local.control_plane import LocalSageMaker
+from local.executions import HistoryListener, wait_for_execution
+from local.hosting import EndpointRegistry
+from local.server import LocalSageMakerServer
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
+SAMPLE_DIR = PROJECT_ROOT / "data" / "gdelt" / "events"
+SOURCE_BUCKET = "gdelt-open-data"
+SOURCE_PREFIX = "events/"
+
+# Local defaults that differ from AWS's: nobody should wait 30 s between endpoint polls on one machine.
+LOCAL_INPUT_DEFAULTS: dict[str, Any] = {"endpointPollSeconds": 1}
+
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+class LocalModeError(RuntimeError):
+    """The template or the environment cannot be run in local mode."""
+
+
+@dataclass(frozen=True)
+class LambdaSpec:
+    logical_id: str
+    handler: str
+    timeout_seconds: int
+    environment: dict[str, str]
+
+
+def ensure_lambda_path() -> None:
+    """Lambda code imports its packages from the asset root, as the Lambda runtime does."""
+    path = str(LAMBDAS_DIR)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
+    ensure_lambda_path()
+    module_name, _, function_name = handler.rpartition(".")
+    module = importlib.import_module(module_name)
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise LocalModeError(f"Lambda handler {handler!r} is not a function in lambdas/{module_name}")
+    return function
+
+
+def project_lambdas(deployment: LocalDeployment) -> list[LambdaSpec]:
+    """The template's Lambda functions whose code is this project's ``lambdas/`` (not CDK's own helpers)."""
+    specs = []
+    for logical_id, resource in deployment.resources_of_type("AWS::Lambda::Function").items():
+        properties = resource.get("Properties", {})
+        handler = properties.get("Handler", "")
+        top_package = handler.split(".", 1)[0]
+        if not (LAMBDAS_DIR / top_package).is_dir():
+            continue  # CDK's own functions (custom-resource providers, bucket auto-delete) run in Node.js
+        variables = deployment.resolve(properties.get("Environment", {}).get("Variables", {}))
+        specs.append(
+            LambdaSpec(
+                logical_id=logical_id,
+                handler=handler,
+                timeout_seconds=int(properties.get("Timeout", 3)),
+                environment={key: str(value) for key, value in variables.items()},
+            )
+        )
+    if not specs:
+        raise LocalModeError("the template has no Lambda functions with code from lambdas/")
+    return specs
+
+
+def merged_environment(specs: list[LambdaSpec]) -> dict[str, str]:
+    """Handlers run in one process, so their environments must agree where they overlap."""
+    merged: dict[str, str] = {}
+    for spec in specs:
+        for key, value in spec.environment.items():
+            if merged.get(key, value) != value:
+                raise LocalModeError(f"Lambda environment variable {key} differs between functions")
+            merged[key] = value
+    return merged
+
+
+def state_machine_definition(deployment: LocalDeployment) -> tuple[str, dict[str, Any]]:
+    """(logical id, decoded definition) of the stack's one workflow state machine."""
+    machines = {
+        logical_id: resource
+        for logical_id, resource in deployment.resources_of_type("AWS::StepFunctions::StateMachine").items()
+        # CDK's custom-resource Provider framework may add its own waiter state machine.
+        if "Provider" not in logical_id and "waiter" not in logical_id.lower()
+    }
+    if len(machines) != 1:
+        raise LocalModeError(f"expected one workflow state machine in the template, found {sorted(machines)}")
+    ((logical_id, resource),) = machines.items()
+    definition = deployment.resolve(resource["Properties"]["DefinitionString"])
+    return logical_id, json.loads(definition)
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def upload_sample(s3: Any, sample_dir: Path = SAMPLE_DIR, years: list[int] | None = None) -> list[str]:
+    """Put the bundled sample where the real files live: s3://gdelt-open-data/events/<year>.csv."""
+    files = sorted(sample_dir.glob("*.csv"))
+    if not files:
+        raise LocalModeError(f"no GDELT sample files in {sample_dir}")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=SOURCE_BUCKET)
+    keys = []
+    for path in files:
+        if years is not None and int(path.stem) not in years:
+            continue
+        key = f"{SOURCE_PREFIX}{path.name}"
+        s3.upload_file(str(path), SOURCE_BUCKET, key)
+        keys.append(key)
+    return keys
+
+
+class LocalShardlab:
+    """The stack deployed into a local AWS emulation; executions run on moto's interpreter.
+
+    Use as a context manager; everything (mock, server, hooks, environment) is undone on exit.
+    ``control_plane_options`` go to the local SageMaker (time scale, injected faults); ``listener`` hears its
+    training and endpoint events (the CLI's live view).
+    """
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        *,
+        sample_dir: Path = SAMPLE_DIR,
+        control_plane_options: dict[str, Any] | None = None,
+        listener: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.deployment = LocalDeployment(template)
+        self.sample_dir = sample_dir
+        self.control_plane_options = control_plane_options or {}
+        self.listener = listener
+        self._stack = contextlib.ExitStack()
+        self.state_machine_arn = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalShardlab:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        specs = project_lambdas(self.deployment)
+        self._stack.enter_context(patched_environ(_FAKE_CREDENTIALS))
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+
+        self.registry = EndpointRegistry()
+        self.sagemaker = LocalSageMaker(registry=self.registry, listener=self.listener, **self.control_plane_options)
+        self._stack.callback(self.sagemaker.shutdown)
+        self.server = LocalSageMakerServer(registry=self.registry, control_plane=self.sagemaker)
+        self.server.start()
+        self._stack.callback(self.server.stop)
+        self._stack.enter_context(
+            patched_environ(
+                {
+                    "AWS_ENDPOINT_URL_SAGEMAKER": self.server.url,
+                    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.server.url,
+                    **merged_environment(specs),
+                }
+            )
+        )
+        functions = {
+            self.deployment.physical_name(spec.logical_id): sfn_hooks.LocalFunction(
+                load_handler(spec.handler), spec.timeout_seconds
+            )
+            for spec in specs
+        }
+        self._stack.enter_context(sfn_hooks.installed(functions))
+        self._deploy()
+
+    def _deploy(self) -> None:
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=self.deployment.bucket_name)
+        upload_sample(s3, self.sample_dir)
+        logical_id, definition = state_machine_definition(self.deployment)
+        role_arn = self.deployment.resolve(
+            self.deployment.resources[logical_id]["Properties"].get("RoleArn", "arn:aws:iam::123456789012:role/sfn")
+        )
+        sfn = boto3.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name=self.deployment.physical_name(logical_id), definition=json.dumps(definition), roleArn=role_arn
+        )
+        self.state_machine_arn = machine["stateMachineArn"]
+        self.definition = definition
+
+    # -- executions ----------------------------------------------------------------------------------------
+    def start(self, execution_input: dict[str, Any] | None = None, *, name: str | None = None) -> str:
+        payload = {**LOCAL_INPUT_DEFAULTS, **(execution_input or {})}
+        sfn = boto3.client("stepfunctions")
+        execution = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or f"local-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(payload),
+        )
+        return str(execution["executionArn"])
+
+    def wait(
+        self, execution_arn: str, *, timeout_seconds: float = 900, on_event: HistoryListener | None = None
+    ) -> dict[str, Any]:
+        return wait_for_execution(
+            boto3.client("stepfunctions"), execution_arn, timeout_seconds=timeout_seconds, on_event=on_event
+        )
+
+    def run(
+        self,
+        execution_input: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        timeout_seconds: float = 900,
+        on_event: HistoryListener | None = None,
+    ) -> dict[str, Any]:
+        return self.wait(self.start(execution_input, name=name), timeout_seconds=timeout_seconds, on_event=on_event)
+
+    def stop(self, execution_arn: str, *, error: str = "UserStopped", cause: str = "") -> None:
+        boto3.client("stepfunctions").stop_execution(executionArn=execution_arn, error=error, cause=cause)
+
+    def read_object(self, key: str, bucket: str | None = None) -> bytes:
+        body = boto3.client("s3").get_object(Bucket=bucket or self.deployment.bucket_name, Key=key)["Body"]
+        return body.read()
