@@ -77,8 +77,7 @@ def registry() -> Registry:
 def sagemaker(aws: Any, registry: Registry) -> Iterator[LocalSageMaker]:
     plane = LocalSageMaker(registry=registry, s3_client=aws)
     yield plane
-    plane.close()
-    plane.wait_idle(10)
+    assert plane.shutdown()
 
 
 def training_request(name: str, distribution: str = "ShardedByS3Key", **overrides: Any) -> dict[str, Any]:
