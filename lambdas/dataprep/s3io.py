@@ -27,11 +27,10 @@ _MISSING_OBJECT_CODES = {"NoSuchKey", "404", "NotFound"}
 
 class _StreamingBodyReader(io.RawIOBase):
     """Adapts botocore's StreamingBody (``read(n)``) to the raw-IO interface so io.BufferedReader can split
-    lines in C; counts the bytes that arrived."""
+    lines in C while the GET streams."""
 
     def __init__(self, body: Any) -> None:
         self._body = body
-        self.bytes_read = 0
 
     def readable(self) -> bool:
         return True
@@ -40,7 +39,6 @@ class _StreamingBodyReader(io.RawIOBase):
         data = self._body.read(len(buffer))
         size = len(data)
         buffer[:size] = data
-        self.bytes_read += size
         return size
 
     def close(self) -> None:
