@@ -39,32 +39,55 @@ def definition(template: dict[str, Any], resolve: Callable[[dict[str, Any]], str
 
 
 def local_resolver(template: dict[str, Any], region: str = REGION) -> Callable[[dict[str, Any]], str]:
-    """Resolves the definition's intrinsics to names/ARNs in a fake account (logical id as physical name)."""
+    """Resolves intrinsics to names/ARNs in a fake account (the logical id serves as physical name)."""
     resources = template["Resources"]
     mappings = template.get("Mappings", {})
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": ACCOUNT,
+              "AWS::URLSuffix": "amazonaws.com"}
 
     def name_of(logical_id: str) -> str:
-        return logical_id.lower() if resources[logical_id]["Type"] == "AWS::S3::Bucket" else logical_id
+        properties = resources[logical_id].get("Properties", {})
+        kind = resources[logical_id]["Type"]
+        if kind == "AWS::S3::Bucket":
+            return logical_id.lower()
+        if kind == "AWS::StepFunctions::StateMachine":
+            return str(properties.get("StateMachineName", logical_id))
+        return logical_id
+
+    def arn_of(logical_id: str) -> str:
+        kind = resources[logical_id]["Type"]
+        name = name_of(logical_id)
+        arns = {
+            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*",
+            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}",
+            "AWS::KMS::Key": f"arn:aws:kms:{region}:{ACCOUNT}:key/{name}",
+        }
+        if kind not in arns:
+            raise AssertionError(f"no fake ARN for {kind} {logical_id}")
+        return arns[kind]
 
     def resolve(intrinsic: dict[str, Any]) -> str:
         (kind, value), = intrinsic.items()
         if kind == "Ref":
-            pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": ACCOUNT,
-                      "AWS::URLSuffix": "amazonaws.com"}
-            return pseudo.get(value) or name_of(value)
+            if value in pseudo:
+                return pseudo[value]
+            if resources[value]["Type"] == "AWS::StepFunctions::StateMachine":
+                return arn_of(value)  # Ref of a state machine is its ARN
+            return name_of(value)
         if kind == "Fn::GetAtt":
             logical_id, attribute = value
             assert attribute == "Arn", intrinsic
-            kind_of = resources[logical_id]["Type"]
-            if kind_of == "AWS::Lambda::Function":
-                return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{logical_id}"
-            if kind_of == "AWS::IAM::Role":
-                return f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
-            raise AssertionError(f"unexpected GetAtt {intrinsic}")
+            return arn_of(logical_id)
         if kind == "Fn::FindInMap":
             mapping, key, attribute = value
             key = resolve(key) if isinstance(key, dict) else key
             return str(mappings[mapping][key][attribute])
+        if kind == "Fn::Join":
+            delimiter, parts = value
+            return str(delimiter).join(p if isinstance(p, str) else resolve(p) for p in parts)
         raise AssertionError(f"unexpected intrinsic {json.dumps(intrinsic)}")
 
     return resolve
