@@ -1,0 +1,73 @@
+"""``python -m local run``: arguments, the live view, the printed comparison and the report files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local import __main__ as cli
+from local import demo
+
+pytestmark = pytest.mark.slow
+
+
+def test_arguments_become_the_execution_input() -> None:
+    args = cli.parse_args(
+        [
+            "run",
+            "--years",
+            "1979-1981,1983",
+            "--test-year",
+            "1984",
+            "--keep-endpoints",
+            "--input",
+            '{"instanceCount": 3}',
+        ]
+    )
+    assert cli.execution_input(args) == {
+        "instanceCount": 3,
+        "trainYears": [1979, 1980, 1981, 1983],
+        "testYear": 1984,
+        "keepEndpoints": True,
+    }
+
+
+@pytest.mark.parametrize("argv", [["run", "--years", "nineteen"], ["run", "--input", "[1]"], ["run", "--input", "{"]])
+def test_bad_arguments_are_refused_with_a_clear_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "--years" in capsys.readouterr().err or "--input" in capsys.readouterr().err
+
+
+def test_run_prints_progress_comparison_and_writes_reports(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(demo, "synth_template", lambda: template)  # the session's synthesized app
+    code = cli.main(["run", "--years", "1979-1981", "--test-year", "1982", "--out", str(tmp_path), "--name", "cli"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "> Validate input" in printed or "> " in printed
+    assert "epoch 2/2" in printed  # training progress from the local SageMaker
+    assert "InService" in printed
+    assert "Verdict: ShardedByS3Key trained" in printed
+    assert "| " in printed  # the markdown comparison table
+    run_dir = tmp_path / "cli"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert (run_dir / "report.md").read_text().strip()
+    assert report["parameters"]["trainYears"] == [1979, 1980, 1981]
+    assert report["parameters"]["testYear"] == 1982
+
+
+def test_failed_execution_exits_non_zero_and_names_the_error(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(demo, "synth_template", lambda: template)
+    code = cli.main(["run", "--years", "1975-1979", "--out", str(tmp_path), "--name", "bad-years"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "execution FAILED" in printed
+    assert "trainYears" in printed
