@@ -54,6 +54,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,11 @@ import numpy as np
 
 from local.linear_model import LinearModel
 from local.recordio_np import read_dense
+
+try:
+    import threadpoolctl as _threadpoolctl
+except ImportError:  # optional: only limits BLAS threads
+    _threadpoolctl = None
 
 AUTO_NUM_MODELS = 32
 AUTO_LEARNING_RATE = {"adam": 0.01, "rmsprop": 0.01, "sgd": 0.1}
@@ -558,6 +564,34 @@ def _stack(shards: Sequence[Shard], dim: int | None, role: str) -> tuple[np.ndar
     return features, labels
 
 
+class _SingleThreadedBlas:
+    """Holds BLAS to one thread while any training runs (reference-counted: jobs train concurrently).
+
+    The GEMMs here are small (batch × features × models); a multi-threaded BLAS spends more time waking
+    threads than multiplying, and on a busy 2-core machine it made multi-host steps ~10x slower.
+    ``threadpoolctl`` comes with scikit-learn in the dev environment; without it nothing is limited.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _limiter: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            cls = type(self)
+            if cls._users == 0 and _threadpoolctl is not None:
+                cls._limiter = _threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+            cls._users += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            cls = type(self)
+            cls._users -= 1
+            if cls._users == 0 and cls._limiter is not None:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
+
+
 def train(
     params: LinearLearnerParams,
     host_shards: Sequence[Sequence[Shard]],
@@ -575,6 +609,32 @@ def train(
     ``host_shards[i]`` is what host ``algo-(i+1)`` received. ``should_stop(simulated_seconds)`` is polled
     every few steps; when it returns true training raises ``TrainingStoppedError``.
     """
+    with _SingleThreadedBlas():
+        return _train(
+            params,
+            host_shards,
+            validation,
+            test,
+            instance_type=instance_type,
+            cluster=cluster,
+            seed=seed,
+            progress=progress,
+            should_stop=should_stop,
+        )
+
+
+def _train(
+    params: LinearLearnerParams,
+    host_shards: Sequence[Sequence[Shard]],
+    validation: Sequence[Shard],
+    test: Sequence[Shard],
+    *,
+    instance_type: str,
+    cluster: ClusterModel | None,
+    seed: int,
+    progress: Callable[[EpochProgress], None] | None,
+    should_stop: Callable[[float], bool] | None,
+) -> TrainingResult:
     started = time.perf_counter()
     cluster = cluster or ClusterModel()
     vcpus = instance_vcpus(instance_type)
