@@ -12,7 +12,7 @@ Inputs (see data/README.md for provenance and licences), checked against their S
   their 57-column rows whose Year column is a sample year are copied unchanged.
 A GLOBALEVENTID present in several inputs is taken once, from the raw copy.
 
-Usage: ``python data/convert_sample.py [--source DIR] [--out DIR]`` (defaults: /work/shared/data/gdelt,
+Usage: ``python data/convert_sample.py [--source DIR] [--out DIR]`` (defaults: ../shared/data/gdelt beside the clone,
 data/gdelt/events next to this script). Deterministic: running it twice gives identical bytes.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 YEARS = range(1979, 1985)
 COLUMNS = 57
-DEFAULT_SOURCE = Path("/work/shared/data/gdelt")
+DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "gdelt"  # shared/ lies beside the clone
 DEFAULT_OUT = Path(__file__).resolve().parent / "gdelt" / "events"
 
 R_CSV_INPUTS = {year: f"andeek__gdelt-dedup/{year}.csv" for year in YEARS}

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "gdelt" / "events"
-SHARED_SOURCE = Path("/work/shared/data/gdelt")
+SHARED_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "gdelt"  # shared/ lies beside the clone
 sys.path.insert(0, str(ROOT / "data"))
 
 import convert_sample  # noqa: E402
