@@ -130,3 +130,45 @@ def test_parse_s3_uri() -> None:
     for bad in ("bucket/key", "s3://bucket", "s3:///key", ""):
         with pytest.raises(DatasetError):
             parse_s3_uri(bad)
+
+
+def expected_lines(x: np.ndarray) -> list[str]:
+    return [",".join("%.9g" % v for v in row) for row in x.tolist()]  # noqa: UP031 (the printf spelling under test)
+
+
+@pytest.mark.parametrize("layout", ["one-hot tail", "all columns repeat", "all columns unique"])
+def test_lines_past_the_sample_rows_match_printf_formatting(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compare import testdata
+
+    monkeypatch.setattr(testdata, "_FORMAT_CACHE_LIMIT", 50)  # the caches are cleared many times
+    rng = np.random.default_rng(17)
+    rows = 5000
+    x = np.zeros((rows, 8), dtype=np.float32)
+    if layout == "one-hot tail":
+        x[:, :3] = rng.normal(0, 100, (rows, 3))
+        # codes 0-2 during the sample rows, then codes never seen while choosing the split
+        codes = np.where(np.arange(rows) < 2048, rng.integers(0, 3, rows), rng.integers(0, 5, rows))
+        x[np.arange(rows), 3 + codes] = 1
+    elif layout == "all columns repeat":
+        x[:] = rng.integers(0, 2, (rows, 8))
+    else:
+        x[:] = rng.normal(0, 1, (rows, 8))
+    y = rng.normal(size=rows).astype(np.float32)
+    batches = list(iter_csv_batches(io.BytesIO(records(x.tolist(), y.tolist())), "mem", max_request_bytes=30_000))
+    assert "\n".join(b.body.decode() for b in batches).split("\n") == expected_lines(x)
+    assert [label for b in batches for label in b.labels] == y.tolist()
+
+
+def test_the_cached_tail_starts_after_the_last_many_valued_column() -> None:
+    from compare.testdata import _RowFormatter
+
+    rng = np.random.default_rng(2)
+    x = np.zeros((2048, 8), dtype=np.float32)
+    x[:, :3] = rng.normal(size=(2048, 3))
+    x[np.arange(2048), 3 + rng.integers(0, 5, 2048)] = 1
+    formatter = _RowFormatter(8)
+    formatter.choose_split([row.tobytes() for row in x])
+    assert formatter.split == 3
+    unique = _RowFormatter(8)
+    unique.choose_split([row.tobytes() for row in rng.normal(size=(2048, 8)).astype(np.float32)])
+    assert unique.split == 8

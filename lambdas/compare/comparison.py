@@ -6,6 +6,7 @@ import datetime
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +107,8 @@ def _open_object(s3: Any, uri: str, role: str) -> Any:
         raise DatasetError(f"the {role} object {uri} does not exist") from error
 
 
-def train_label_mean(s3: Any, train_data: str) -> tuple[float, int, int]:
-    """(mean label, rows, objects) over every object under the train prefix, streaming labels only."""
+def list_train_objects(s3: Any, train_data: str) -> tuple[str, list[str]]:
+    """(bucket, keys) of every object under the train prefix; at least one."""
     bucket, prefix = parse_s3_uri(train_data)
     keys = [
         item["Key"]
@@ -117,17 +118,20 @@ def train_label_mean(s3: Any, train_data: str) -> tuple[float, int, int]:
     ]
     if not keys:
         raise DatasetError(f"no training objects under {train_data}")
-    total, rows = 0.0, 0
+    return bucket, sorted(keys)
+
+
+def train_label_mean(s3: Any, bucket: str, keys: list[str]) -> tuple[float, int]:
+    """(mean label, rows) over the given training objects, streaming them."""
     sums: list[float] = []
-    for key in sorted(keys):
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        object_sum, object_rows = sum_labels(body, f"s3://{bucket}/{key}")
+    rows = 0
+    for key in keys:
+        object_sum, object_rows = sum_labels(s3.get_object(Bucket=bucket, Key=key)["Body"], f"s3://{bucket}/{key}")
         sums.append(object_sum)
         rows += object_rows
-    total = math.fsum(sums)
     if rows == 0:
-        raise DatasetError(f"the training objects under {train_data} hold no records")
-    return total / rows, rows, len(keys)
+        raise DatasetError(f"the training objects under s3://{bucket}/{keys[0].rsplit('/', 1)[0]}/ hold no records")
+    return math.fsum(sums) / rows, rows
 
 
 def run_comparison(
@@ -155,24 +159,30 @@ def run_comparison(
             )
     check_endpoints_in_service(sagemaker, request.endpoints)
 
-    if request.train_label_mean is not None:
-        mean, mean_source = request.train_label_mean, "the event's trainLabelMean"
-        train_rows: int | None = None
-    else:
-        mean, train_rows, objects = train_label_mean(s3, request.train_data)
-        mean_source = f"{train_rows} training rows in {objects} objects under {request.train_data}"
+    train_keys: list[str] = []
+    if request.train_label_mean is None:
+        train_bucket, train_keys = list_train_objects(s3, request.train_data)
+    test_stream = _open_object(s3, request.test_data, "test")
 
     started = time.perf_counter()
-    test_stream = _open_object(s3, request.test_data, "test")
-    batches = iter_csv_batches(test_stream, request.test_data, max_request_bytes)
-    scored = score_test_set(
-        runtime,
-        request.endpoints,
-        batches,
-        concurrency_per_endpoint=concurrency_per_endpoint,
-        retry=retry,
-        sleep=sleep,
-    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
+        # The training labels are read while the endpoints work on the first batches.
+        train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys) if train_keys else None
+        batches = iter_csv_batches(test_stream, request.test_data, max_request_bytes)
+        scored = score_test_set(
+            runtime,
+            request.endpoints,
+            batches,
+            concurrency_per_endpoint=concurrency_per_endpoint,
+            retry=retry,
+            sleep=sleep,
+        )
+        given_mean = request.train_label_mean
+        if given_mean is not None:
+            mean, mean_source, train_rows = given_mean, "the event's trainLabelMean", None
+        elif train_mean is not None:
+            mean, train_rows = train_mean.result()
+            mean_source = f"{train_rows} training rows in {len(train_keys)} objects under {request.train_data}"
     if scored.rows == 0:
         raise DatasetError(f"the test object {request.test_data} holds no records")
     scoring_seconds = time.perf_counter() - started

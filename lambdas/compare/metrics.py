@@ -24,7 +24,7 @@ def regression_metrics(labels: Sequence[float], predictions: Sequence[float]) ->
     mse = squared / rows
     absolute = list(map(abs, errors))
     return {
-        "rows": float(rows),
+        "rows": rows,
         "mse": mse,
         "rmse": math.sqrt(mse),
         "mae": math.fsum(absolute) / rows,

@@ -9,6 +9,7 @@ by their bit pattern because GDELT features repeat heavily (one-hot codes, artic
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from array import array
@@ -98,7 +99,7 @@ class _DenseLayout:
     feature_dim: int
     head: bytes  # recordIO header + Record bytes up to the feature floats
     size: int  # framed size, padding included
-    records: struct.Struct  # (head, *feature bits, label prefix, label)
+    records: struct.Struct  # (head, feature bytes, label prefix, label)
 
     @classmethod
     def for_features(cls, feature_dim: int) -> _DenseLayout:
@@ -106,12 +107,12 @@ class _DenseLayout:
         payload_length = _HEADER.unpack_from(framed)[1]
         head = framed[: _HEADER.size + payload_length - 4 * feature_dim - len(_LABEL_PREFIX) - 4]
         padding = len(framed) - _HEADER.size - payload_length
-        layout = f"<{len(head)}s{feature_dim}I{len(_LABEL_PREFIX)}sf{padding}x"
+        layout = f"<{len(head)}s{4 * feature_dim}s{len(_LABEL_PREFIX)}sf{padding}x"
         return cls(feature_dim, head, len(framed), struct.Struct(layout))
 
 
-def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[tuple[int, ...], float]]:
-    """(feature float32 bit patterns, label) per record, checking every record has one label and the same width.
+def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[bytes, float]]:
+    """(little-endian float32 feature bytes, label) per record; every record must have one label, the same width.
 
     Once the first record shows the width, whole runs of records in the writer's layout are unpacked with one
     ``struct.iter_unpack`` per chunk; every fixed byte of each record is still compared with the layout.
@@ -122,11 +123,13 @@ def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[tuple[in
     while True:
         if layout is not None and reader.fill(layout.size):
             end = reader.pos + (len(reader.data) - reader.pos) // layout.size * layout.size
-            head, tail, width = layout.head, _LABEL_PREFIX, layout.feature_dim
-            for values in layout.records.iter_unpack(memoryview(reader.data)[reader.pos : end]):
-                if values[0] != head or values[-2] != tail:
+            head, tail = layout.head, _LABEL_PREFIX
+            for fixed_head, features, fixed_tail, label in layout.records.iter_unpack(
+                memoryview(reader.data)[reader.pos : end]
+            ):
+                if fixed_head != head or fixed_tail != tail:
                     break  # not the writer's layout: decode this record in full below
-                yield values[1 : width + 1], values[-1]
+                yield features, label
                 reader.pos += layout.size
                 record += 1
             else:
@@ -148,7 +151,7 @@ def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[tuple[in
             raise DatasetError(
                 f"{source}: record {record} has {len(features)} features, earlier records have {layout.feature_dim}"
             )
-        yield struct.unpack(f"<{len(features)}I", struct.pack(f"<{len(features)}f", *features)), label[0]
+        yield struct.pack(f"<{len(features)}f", *features), label[0]
         record += 1
 
 
@@ -174,16 +177,84 @@ class CsvBatch:
         return len(self.labels)
 
 
+class _RowFormatter:
+    """A record's feature bytes → its CSV line, ``%.9g`` per value.
+
+    Besides the per-value cache, the line's tail is cached whole when the tail columns take few distinct values
+    (GDELT: 20 one-hot event-code columns, so about 20 distinct tails). Where the tail starts is chosen from the
+    first rows: the longest tail whose distinct values are at most 5% of the sample.
+    """
+
+    SAMPLE_ROWS = 2048
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.values = _FormatCache()
+        self.split = width  # columns before the cached tail
+        self.head = struct.Struct(f"<{width}I")
+        self.tails: dict[bytes, str] = {}
+        self.tail_values = struct.Struct("<0I")
+
+    def choose_split(self, sample: list[bytes]) -> None:
+        limit = max(32, len(sample) // 20)
+        for split in range(self.width):
+            if len({row[4 * split :] for row in sample}) <= limit:
+                self.split = split
+                self.head = struct.Struct(f"<{split}I")
+                self.tail_values = struct.Struct(f"<{self.width - split}I")
+                return
+
+    def tail_text(self, tail: bytes) -> str:
+        if len(self.tails) >= _FORMAT_CACHE_LIMIT:
+            self.tails.clear()
+        text = ",".join(map(self.values.__getitem__, self.tail_values.unpack(tail)))
+        self.tails[tail] = text
+        return text
+
+
+def _iter_csv_lines(stream: BinaryIO, source: str) -> Iterator[tuple[str, float]]:
+    """(CSV line of the features, label) per record."""
+    records = iter_dense_records(stream, source)
+    first = next(records, None)
+    if first is None:
+        return
+    formatter = _RowFormatter(len(first[0]) // 4)
+    value_text = formatter.values.__getitem__
+    unpack_all = struct.Struct(f"<{formatter.width}I").unpack
+    sample: list[bytes] = []
+    for features, label in itertools.chain([first], records):
+        sample.append(features)
+        yield ",".join(map(value_text, unpack_all(features))), label
+        if len(sample) == _RowFormatter.SAMPLE_ROWS:
+            break
+    formatter.choose_split(sample)
+    # The hot loop: locals only (attribute lookups per row cost as much as the formatting).
+    cut = 4 * formatter.split
+    unpack_head = formatter.head.unpack
+    cached_tail = formatter.tails.get
+    new_tail = formatter.tail_text
+    if cut == 0:
+        for features, label in records:
+            yield cached_tail(features) or new_tail(features), label
+    elif formatter.split < formatter.width:
+        for features, label in records:
+            tail = features[cut:]
+            yield (
+                ",".join(map(value_text, unpack_head(features[:cut]))) + "," + (cached_tail(tail) or new_tail(tail)),
+                label,
+            )
+    else:
+        for features, label in records:
+            yield ",".join(map(value_text, unpack_all(features))), label
+
+
 def iter_csv_batches(stream: BinaryIO, source: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> Iterator[CsvBatch]:
     """CSV request bodies of at most ``max_request_bytes`` each, with the labels of their rows, in order."""
-    cache = _FormatCache()
-    text = cache.__getitem__
     lines: list[str] = []
     labels = array("d")
     size = -1  # rows are joined by "\n": n rows take sum(len) + n - 1 bytes
     index = 0
-    for record, (bits, label) in enumerate(iter_dense_records(stream, source)):
-        line = ",".join(map(text, bits))
+    for record, (line, label) in enumerate(_iter_csv_lines(stream, source)):
         line_bytes = len(line) + 1  # ASCII only: characters are bytes
         if line_bytes - 1 > max_request_bytes:
             raise DatasetError(f"{source}: record {record} alone is larger than {max_request_bytes} bytes as CSV")
@@ -203,7 +274,7 @@ def sum_labels(stream: BinaryIO, source: str) -> tuple[float, int]:
     partials: list[float] = []
     labels = array("d")
     rows = 0
-    for _bits, label in iter_dense_records(stream, source):
+    for _features, label in iter_dense_records(stream, source):
         labels.append(label)
         if len(labels) == 65536:
             partials.append(math.fsum(labels))
