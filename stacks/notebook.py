@@ -147,7 +147,6 @@ class NotebookInstance(Construct):
             direct_internet_access="Enabled",
             platform_identifier="notebook-al2-v3",
         )
-        self.instance.node.add_dependency(self.role)
         self.console_url = (
             f"https://console.aws.amazon.com/sagemaker/home?region={Aws.REGION}"
             f"#/notebook-instances/openNotebook/{self.notebook_name}?view=lab"

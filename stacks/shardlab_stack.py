@@ -89,7 +89,7 @@ class ShardlabStack(Stack):
                                   state_machine_arn=state_machine.state_machine_arn,
                                   state_machine_name=self.state_machine_name)
         # Deleted first on `cdk destroy`: runs are stopped while their roles and bucket still exist.
-        self.guard.resource.node.add_dependency(bucket, self.sagemaker_role, self.pipeline)
+        self.guard.resource.node.add_dependency(bucket, self.sagemaker_role)
 
         self.notebook: NotebookInstance | None = None
         if settings.notebook:

@@ -17,9 +17,17 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+# What `cdk synth --no-version-reporting` passes to the app, so this synth is comparable with the CLI's.
+CLI_CONTEXT = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": False,
+}
+
+
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
-    return synth_assembly(outdir=tmp_path_factory.mktemp("cdk.out"), nag=True)
+    return synth_assembly(CLI_CONTEXT, outdir=tmp_path_factory.mktemp("cdk.out"), nag=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,157 @@
+"""Template assertions: resources, properties, removal policies, outputs (aws_cdk.assertions)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from local.template import Assembly, lambda_functions
+from stacks.storage import DataBucket
+from stacks.training import LINEAR_LEARNER_ACCOUNTS, image_uri_for
+from workflow_input.config import DEFAULTS
+
+pytest_plugins = ["conftest_stack"]
+
+
+@pytest.fixture(scope="module")
+def assertions(template: dict[str, Any]) -> Template:
+    return Template.from_json(template)
+
+
+def test_bucket_is_private_encrypted_ssl_only_expiring_and_emptied_on_destroy(assertions: Template) -> None:
+    assertions.has_resource("AWS::S3::Bucket", {
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like(
+                {"Prefix": "runs/", "ExpirationInDays": 30, "Status": "Enabled"})])},
+        },
+    })
+    assertions.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    assertions.resource_count_is("Custom::S3AutoDeleteObjects", 1)
+
+
+def test_retain_data_keeps_the_bucket_and_its_objects() -> None:
+    stack = cdk.Stack(cdk.App())
+    DataBucket(stack, "Storage", retain=True, run_data_expiration_days=7)
+    retained = Template.from_stack(stack)
+    retained.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain"})
+    retained.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+
+
+def test_python_lambdas_have_the_contract_handlers_runtime_arch_and_destroyable_logs(
+    template: dict[str, Any], assertions: Template
+) -> None:
+    functions = lambda_functions(template)
+    assert sorted(f["handler"] for f in functions.values()) == sorted([
+        "workflow_input.handler.handler", "dataprep.handler.profile", "dataprep.handler.shard",
+        "dataprep.handler.finalize", "compare.handler.handler", "cleanup.handler.run_cleanup",
+        "cleanup.handler.on_event", "cleanup.handler.is_complete"])
+    for lid in functions:
+        properties = template["Resources"][lid]["Properties"]
+        assert properties["Runtime"] == "python3.14" and properties["Architectures"] == ["arm64"], lid
+        log_group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template["Resources"][log_group]["DeletionPolicy"] == "Delete"
+    by_handler = {f["handler"]: f for f in functions.values()}
+    assert by_handler["dataprep.handler.shard"]["timeout"] == 900
+    assert by_handler["dataprep.handler.shard"]["memory"] >= 4096
+    assert by_handler["compare.handler.handler"]["environment"]["SHARDLAB_METRICS_NAMESPACE"] == "Shardlab/shardlab"
+    assert json.loads(by_handler["workflow_input.handler.handler"]["environment"]["SHARDLAB_DEFAULTS"]) == DEFAULTS
+    for handler in ("cleanup.handler.on_event", "cleanup.handler.is_complete"):
+        environment = by_handler[handler]["environment"]
+        assert environment["SHARDLAB_PREFIX"] == "shardlab"
+        assert set(environment["SHARDLAB_STATE_MACHINE_ARN"]) == {"Ref"}
+    # No Lambda has AWSLambdaBasicExecutionRole except CDK's own framework functions.
+    for lid, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role" and not lid.startswith(("CleanupGuardProvider", "CustomS3")):
+            assert "ManagedPolicyArns" not in resource["Properties"], lid
+
+
+def test_one_lambda_asset_without_caches_or_tests(assembly: Assembly, template: dict[str, Any]) -> None:
+    codes = {json.dumps(template["Resources"][lid]["Properties"]["Code"], sort_keys=True)
+             for lid in lambda_functions(template)}
+    assert len(codes) == 1
+    asset_key = json.loads(next(iter(codes)))["S3Key"].removesuffix(".zip")
+    asset_dir = assembly.directory / f"asset.{asset_key}"
+    files = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
+    assert {"workflow_input/handler.py", "cleanup/handler.py", "compare/handler.py",
+            "dataprep/handler.py"} <= files
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/tests/" in f]
+
+
+def test_state_machine_is_named_logged_and_traced(assertions: Template) -> None:
+    assertions.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineName": "shardlab-pipeline",
+        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True,
+                                 "Destinations": Match.any_value()},
+        "TracingConfiguration": {"Enabled": True},
+    })
+
+
+def test_image_map_covers_every_region_with_tag_1(template: dict[str, Any]) -> None:
+    (mapping,) = [m for name, m in template["Mappings"].items() if name.startswith("LinearLearnerImage")]
+    assert {region: entry["account"] for region, entry in mapping.items()} == LINEAR_LEARNER_ACCOUNTS
+    assert len(mapping) == 37
+    assert image_uri_for("us-east-1") == "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+    assert image_uri_for("cn-north-1") == "390948362332.dkr.ecr.cn-north-1.amazonaws.com.cn/linear-learner:1"
+    assert image_uri_for("us-isob-east-1").endswith(".dkr.ecr.us-isob-east-1.sc2s.sgov.gov/linear-learner:1")
+    assert image_uri_for("us-isof-south-1").endswith(".csp.hci.ic.gov/linear-learner:1")
+    assert mapping["us-iso-east-1"]["domain"] == "c2s.ic.gov"
+    rule = template["Rules"]["RegionHasLinearLearnerImage"]
+    assert sorted(rule["Assertions"][0]["Assert"]["Fn::Contains"][0]) == sorted(LINEAR_LEARNER_ACCOUNTS)
+
+
+def test_notebook_instance_is_locked_down_and_stops_when_idle(template: dict[str, Any],
+                                                              assertions: Template) -> None:
+    assertions.has_resource_properties("AWS::SageMaker::NotebookInstance", {
+        "NotebookInstanceName": "shardlab-notebook",
+        "InstanceType": "ml.t3.medium",
+        "RootAccess": "Disabled",
+        "KmsKeyId": Match.any_value(),
+        "LifecycleConfigName": Match.any_value(),
+    })
+    (config,) = [r for r in template["Resources"].values()
+                 if r["Type"] == "AWS::SageMaker::NotebookInstanceLifecycleConfig"]
+    script, variables = config["Properties"]["OnStart"][0]["Content"]["Fn::Base64"]["Fn::Sub"]
+    assert "/home/ec2-user/SageMaker/shardlab" in script and "stop-notebook-instance" in script
+    assert "crontab" in script and variables["IdleMinutes"] == "60"
+    assert len(base64.b64encode(script.encode())) < 16384  # SageMaker's limit on a lifecycle script
+    assertions.has_resource("AWS::KMS::Key", {"DeletionPolicy": "Delete",
+                                              "Properties": {"EnableKeyRotation": True}})
+
+
+def test_cleanup_guard_is_deleted_before_what_runs_depend_on(template: dict[str, Any]) -> None:
+    (guard_lid,) = [lid for lid, r in template["Resources"].items() if r["Type"] == "Custom::ShardlabCleanupGuard"]
+    guard = template["Resources"][guard_lid]
+    depends = set(guard.get("DependsOn", []))
+    assert any(d.startswith("StorageBucket") for d in depends)
+    assert any(d.startswith("SageMakerExecutionRole") for d in depends)
+    assert set(guard["Properties"]["StateMachineArn"]) == {"Ref"}  # and so after the state machine
+
+
+def test_outputs_and_dashboard(template: dict[str, Any], assertions: Template) -> None:
+    outputs = template["Outputs"]
+    assert {"BucketName", "StateMachineArn", "StateMachineConsoleUrl", "ExampleExecutionInput", "NotebookUrl",
+            "DashboardUrl"} <= set(outputs)
+    assert json.loads(outputs["ExampleExecutionInput"]["Value"])["testYear"] == 1984
+    assertions.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "shardlab-comparison"})
+    (dashboard,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("TestMSE", "TrainingTimeInSeconds", "BillableInstanceSeconds", "TrainingSpeedUp"):
+        assert metric in body
+    assert "Shardlab/shardlab,DistributionType,RunId" in body
+
+
+def test_template_has_no_timestamps_or_random_values(template: dict[str, Any]) -> None:
+    text = json.dumps(template)
+    assert "2026-" not in text and "2025-" not in text
