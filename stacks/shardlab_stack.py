@@ -184,8 +184,9 @@ class ShardlabStack(Stack):
                            sagemaker_arn(self, "endpoint-config", prefix)],
             ),
             iam.PolicyStatement(
-                sid="TagOnCreate",  # Tags in a Create* request need AddTags on the new resource
-                actions=["sagemaker:AddTags"],
+                # Tags in a Create* request need AddTags on the new resource; the integrations read them back.
+                sid="TagOnCreate",
+                actions=["sagemaker:AddTags", "sagemaker:ListTags"],
                 resources=[sagemaker_arn(self, t, prefix)
                            for t in ("training-job", "model", "endpoint-config", "endpoint")],
             ),

@@ -47,6 +47,10 @@ def test_cfn_lint_reports_no_errors(assembly: Assembly) -> None:
 
 def _offline_environment(home: Path) -> dict[str, str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "CDK_"))}
+    # Reuse jsii's unpacked-package cache (only aws-cdk-lib's own files) so the fresh HOME costs no re-extraction.
+    jsii_cache = Path(os.environ.get("HOME", "/nonexistent")) / ".cache" / "aws" / "jsii" / "package-cache"
+    if jsii_cache.is_dir():
+        environment["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = str(jsii_cache)
     environment.update({
         "HOME": str(home),  # no ~/.aws config or credentials either
         "AWS_EC2_METADATA_DISABLED": "true",  # and no instance-metadata credentials

@@ -267,19 +267,22 @@ def required_task_permissions(definition: dict[str, Any], state: dict[str, Any],
         if operation == "CreateTrainingJob":
             arn = sm_arn("training-job", request["TrainingJobName"])
             needs += [(f"sagemaker:{a}", arn, {}) for a in ("CreateTrainingJob", "DescribeTrainingJob",
-                                                            "StopTrainingJob", "AddTags")]
+                                                            "StopTrainingJob", "AddTags", "ListTags")]
             needs.append(pass_role)
             rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule"
             needs += [(f"events:{a}", rule, {}) for a in ("PutTargets", "PutRule", "DescribeRule")]
         elif operation == "CreateModel":
             arn = sm_arn("model", request["ModelName"])
-            needs += [("sagemaker:CreateModel", arn, {}), ("sagemaker:AddTags", arn, {}), pass_role]
+            needs += [("sagemaker:CreateModel", arn, {}), ("sagemaker:AddTags", arn, {}),
+                      ("sagemaker:ListTags", arn, {}), pass_role]
         elif operation == "CreateEndpointConfig":
             arn = sm_arn("endpoint-config", request["EndpointConfigName"])
-            needs += [("sagemaker:CreateEndpointConfig", arn, {}), ("sagemaker:AddTags", arn, {})]
+            needs += [("sagemaker:CreateEndpointConfig", arn, {}), ("sagemaker:AddTags", arn, {}),
+                      ("sagemaker:ListTags", arn, {})]
         elif operation == "CreateEndpoint":
             endpoint = sm_arn("endpoint", request["EndpointName"])
             needs += [("sagemaker:CreateEndpoint", endpoint, {}), ("sagemaker:AddTags", endpoint, {}),
+                      ("sagemaker:ListTags", endpoint, {}),
                       ("sagemaker:CreateEndpoint", sm_arn("endpoint-config", request["EndpointConfigName"]), {})]
         elif operation == "DescribeEndpoint":
             needs.append(("sagemaker:DescribeEndpoint", sm_arn("endpoint", request["EndpointName"]), {}))
