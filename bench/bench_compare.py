@@ -160,7 +160,7 @@ class FakeSageMaker:
         return {"EndpointName": EndpointName, "EndpointStatus": "InService"}
 
 
-def run_shardlab(url: str, run: int) -> dict[str, Any]:
+def run_shardlab(url: str, run: int, max_request_bytes: int | None = None) -> dict[str, Any]:
     from botocore.config import Config
 
     from compare.comparison import CompareRequest, run_comparison
@@ -190,6 +190,7 @@ def run_shardlab(url: str, run: int) -> dict[str, Any]:
         runtime=runtime,
         cloudwatch=boto3.client("cloudwatch"),
         metrics_namespace="Shardlab/Bench",
+        **({"max_request_bytes": max_request_bytes} if max_request_bytes else {}),
     )
     report_body = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"runs/bench-{run}/report.json")["Body"]
     report = json.loads(report_body.read())
@@ -215,6 +216,12 @@ def serve() -> None:
         sys.stdin.read()  # until the parent closes our stdin
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server process so far (Linux /proc), to show the work when the machine is busy."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def largest_difference(got: dict[str, Any], expected: dict[str, Any]) -> float:
     return max(
         abs(got[part][name] - value) / abs(value)
@@ -227,6 +234,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--max-request-bytes", type=int, help="shardlab's request size cap (default: the Lambda's)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -257,12 +265,20 @@ def main() -> int:
             )
 
             timings: dict[str, list[float]] = {"notebook": [], "shardlab": []}
+            cpu: dict[str, list[tuple[float, float]]] = {"notebook": [], "shardlab": []}
             results: dict[str, dict[str, Any]] = {}
             for run in range(args.repeat):
                 for name in ("notebook", "shardlab"):
-                    started = time.perf_counter()
-                    results[name] = run_notebook(url) if name == "notebook" else run_shardlab(url, run)
+                    started, client_cpu, served_cpu = (
+                        time.perf_counter(),
+                        time.process_time(),
+                        server_cpu_seconds(server.pid),
+                    )
+                    results[name] = (
+                        run_notebook(url) if name == "notebook" else run_shardlab(url, run, args.max_request_bytes)
+                    )
                     timings[name].append(time.perf_counter() - started)
+                    cpu[name].append((time.process_time() - client_cpu, server_cpu_seconds(server.pid) - served_cpu))
     finally:
         if server.stdin is not None:
             server.stdin.close()
@@ -274,6 +290,10 @@ def main() -> int:
     print(f"notebook (predict_batches, sequential, savetxt %g): {notebook_seconds:7.2f} s")
     print(f"shardlab (compare Lambda, concurrent, streamed):    {shardlab_seconds:7.2f} s")
     print(f"speed-up: {notebook_seconds / shardlab_seconds:.2f}x (target >= 3x)")
+    for name in ("notebook", "shardlab"):
+        client, served = min(cpu[name], key=sum)
+        print(f"  CPU seconds, {name}: caller {client:.2f} + endpoint server {served:.2f}")
+    print(f"  load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     exact = {branch: numpy_metrics(test_y, model.predict(test_x)) for branch, model in models().items()}
     exact["baseline"] = numpy_metrics(test_y, np.full(test_y.shape, float(np.mean(train_labels, dtype=np.float64))))

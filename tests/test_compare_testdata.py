@@ -68,6 +68,29 @@ def test_batches_fill_up_to_the_byte_limit_and_never_over() -> None:
     assert [b.rows for b in iter_csv_batches(io.BytesIO(data), "mem", max_request_bytes=18)] == [4] * 5 + [3]
 
 
+def test_the_request_size_is_capped_at_5_mib() -> None:
+    from compare.testdata import MAX_REQUEST_BYTES
+
+    assert MAX_REQUEST_BYTES == 5 * 1024 * 1024
+    data = records([[1.0, 2.0]], [0.5])
+    assert [b.body for b in iter_csv_batches(io.BytesIO(data), "mem", max_request_bytes=MAX_REQUEST_BYTES)] == [b"1,2"]
+    for bad in (0, MAX_REQUEST_BYTES + 1):
+        with pytest.raises(ValueError, match="max_request_bytes must be in"):
+            list(iter_csv_batches(io.BytesIO(data), "mem", max_request_bytes=bad))
+
+
+def test_default_batches_stay_under_the_default_size() -> None:
+    from compare.testdata import DEFAULT_REQUEST_BYTES
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(40_000, 4)).astype(np.float32)
+    batches = list(iter_csv_batches(io.BytesIO(records(x.tolist(), [0.0] * len(x))), "mem"))
+    assert len(batches) > 1
+    assert all(len(b.body) <= DEFAULT_REQUEST_BYTES for b in batches)
+    assert len(batches[0].body) > DEFAULT_REQUEST_BYTES - 100  # filled up to the limit
+    assert sum(b.rows for b in batches) == 40_000
+
+
 def test_a_row_larger_than_the_limit_is_an_error() -> None:
     with pytest.raises(DatasetError, match="record 0 alone is larger than 5 bytes"):
         list(iter_csv_batches(io.BytesIO(records([[1.5, 2.5]], [1.0])), "s3://b/test.data", max_request_bytes=5))

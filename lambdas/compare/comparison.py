@@ -13,7 +13,7 @@ from typing import Any
 from compare.metrics import regression_metrics
 from compare.report import DISTRIBUTION_TYPES, REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
 from compare.scoring import RetryPolicy, score_test_set
-from compare.testdata import MAX_REQUEST_BYTES, DatasetError, iter_csv_batches, parse_s3_uri, sum_labels
+from compare.testdata import DEFAULT_REQUEST_BYTES, DatasetError, iter_csv_batches, parse_s3_uri, sum_labels
 from compare.training import describe_training
 
 BRANCHES = ("replicated", "sharded")
@@ -143,7 +143,7 @@ def run_comparison(
     cloudwatch: Any,
     metrics_namespace: str,
     concurrency_per_endpoint: int = 4,
-    max_request_bytes: int = MAX_REQUEST_BYTES,
+    max_request_bytes: int = DEFAULT_REQUEST_BYTES,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
