@@ -88,8 +88,14 @@ class ShardlabStack(Stack):
         self.guard = CleanupGuard(self, "CleanupGuard", resource_prefix=prefix,
                                   state_machine_arn=state_machine.state_machine_arn,
                                   state_machine_name=self.state_machine_name)
-        # Deleted first on `cdk destroy`: runs are stopped while their roles and bucket still exist.
-        self.guard.resource.node.add_dependency(bucket, self.sagemaker_role)
+        # Deleted first on `cdk destroy`: runs are stopped while their roles and bucket still exist, and the
+        # bucket is emptied only after stopped training jobs (which may still save artifacts) have ended.
+        bucket_resource = bucket.node.default_child
+        assert bucket_resource is not None
+        self.guard.resource.node.add_dependency(bucket_resource, self.sagemaker_role)
+        auto_delete = bucket.node.try_find_child("AutoDeleteObjectsCustomResource")
+        if auto_delete is not None:
+            auto_delete.node.add_dependency(self.guard.resource)
 
         self.notebook: NotebookInstance | None = None
         if settings.notebook:

@@ -137,6 +137,8 @@ def test_cleanup_guard_is_deleted_before_what_runs_depend_on(template: dict[str,
     assert any(d.startswith("StorageBucket") for d in depends)
     assert any(d.startswith("SageMakerExecutionRole") for d in depends)
     assert set(guard["Properties"]["StateMachineArn"]) == {"Ref"}  # and so after the state machine
+    (auto_delete,) = [r for r in template["Resources"].values() if r["Type"] == "Custom::S3AutoDeleteObjects"]
+    assert guard_lid in auto_delete["DependsOn"]  # the bucket is emptied after runs have stopped writing
 
 
 def test_outputs_and_dashboard(template: dict[str, Any], assertions: Template) -> None:
