@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 import math
 import re
 import threading
@@ -101,6 +102,7 @@ SUPPORTED_OPERATIONS = (
 )
 
 Listener = Callable[[str, dict[str, Any]], None]
+LOG = logging.getLogger(__name__)
 
 
 class ModelRegistry(Protocol):
@@ -421,8 +423,12 @@ class LocalSageMaker:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{kind}/{name.lower()}"
 
     def _emit(self, kind: str, **payload: Any) -> None:
-        if self.listener is not None:
+        if self.listener is None:
+            return
+        try:
             self.listener(kind, payload)
+        except Exception:  # a broken progress display must not fail the job
+            LOG.exception("listener failed on %s %s", kind, payload)
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True, name=f"local-sagemaker-{target.__name__}")
@@ -431,9 +437,10 @@ class LocalSageMaker:
             self._threads.append(thread)
         thread.start()
 
-    def _sleep(self, simulated_seconds: float) -> None:
+    def _sleep(self, simulated_seconds: float, interrupt: threading.Event | None = None) -> None:
+        """Let ``simulated_seconds`` pass (scaled); ``close()`` or ``interrupt`` (a job's stop) cut it short."""
         if self.time_scale > 0 and simulated_seconds > 0:
-            self._closing.wait(simulated_seconds * self.time_scale)
+            (interrupt or self._closing).wait(simulated_seconds * self.time_scale)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until every background job/endpoint thread has finished; True when they all did."""
@@ -574,13 +581,13 @@ class LocalSageMaker:
         job.start = start
         elapsed = 0.0  # simulated seconds since TrainingStartTime
         try:
-            self._sleep(STARTING_SECONDS)
+            self._sleep(STARTING_SECONDS, job.stop_requested)
             self._check_stop(job, 0.0, max_runtime, max_wait)
             self._advance(job, "Downloading", "Downloading input data", start)
             channels = {c["ChannelName"]: c for c in request.get("InputDataConfig", [])}
             host_shards, validation, test, download_bytes = self._download(channels, hosts)
             download_seconds = download_bytes / self.cluster.download_bytes_per_second
-            self._sleep(download_seconds)
+            self._sleep(download_seconds, job.stop_requested)
             elapsed = download_seconds
             self._check_stop(job, elapsed, max_runtime, max_wait)
             self._advance(
@@ -625,12 +632,12 @@ class LocalSageMaker:
             )
             if self.time_scale > 0:  # the training phase lasts its simulated time, scaled, wall time included
                 remaining = (result.simulated_seconds - elapsed) * self.time_scale - result.wall_seconds
-                self._sleep(max(remaining, 0.0) / self.time_scale)
+                self._sleep(max(remaining, 0.0) / self.time_scale, job.stop_requested)
             elapsed = result.simulated_seconds
             self._check_stop(job, elapsed, max_runtime, max_wait)
             self._advance(job, "Uploading", "Uploading generated training model", start + timedelta(seconds=elapsed))
             artifact = self._upload(job, result.model)
-            self._sleep(UPLOADING_SECONDS)
+            self._sleep(UPLOADING_SECONDS, job.stop_requested)
             elapsed += UPLOADING_SECONDS
             self._finish(job, "Completed", elapsed, start, result=result, artifact=artifact)
         except TrainingStoppedError:

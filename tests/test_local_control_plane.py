@@ -237,7 +237,7 @@ def test_feature_dim_that_does_not_match_the_data_fails_the_job(sagemaker: Local
 
 
 def test_stop_training_job_ends_stopped(aws: Any, registry: Registry) -> None:
-    plane = LocalSageMaker(registry=registry, s3_client=aws, time_scale=0.003)  # Starting lasts 0.27 s
+    plane = LocalSageMaker(registry=registry, s3_client=aws, time_scale=1.0)  # Starting would last 90 s
     plane.handle("CreateTrainingJob", training_request("job-stop"))
     plane.handle("StopTrainingJob", {"TrainingJobName": "job-stop"})
     assert plane.handle("DescribeTrainingJob", {"TrainingJobName": "job-stop"})["TrainingJobStatus"] == "Stopping"
@@ -247,6 +247,15 @@ def test_stop_training_job_ends_stopped(aws: Any, registry: Registry) -> None:
     error = api_error(plane, "StopTrainingJob", {"TrainingJobName": "job-stop"})
     assert error.message == "The request was rejected because the training job is in status Stopped."
     plane.close()
+
+
+def test_a_failing_listener_does_not_fail_the_job(sagemaker: LocalSageMaker) -> None:
+    def broken(kind: str, payload: dict[str, Any]) -> None:
+        raise RuntimeError("display crashed")
+
+    sagemaker.listener = broken
+    sagemaker.handle("CreateTrainingJob", training_request("job-listener"))
+    assert finished_job(sagemaker, "job-listener")["TrainingJobStatus"] == "Completed"
 
 
 def test_max_runtime_of_simulated_time_stops_the_job(sagemaker: LocalSageMaker) -> None:
