@@ -283,6 +283,38 @@ def test_managed_spot_bills_less_and_reports_the_savings(sagemaker: LocalSageMak
     )
 
 
+def test_spot_job_whose_max_wait_runs_out_ends_max_wait_time_exceeded(sagemaker: LocalSageMaker) -> None:
+    # The 90 simulated seconds of Starting count against MaxWaitTimeInSeconds, not MaxRuntimeInSeconds.
+    request = training_request(
+        "job-spot-wait",
+        EnableManagedSpotTraining=True,
+        StoppingCondition={"MaxRuntimeInSeconds": 50, "MaxWaitTimeInSeconds": 60},
+    )
+    sagemaker.handle("CreateTrainingJob", request)
+    job = finished_job(sagemaker, "job-spot-wait")
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxWaitTimeExceeded")
+
+
+@pytest.mark.parametrize(
+    ("channels", "expected"),
+    [
+        (["validation"], "'train' is a required property"),
+        (["train", "extra"], "Additional properties are not allowed ('extra'"),
+    ],
+)
+def test_linear_learner_channel_rules_fail_the_job(
+    sagemaker: LocalSageMaker, channels: list[str], expected: str
+) -> None:
+    request = training_request("job-channels")
+    template = request["InputDataConfig"][0]
+    request["InputDataConfig"] = [{**template, "ChannelName": name} for name in channels]
+    sagemaker.handle("CreateTrainingJob", request)
+    job = finished_job(sagemaker, "job-channels")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError: Unable to initialize the algorithm")
+    assert expected in job["FailureReason"]
+
+
 def test_spot_settings_are_checked_as_aws_does(sagemaker: LocalSageMaker) -> None:
     no_wait = training_request("job-spot-1", EnableManagedSpotTraining=True)
     assert "MaxWaitTimeInSeconds is required" in api_error(sagemaker, "CreateTrainingJob", no_wait).message
