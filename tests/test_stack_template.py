@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -157,3 +160,19 @@ def test_outputs_and_dashboard(template: dict[str, Any], assertions: Template) -
 def test_template_has_no_timestamps_or_random_values(template: dict[str, Any]) -> None:
     text = json.dumps(template)
     assert "2026-" not in text and "2025-" not in text
+
+
+def test_lifecycle_script_is_valid_bash_and_its_idle_check_valid_python(template: dict[str, Any],
+                                                                        tmp_path: Path) -> None:
+    (config,) = [r for r in template["Resources"].values()
+                 if r["Type"] == "AWS::SageMaker::NotebookInstanceLifecycleConfig"]
+    script, variables = config["Properties"]["OnStart"][0]["Content"]["Fn::Base64"]["Fn::Sub"]
+    values = {name: (value if isinstance(value, str) else "resolved") for name, value in variables.items()}
+    values["AWS::Region"] = "us-east-1"
+    rendered = re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], script)
+    assert "${" not in rendered
+    (tmp_path / "on-start.sh").write_text(rendered)
+    subprocess.run(["bash", "-n", str(tmp_path / "on-start.sh")], check=True)
+    idle_check = rendered.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    compile(idle_check, "shardlab-idle-stop.py", "exec")
+    assert "IDLE_MINUTES = 60" in idle_check
