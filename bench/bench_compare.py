@@ -9,13 +9,16 @@ server (``local.server``), run in a separate process as a real endpoint is remot
   ``local.recordio_np.read_dense``, so reading is not what is compared), then the seed notebook's
   ``np2csv``/``predict_batches`` verbatim (numpy ``savetxt`` with ``%g``, ~5 MiB requests, one at a time, the
   sharded endpoint then the replicated one), then the metrics with numpy.
-- Candidate ("shardlab"): ``compare.comparison.run_comparison`` end to end: DescribeTrainingJob (a fake
-  client), streaming both objects from S3, both endpoints concurrently, metrics, CloudWatch metrics and
-  report.json/report.md in moto.
+- Candidate ("shardlab"): ``compare.comparison.run_comparison`` end to end with its defaults (1 MiB requests,
+  4 in flight per endpoint): DescribeTrainingJob (a fake client), streaming both objects from S3, both
+  endpoints concurrently, metrics, CloudWatch metrics and report.json/report.md in moto.
+
+Also prints the CPU seconds of the caller and of the endpoint server for each path: on a busy machine the wall
+ratio shrinks towards the ratio of total CPU, so both are shown with the load average.
 
 Prints best-of-N wall time of each and the ratio; then checks the numbers: the candidate's metrics against a
 numpy reference on the exact float32 features (must agree to 1e-12), and against the baseline (which sends
-features rounded to 6 significant digits by ``%g``, so they agree only to ~1e-5).
+features rounded to 6 significant digits by ``%g``, so they agree only to ~1e-5; checked at 1e-4).
 
 Usage: ``python bench/bench_compare.py [--rows 300000] [--repeat 2]``
 """

@@ -1,1 +1,16 @@
-"""Compare step: score the test year on both endpoints, write report.json/report.md, put CloudWatch metrics."""
+"""Compare step: score the test year on both endpoints, write report.json/report.md, put CloudWatch metrics.
+
+``compare.handler.handler`` (event: docs/ARCHITECTURE.md "Compare") builds the boto3 clients and calls
+``compare.comparison.run_comparison``. Choices:
+
+- Naive baseline = the training label mean, computed by streaming the label bytes of every object under
+  ``trainData`` (exact ``math.fsum``), on a background thread while the endpoints score the first batches.
+  An optional event key ``trainLabelMean`` (a number) skips that read; the report names which source it used.
+- The test object is streamed: memory holds the in-flight request bodies, one label and one prediction per
+  endpoint per row. Requests are ``text/csv`` of at most 1 MiB by default (cap 5 MiB), features as ``%.9g``
+  (parses back to the same float32), ``Accept: application/json``; 4 requests in flight per endpoint.
+- Retries (ours, so errors name the batch): throttling, 5xx, ModelNotReady and connection errors, full-jitter
+  exponential backoff, 6 attempts. ``ModelError`` (the container refused the payload) is not retried.
+- Outputs are published only after every number is computed: CloudWatch metrics, then ``report.md``, then
+  ``report.json`` (its presence means the report is complete).
+"""
