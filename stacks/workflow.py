@@ -70,7 +70,8 @@ class Pipeline(Construct):
             "Validate input",
             comment="Apply defaults, validate, derive names; invalid input stops here, before any cost.",
             lambda_function=functions.validate,
-            payload=sfn.TaskInput.from_object({"input": J.entire_payload, "executionName": J.execution_name}),
+            payload=sfn.TaskInput.from_object({"input": J.entire_payload, "executionName": J.execution_name,
+                                               "executionStartTime": J.execution_start_time}),
             result_selector={"config": J.object_at("$.Payload")},
             result_path="$",
         )

@@ -133,9 +133,11 @@ def test_names_fit_sagemaker_limits_for_any_execution_name(execution_name: str) 
     assert len(config["runId"].rsplit("-", 1)[0]) <= 24
 
 
-def test_run_ids_differ_for_names_that_sanitize_alike() -> None:
+def test_run_ids_differ_for_names_that_sanitize_alike_and_for_reused_names() -> None:
     assert run_id_for("run 1") != run_id_for("run-1") != run_id_for("RUN-1")
-    assert run_id_for("run-1") == run_id_for("run-1")
+    assert run_id_for("run-1", "2026-01-01T00:00:00Z") == run_id_for("run-1", "2026-01-01T00:00:00Z")
+    # The same execution name months later (or on a redeployed stack) must not reuse training job names.
+    assert run_id_for("run-1", "2026-01-01T00:00:00Z") != run_id_for("run-1", "2026-05-01T00:00:00Z")
     assert run_id_for("----").startswith("run-")
 
 
@@ -158,9 +160,11 @@ def test_handler_uses_stack_environment_and_deployment_defaults(monkeypatch: pyt
     monkeypatch.setenv("SHARDLAB_BUCKET", "stack-bucket")
     monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
     monkeypatch.setenv("SHARDLAB_DEFAULTS", json.dumps({**DEFAULTS, "instanceCount": 3}))
-    config = workflow_input_handler.handler({"input": {}, "executionName": "exec"}, None)
+    event = {"input": {}, "executionName": "exec", "executionStartTime": "2026-01-01T00:00:00.000Z"}
+    config = workflow_input_handler.handler(event, None)
     assert config["bucket"] == "stack-bucket" and config["instanceCount"] == 3
     assert config["names"]["sharded"].startswith("lab-exec-")
+    assert config["runId"] == run_id_for("exec", "2026-01-01T00:00:00.000Z")
 
 
 def test_handler_rejects_unknown_deployment_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -198,13 +198,18 @@ def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None
     return config
 
 
-def run_id_for(execution_name: str) -> str:
-    """`<sanitized name, <=24 chars>-<8 hex of sha256(name)>`: readable, and distinct per execution name."""
+def run_id_for(execution_name: str, start_time: str = "") -> str:
+    """`<sanitized name, <=24 chars>-<8 hex>`: readable, and distinct per execution.
+
+    The hash covers the start time too: SageMaker never frees a training job name, while an execution name
+    can come back (after 90 days, or on a redeployed stack). A redrive keeps the start time, so its names
+    stay those of the original run.
+    """
     if not isinstance(execution_name, str) or not execution_name:
         raise InvalidExecutionInputError("executionName must be the execution's name ($$.Execution.Name)")
     readable = re.sub(r"[^a-z0-9]+", "-", execution_name.lower()).strip("-")
     readable = readable[:RUN_NAME_PART_LENGTH].rstrip("-") or "run"
-    digest = hashlib.sha256(execution_name.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{execution_name}\n{start_time}".encode()).hexdigest()[:8]
     return f"{readable}-{digest}"
 
 
@@ -236,6 +241,7 @@ def build_config(
     raw_input: object,
     *,
     execution_name: str,
+    start_time: str = "",
     bucket: str,
     resource_prefix: str,
     defaults: dict[str, Any] | None = None,
@@ -243,7 +249,7 @@ def build_config(
     """The full run config stored at `$.config` (docs/ARCHITECTURE.md)."""
     config = validate_execution_input(raw_input, defaults)
     prefix = check_resource_prefix(resource_prefix)
-    run_id = run_id_for(execution_name)
+    run_id = run_id_for(execution_name, start_time)
     names = {suffix: f"{prefix}-{run_id}-{suffix}" for suffix in BRANCH_SUFFIXES}
     stopping_condition = {"MaxRuntimeInSeconds": config["maxRuntimeInSeconds"]}
     if config["useSpotInstances"]:

@@ -1,4 +1,4 @@
-"""First state of the pipeline: `{"input": <execution input>, "executionName": ...}` -> run config."""
+"""First state of the pipeline: `{"input", "executionName", "executionStartTime"}` -> run config."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return build_config(
         event.get("input"),
         execution_name=event.get("executionName", ""),
+        start_time=str(event.get("executionStartTime", "")),
         bucket=os.environ["SHARDLAB_BUCKET"],
         resource_prefix=os.environ["SHARDLAB_PREFIX"],
         defaults=defaults_from_environment(),
