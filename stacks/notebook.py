@@ -52,7 +52,10 @@ kernels = jupyter("kernels")
 if any(kernel.get("execution_state") == "busy" for kernel in kernels):
     sys.exit(0)
 moments = [parse(k["last_activity"]) for k in kernels if k.get("last_activity")]
-status = jupyter("status")
+try:
+    status = jupyter("status")  # server start and last activity (older Jupyter servers lack it)
+except Exception:
+    status = {}
 moments += [parse(status[key]) for key in ("started", "last_activity") if status.get(key)]
 if moments and datetime.datetime.now(UTC) - max(moments) > datetime.timedelta(minutes=IDLE_MINUTES):
     with open("/opt/ml/metadata/resource-metadata.json") as metadata:
