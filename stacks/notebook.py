@@ -57,7 +57,11 @@ try:
 except Exception:
     status = {}
 moments += [parse(status[key]) for key in ("started", "last_activity") if status.get(key)]
-if moments and datetime.datetime.now(UTC) - max(moments) > datetime.timedelta(minutes=IDLE_MINUTES):
+if not moments:  # nothing reported: count from boot
+    with open("/proc/uptime") as uptime:
+        seconds_up = float(uptime.read().split()[0])
+    moments.append(datetime.datetime.now(UTC) - datetime.timedelta(seconds=seconds_up))
+if datetime.datetime.now(UTC) - max(moments) > datetime.timedelta(minutes=IDLE_MINUTES):
     with open("/opt/ml/metadata/resource-metadata.json") as metadata:
         name = json.load(metadata)["ResourceName"]
     subprocess.run(["aws", "sagemaker", "stop-notebook-instance", "--region", "${AWS::Region}",
