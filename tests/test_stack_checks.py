@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
 
+from app import add_checks
 from local.template import REPO_ROOT, Assembly
 
 pytest_plugins = ["conftest_stack"]
@@ -80,3 +83,17 @@ def test_cdk_cli_synth_works_offline_without_credentials_and_is_deterministic(
     session_assets = json.loads((assembly.directory / "Shardlab.assets.json").read_text())["files"]
     assert set(cli_assets) == set(session_assets)
     assert not (REPO_ROOT / "cdk.context.json").exists(), "synth must not need context lookups"
+
+
+def test_an_unacknowledged_finding_fails_synthesis(tmp_path: Path) -> None:
+    """The gate is live: the same plugin setup as app.py rejects a wildcard nobody acknowledged."""
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Probe")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+    add_checks(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
+    assert "AwsSolutions-IAM5[Resource::*]" in rules
