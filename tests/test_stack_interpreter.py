@@ -174,3 +174,52 @@ def test_invalid_input_fails_first_with_the_field_named_and_creates_nothing(
     assert description["status"] == "FAILED"
     assert "trainYears[1]" in description.get("cause", "")
     assert fake.events == {} and state["training"] == {} and state["endpoints"] == []
+
+
+def _script_endpoint_statuses(monkeypatch: pytest.MonkeyPatch, statuses: dict[str, list[str]],
+                              reason: str = "") -> dict[str, int]:
+    """moto's endpoints are InService at once; play a status sequence per branch suffix instead."""
+    from moto.sagemaker import models as sagemaker_models
+
+    original = sagemaker_models.SageMakerModelBackend.describe_endpoint
+    calls: dict[str, int] = {}
+
+    def describe_endpoint(self: Any, endpoint_name: str) -> dict[str, Any]:
+        response = dict(original(self, endpoint_name))
+        branch = endpoint_name.rsplit("-", 1)[1]
+        sequence = statuses[branch]
+        index = calls.get(branch, 0)
+        calls[branch] = index + 1
+        response["EndpointStatus"] = sequence[min(index, len(sequence) - 1)]
+        if response["EndpointStatus"] == "Failed":
+            response["FailureReason"] = reason
+        return response
+
+    monkeypatch.setattr(sagemaker_models.SageMakerModelBackend, "describe_endpoint", describe_endpoint)
+    return calls
+
+
+def test_the_wait_loop_polls_until_both_endpoints_are_in_service(
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+) -> None:
+    calls = _script_endpoint_statuses(monkeypatch, {"replicated": ["Creating", "Creating", "InService"],
+                                                    "sharded": ["Creating", "InService"]})
+    description, state = _run(template, definition, FakePipeline(), {"endpointPollSeconds": 1}, monkeypatch)
+    assert description["status"] == "SUCCEEDED", description
+    # The state machine's polls (3 and 2), then one describe each by the clean-up.
+    assert calls == {"replicated": 4, "sharded": 3}
+    assert state["endpoints"] == []
+
+
+def test_a_failed_endpoint_fails_the_run_with_its_reason_after_cleaning_up(
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+) -> None:
+    _script_endpoint_statuses(monkeypatch, {"replicated": ["InService"], "sharded": ["Creating", "Failed"]},
+                              reason="The primary container for production variant AllTraffic did not pass the ping")
+    fake = FakePipeline()
+    description, state = _run(template, definition, fake, {"endpointPollSeconds": 1}, monkeypatch)
+    assert description["status"] == "FAILED"
+    assert description["error"] == "EndpointFailed"
+    assert "did not pass the ping" in description["cause"]
+    assert "compare" not in fake.events
+    assert state["endpoints"] == [] and state["models"] == []
