@@ -215,8 +215,12 @@ class _RowFormatter:
         return text
 
 
-def _iter_csv_lines(stream: BinaryIO, source: str) -> Iterator[tuple[str, float]]:
-    """(CSV line of the features, label) per record."""
+def iter_csv_batches(
+    stream: BinaryIO, source: str, max_request_bytes: int = DEFAULT_REQUEST_BYTES
+) -> Iterator[CsvBatch]:
+    """CSV request bodies of at most ``max_request_bytes`` each, with the labels of their rows, in order."""
+    if not 0 < max_request_bytes <= MAX_REQUEST_BYTES:
+        raise ValueError(f"max_request_bytes must be in 1..{MAX_REQUEST_BYTES}, got {max_request_bytes}")
     records = iter_dense_records(stream, source)
     first = next(records, None)
     if first is None:
@@ -224,48 +228,32 @@ def _iter_csv_lines(stream: BinaryIO, source: str) -> Iterator[tuple[str, float]
     formatter = _RowFormatter(len(first[0]) // 4)
     value_text = formatter.values.__getitem__
     unpack_all = struct.Struct(f"<{formatter.width}I").unpack
-    sample: list[bytes] = []
-    for features, label in itertools.chain([first], records):
-        sample.append(features)
-        yield ",".join(map(value_text, unpack_all(features))), label
-        if len(sample) == _RowFormatter.SAMPLE_ROWS:
-            break
-    formatter.choose_split(sample)
-    # The hot loop: locals only (attribute lookups per row cost as much as the formatting).
+    # The first rows are formatted value by value while they show which columns repeat (see _RowFormatter).
+    sampled = list(itertools.islice(itertools.chain([first], records), _RowFormatter.SAMPLE_ROWS))
+    formatter.choose_split([features for features, _label in sampled])
     cut = 4 * formatter.split
     unpack_head = formatter.head.unpack
     cached_tail = formatter.tails.get
     new_tail = formatter.tail_text
-    if cut == 0:
-        for features, label in records:
-            yield cached_tail(features) or new_tail(features), label
-    elif formatter.split < formatter.width:
-        for features, label in records:
-            tail = features[cut:]
-            yield (
-                ",".join(map(value_text, unpack_head(features[:cut]))) + "," + (cached_tail(tail) or new_tail(tail)),
-                label,
-            )
-    else:
-        for features, label in records:
-            yield ",".join(map(value_text, unpack_all(features))), label
+    whole_rows = formatter.split == formatter.width
 
-
-def iter_csv_batches(
-    stream: BinaryIO, source: str, max_request_bytes: int = DEFAULT_REQUEST_BYTES
-) -> Iterator[CsvBatch]:
-    """CSV request bodies of at most ``max_request_bytes`` each, with the labels of their rows, in order."""
-    if not 0 < max_request_bytes <= MAX_REQUEST_BYTES:
-        raise ValueError(f"max_request_bytes must be in 1..{MAX_REQUEST_BYTES}, got {max_request_bytes}")
     lines: list[str] = []
     labels = array("d")
     size = -1  # rows are joined by "\n": n rows take sum(len) + n - 1 bytes
     index = 0
-    for record, (line, label) in enumerate(_iter_csv_lines(stream, source)):
+    # One loop over locals: per-row attribute lookups and generator layers cost as much as the formatting.
+    for record, (features, label) in enumerate(itertools.chain(sampled, records)):
+        if record < _RowFormatter.SAMPLE_ROWS or whole_rows:
+            line = ",".join(map(value_text, unpack_all(features)))
+        elif cut:
+            tail = features[cut:]
+            line = ",".join(map(value_text, unpack_head(features[:cut]))) + "," + (cached_tail(tail) or new_tail(tail))
+        else:
+            line = cached_tail(features) or new_tail(features)
         line_bytes = len(line) + 1  # ASCII only: characters are bytes
-        if line_bytes - 1 > max_request_bytes:
-            raise DatasetError(f"{source}: record {record} alone is larger than {max_request_bytes} bytes as CSV")
         if size + line_bytes > max_request_bytes:
+            if line_bytes - 1 > max_request_bytes:
+                raise DatasetError(f"{source}: record {record} alone is larger than {max_request_bytes} bytes as CSV")
             yield CsvBatch(index, "\n".join(lines).encode("ascii"), labels)
             index += 1
             lines, labels, size = [], array("d"), -1
