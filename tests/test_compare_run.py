@@ -352,6 +352,12 @@ def test_handler_uses_environment_and_event_train_label_mean(
     assert summary["testMse"]["naiveBaseline"] == pytest.approx(float(np.mean((y - 5.0) ** 2)), rel=1e-12)
 
 
+def test_handler_needs_the_metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHARDLAB_METRICS_NAMESPACE", raising=False)
+    with pytest.raises(RuntimeError, match="SHARDLAB_METRICS_NAMESPACE is not set"):
+        compare_handler.handler(event(), None)
+
+
 def test_endpoint_not_in_service_fails_before_scoring(dataset: dict[str, Any], server: LocalSageMakerServer) -> None:
     log = RequestLog()
     with pytest.raises(CompareInputError, match="endpoint shardlab-unit-sharded is Creating, not InService"):

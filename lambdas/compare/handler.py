@@ -15,6 +15,9 @@ CONCURRENCY_PER_ENDPOINT = 4
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request = CompareRequest.from_event(event)
+    namespace = os.environ.get("SHARDLAB_METRICS_NAMESPACE")
+    if not namespace:
+        raise RuntimeError("SHARDLAB_METRICS_NAMESPACE is not set: the stack sets it to the metrics namespace")
     # Retries are ours (scoring.RetryPolicy) so failures name the batch; pool sized for both endpoints.
     runtime_config = Config(
         retries={"total_max_attempts": 1},
@@ -27,6 +30,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         sagemaker=boto3.client("sagemaker"),
         runtime=boto3.client("sagemaker-runtime", config=runtime_config),
         cloudwatch=boto3.client("cloudwatch"),
-        metrics_namespace=os.environ["SHARDLAB_METRICS_NAMESPACE"],
+        metrics_namespace=namespace,
         concurrency_per_endpoint=CONCURRENCY_PER_ENDPOINT,
     )
