@@ -28,9 +28,10 @@ Lifecycles (times are *simulated* seconds; the thread sleeps ``simulated × time
 - ``TrainingStartTime`` = CreationTime + STARTING_SECONDS; ``TrainingEndTime`` = start + simulated cluster
   training time (download + setup + compute, see ``local.linear_learner``) + upload. These are on the
   simulated timeline, so with a small ``time_scale`` they can lie ahead of the wall clock.
-  ``TrainingTimeInSeconds`` = end - start; ``BillableTimeInSeconds`` = training time × instance count, times
-  ``(1 - spot_savings)`` for managed spot jobs; the savings percentage is reported in the final secondary
-  status message ("Managed spot training savings: 70.0%"), as the SDK prints it.
+  ``TrainingTimeInSeconds`` = end - start; ``BillableTimeInSeconds`` = training time (wall clock, as AWS
+  defines it: callers multiply by InstanceCount), times ``(1 - spot_savings)`` for managed spot jobs; the
+  savings percentage is reported in the final secondary status message ("Managed spot training savings:
+  70.0%"), as the SDK prints it.
 - Endpoint: ``Creating`` (``ENDPOINT_CREATING_SECONDS``) → loads the first variant's model artifact from S3,
   registers it in the hosting registry → ``InService``; if the artifact cannot be read or is not a local model,
   ``Failed`` with a FailureReason. ``DeleteEndpoint`` → ``Deleting`` → unregistered and gone.
@@ -721,8 +722,8 @@ class LocalSageMaker:
     ) -> None:
         end = start + timedelta(seconds=elapsed)
         training_seconds = max(math.ceil(elapsed), 1)
-        count = int(job.request["ResourceConfig"]["InstanceCount"])
-        billable = training_seconds * count
+        # AWS: billable time is wall-clock time; callers multiply by InstanceCount for instance-seconds.
+        billable = training_seconds
         spot = bool(job.request.get("EnableManagedSpotTraining"))
         if spot:
             billable = max(math.ceil(billable * (1 - self.spot_savings)), 1)
@@ -733,7 +734,7 @@ class LocalSageMaker:
         }
         final_message = message or default_messages[status]
         if spot and status == "Completed":
-            savings = (1 - billable / (training_seconds * count)) * 100
+            savings = (1 - billable / training_seconds) * 100
             final_message += f". Managed spot training savings: {savings:.1f}%"
         with self._lock:
             job.end = end
