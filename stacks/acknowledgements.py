@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import Construct, IConstruct
 
+from stacks.names import SAGEMAKER_RUNTIME_TYPES
+
 if TYPE_CHECKING:
     from stacks.shardlab_stack import ShardlabStack
 
@@ -57,7 +59,7 @@ def acknowledge_findings(stack: ShardlabStack) -> None:
                    "stack's bucket")
     gdelt = _iam5(f"arn:<AWS::Partition>:s3:::{source}/{source_prefix}*")
     gdelt_reason = f"read-only on the public {source}/{source_prefix} yearly files; the years are chosen per run"
-    sagemaker_types = ("training-job", "model", "endpoint-config", "endpoint")
+    sagemaker_types = SAGEMAKER_RUNTIME_TYPES
 
     ack(stack.storage.bucket, "AwsSolutions-S1",
         "holds only re-creatable data (datasets derived from public GDELT, run reports) and is emptied on destroy; "

@@ -14,7 +14,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.lambda_code import ProjectFunction
-from stacks.names import sagemaker_arn
+from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn
 
 GUARD_POLL_INTERVAL = Duration.seconds(30)
 # An endpoint stuck in Creating can only be deleted once it fails (about an hour); 2 h is the framework's max.
@@ -91,7 +91,7 @@ class CleanupGuard(Construct):
                 sid="CheckStackTag",
                 actions=["sagemaker:ListTags"],
                 resources=[sagemaker_arn(stack, t, resource_prefix)
-                           for t in ("training-job", "endpoint", "endpoint-config", "model")],
+                           for t in SAGEMAKER_RUNTIME_TYPES],
             ),
             iam.PolicyStatement(
                 sid="FindRunningExecutions",

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws, Stack
 
-# Tag keys set on every runtime SageMaker resource (values: resource prefix, run id).
-STACK_TAG = "shardlab:stack"
-RUN_TAG = "shardlab:run"
-
+# The resources a run creates; each is tagged shardlab:stack/shardlab:run by workflow_input's config.
 SAGEMAKER_RUNTIME_TYPES = ("training-job", "model", "endpoint-config", "endpoint")
 
 # The managed EventBridge rule Step Functions uses for sagemaker:createTrainingJob.sync.

@@ -16,6 +16,7 @@ from stacks.config import ShardlabSettings
 from stacks.data_preparation import DataPreparation
 from stacks.lambda_code import ProjectFunction
 from stacks.names import (
+    SAGEMAKER_RUNTIME_TYPES,
     sagemaker_arn,
     source_bucket_arn,
     training_sync_rule_arn,
@@ -194,7 +195,7 @@ class ShardlabStack(Stack):
                 sid="TagOnCreate",
                 actions=["sagemaker:AddTags", "sagemaker:ListTags"],
                 resources=[sagemaker_arn(self, t, prefix)
-                           for t in ("training-job", "model", "endpoint-config", "endpoint")],
+                           for t in SAGEMAKER_RUNTIME_TYPES],
             ),
             iam.PolicyStatement(
                 sid="PassSageMakerRole", actions=["iam:PassRole"],
