@@ -13,7 +13,7 @@ test:  ## the whole test suite (linters included)
 	@scripts/bootstrap.sh dev
 	@$(PY) -m ruff check .
 	@$(PY) -m mypy
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n auto
 
 lint:
 	@scripts/bootstrap.sh dev
