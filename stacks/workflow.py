@@ -8,6 +8,8 @@ with the original Error and Cause.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -162,10 +164,30 @@ class Pipeline(Construct):
             result_path="$.hyperParameters",
         )
 
-        failed = sfn.Fail(self, "Run failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        cleanup_after_failure = self._cleanup_task("Clean up after failure")
-        cleanup_after_failure.add_catch(failed, errors=["States.ALL"], result_path="$.cleanupError")
+        # Every failure after SageMaker resources may exist: clean up, then fail with "<Stage>Failed" and a
+        # cause that carries the step's own error and cause (computed by the clean-up Lambda, which cannot
+        # trip over a missing field the way a JSONPath Fail state would).
+        failed = sfn.Fail(
+            self, "Run failed", error_path="$.cleanup.report.failure.Error",
+            cause_path="$.cleanup.report.failure.Cause",
+        )
+        cleanup_failed = sfn.Fail(
+            self, "Clean-up failed", error="CleanupFailed",
+            cause_path=J.format(
+                "{} failed, then its clean-up failed: {}; the original failure: {}",
+                J.string_at("$.failedStage.stage"),
+                J.json_to_string(J.object_at("$.cleanupError")),
+                J.json_to_string(J.object_at("$.error")),
+            ),
+        )
+        cleanup_after_failure = self._cleanup_task("Clean up after failure", after_failure=True)
+        cleanup_after_failure.add_catch(cleanup_failed, errors=["States.ALL"], result_path="$.cleanupError")
         cleanup_after_failure.next(failed)
+
+        def on_failure(stage: str) -> sfn.Pass:
+            return sfn.Pass(
+                self, f"{stage} failed", result=sfn.Result.from_object({"stage": stage}), result_path="$.failedStage"
+            ).next(cleanup_after_failure)  # type: ignore[return-value]
 
         training = sfn.Parallel(
             self,
@@ -184,12 +206,12 @@ class Pipeline(Construct):
                     ),
                 )
             )
-        training.add_catch(cleanup_after_failure, errors=["States.ALL"], result_path="$.error")
+        training.add_catch(on_failure("Training"), errors=["States.ALL"], result_path="$.error")
 
         hosting = sfn.Parallel(self, "Host both models", result_path=J.DISCARD)
         for variant in VARIANTS:
             hosting.branch(self._hosting_branch(variant))
-        hosting.add_catch(cleanup_after_failure, errors=["States.ALL"], result_path="$.error")
+        hosting.add_catch(on_failure("Hosting"), errors=["States.ALL"], result_path="$.error")
 
         compare = tasks.LambdaInvoke(
             self,
@@ -216,7 +238,7 @@ class Pipeline(Construct):
             result_selector={"summary": J.object_at("$.Payload")},
             result_path="$.comparison",
         )
-        compare.add_catch(cleanup_after_failure, errors=["States.ALL"], result_path="$.error")
+        compare.add_catch(on_failure("Comparison"), errors=["States.ALL"], result_path="$.error")
 
         done = sfn.Succeed(self, "Done", output_path="$.comparison")
         cleanup = self._cleanup_task("Delete endpoints and models")
@@ -250,13 +272,16 @@ class Pipeline(Construct):
             tracing_enabled=True,
         )
 
-    def _cleanup_task(self, name: str) -> tasks.LambdaInvoke:
+    def _cleanup_task(self, name: str, *, after_failure: bool = False) -> tasks.LambdaInvoke:
+        payload: dict[str, Any] = {"names": J.object_at("$.config.names")}
+        if after_failure:
+            payload["failure"] = {"stage": J.string_at("$.failedStage.stage"), "error": J.object_at("$.error")}
         task = tasks.LambdaInvoke(
             self,
             name,
             comment="Stops the run's training jobs; deletes its endpoints, endpoint configs and models.",
             lambda_function=self._functions.cleanup,
-            payload=sfn.TaskInput.from_object({"names": J.object_at("$.config.names")}),
+            payload=sfn.TaskInput.from_object(payload),
             result_selector={"report": J.object_at("$.Payload")},
             result_path="$.cleanup",
         )

@@ -256,3 +256,18 @@ def test_guard_handlers_follow_the_provider_framework(monkeypatch: pytest.Monkey
     sagemaker.tick()
     assert cleanup_handler.is_complete(delete, None) == {"IsComplete": True}
     assert not sagemaker.endpoints and not sagemaker.models and not sagemaker.configs
+
+
+def test_failure_summary_names_the_stage_and_keeps_the_original_error_and_cause() -> None:
+    from cleanup.handler import MAX_CAUSE_LENGTH, failure_summary
+
+    summary = failure_summary({"stage": "Training", "error": {"Error": "States.TaskFailed", "Cause": '{"x": 1}'}})
+    assert summary == {"Error": "TrainingFailed", "Cause": 'States.TaskFailed: {"x": 1}'}
+    # A Fail state may not re-raise a States.* name; the summary never does.
+    assert not summary["Error"].startswith("States.")
+    assert failure_summary({"stage": "Hosting", "error": {"Error": "EndpointFailed"}})["Cause"] == (
+        "EndpointFailed: (no cause given)"
+    )
+    assert len(failure_summary({"stage": "Comparison", "error": {"Error": "E", "Cause": "x" * 40000}})["Cause"]) == (
+        MAX_CAUSE_LENGTH
+    )

@@ -162,7 +162,9 @@ def test_failure_after_training_cleans_up_and_fails_with_the_original_error(
     fake = FakePipeline(compare_error="endpoint answered 500 for batch 3")
     description, state = _run(template, definition, fake, {"endpointPollSeconds": 1}, monkeypatch)
     assert description["status"] == "FAILED"
-    assert "endpoint answered 500 for batch 3" in description.get("cause", "")
+    assert description["error"] == "ComparisonFailed"  # the failing stage ...
+    assert description["cause"].startswith("RuntimeError: ")  # ... then the step's own error and cause
+    assert "endpoint answered 500 for batch 3" in description["cause"]
     assert state["endpoints"] == [] and state["models"] == []
 
 
@@ -219,7 +221,8 @@ def test_a_failed_endpoint_fails_the_run_with_its_reason_after_cleaning_up(
     fake = FakePipeline()
     description, state = _run(template, definition, fake, {"endpointPollSeconds": 1}, monkeypatch)
     assert description["status"] == "FAILED"
-    assert description["error"] == "EndpointFailed"
+    assert description["error"] == "HostingFailed"
+    assert description["cause"].startswith("EndpointFailed: ")
     assert "did not pass the ping" in description["cause"]
     assert "compare" not in fake.events
     assert state["endpoints"] == [] and state["models"] == []

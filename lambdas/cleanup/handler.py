@@ -25,7 +25,28 @@ def run_cleanup_with(sagemaker: Any, event: dict[str, Any]) -> dict[str, Any]:
     report = cleanup_run(sagemaker, sorted(set(names.values())))
     if report.pending:
         raise CleanupIncompleteError(f"not deletable yet (retrying): {', '.join(report.pending)}")
-    return report.as_dict()
+    result: dict[str, Any] = dict(report.as_dict())
+    if "failure" in event:
+        result["failure"] = failure_summary(event["failure"])
+    return result
+
+
+# Step Functions caps an execution's Cause at 32,768 characters.
+MAX_CAUSE_LENGTH = 32768
+
+
+def failure_summary(failure: dict[str, Any]) -> dict[str, str]:
+    """The error and cause the run fails with after its clean-up: the stage, then the step's own error.
+
+    A Fail state may not re-raise a ``States.*`` name (the ASL spec reserves the prefix), and users need the
+    failing stage first, so the error is ``<Stage>Failed`` and the cause carries the original error and cause.
+    """
+    stage = str(failure.get("stage") or "Run")
+    raw = failure.get("error")
+    caught: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    error = str(caught.get("Error") or "Unknown")
+    cause = str(caught.get("Cause") or "(no cause given)")
+    return {"Error": f"{stage}Failed", "Cause": f"{error}: {cause}"[:MAX_CAUSE_LENGTH]}
 
 
 def _guard_id() -> str:
