@@ -26,6 +26,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from local import sfn_hooks
 from local.cfn import LocalDeployment
@@ -166,7 +167,9 @@ class LocalShardlab:
 
     Use as a context manager; everything (mock, server, hooks, environment) is undone on exit.
     ``control_plane_options`` go to the local SageMaker (time scale, injected faults); ``listener`` hears its
-    training and endpoint events (the CLI's live view).
+    training and endpoint events (the CLI's live view). With ``serve_aws``, moto's in-process state is also
+    served on 127.0.0.1 (``aws_url``), so other processes (a notebook kernel) see the same S3 and CloudWatch;
+    ``client_environment()`` gives them the settings.
     """
 
     def __init__(
@@ -176,11 +179,14 @@ class LocalShardlab:
         sample_dir: Path = SAMPLE_DIR,
         control_plane_options: dict[str, Any] | None = None,
         listener: Callable[[str, dict[str, Any]], None] | None = None,
+        serve_aws: bool = False,
     ) -> None:
         self.deployment = LocalDeployment(template)
         self.sample_dir = sample_dir
         self.control_plane_options = control_plane_options or {}
         self.listener = listener
+        self.serve_aws = serve_aws
+        self.aws_url = ""
         self._stack = contextlib.ExitStack()
         self.state_machine_arn = ""
 
@@ -223,7 +229,29 @@ class LocalShardlab:
             for spec in specs
         }
         self._stack.enter_context(sfn_hooks.installed(functions))
+        if self.serve_aws:
+            self._serve_aws()
         self._deploy()
+
+    def _serve_aws(self) -> None:
+        # The threaded server answers from the same in-process backends as the mock.
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        host, port = server.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+
+    def client_environment(self) -> dict[str, str]:
+        """Environment variables that point boto3 in another process at this local deployment."""
+        environment = {
+            **_FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.server.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.server.url,
+            "SHARDLAB_BUCKET": self.deployment.bucket_name,
+        }
+        if self.aws_url:
+            environment["AWS_ENDPOINT_URL"] = self.aws_url  # every other service: moto, served
+        return environment
 
     def _deploy(self) -> None:
         s3 = boto3.client("s3")

@@ -136,3 +136,26 @@ def test_report_numbers_agree_with_a_direct_computation(completed_run: dict[str,
         reported = models[kind]["test"]
         assert reported["mse"] == pytest.approx(mse, rel=1e-4)
         assert reported["mae"] == pytest.approx(mae, rel=1e-4)
+
+
+def test_served_aws_lets_another_process_read_the_run(template: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    with LocalShardlab(template, serve_aws=True) as local:
+        environment = {**local.client_environment(), "PATH": "/usr/bin:/bin"}
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import boto3; print(boto3.client('s3').list_objects_v2("
+                "Bucket='gdelt-open-data', Prefix='events/')['KeyCount'])",
+            ],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+    assert child.returncode == 0, child.stderr
+    assert int(child.stdout) == 6  # the bundled 1979-1984 sample, seen from another process
