@@ -29,7 +29,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing pinned Python packages ($reqs) into $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" -c requirements.lock
+  # Some machines' pip configs name extra local indexes that may be absent; their warnings are noise here.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" -c requirements.lock \
+    2> >(grep -v '^WARNING: Location .* is ignored' >&2)
   echo "$want" > "$stamp"
 fi
 
