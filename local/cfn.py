@@ -15,6 +15,10 @@ REGION = "us-east-1"
 PARTITION = "aws"
 
 
+# Properties that give a resource an explicit physical name (when they are plain strings).
+_NAME_PROPERTIES = ("StateMachineName", "FunctionName", "RoleName", "LogGroupName")
+
+
 class UnresolvableIntrinsicError(ValueError):
     """The template uses an intrinsic local mode cannot resolve."""
 
@@ -42,8 +46,15 @@ class LocalDeployment:
         resource = self.resources.get(logical_id)
         if resource is None:
             raise UnresolvableIntrinsicError(f"Ref to {logical_id!r}, which is not a resource of the template")
-        # CloudFormation names resources <stack>-<logical id>-<random>; the logical id is unique already.
-        name = self.bucket_name if resource["Type"] == "AWS::S3::Bucket" else logical_id[:64]
+        properties = resource.get("Properties", {})
+        explicit = next((properties[key] for key in _NAME_PROPERTIES if isinstance(properties.get(key), str)), None)
+        if resource["Type"] == "AWS::S3::Bucket":
+            name = self.bucket_name
+        elif explicit:
+            name = explicit
+        else:
+            # CloudFormation names resources <stack>-<logical id>-<random>; the logical id is unique already.
+            name = logical_id[:64]
         self.physical_names[logical_id] = name
         return name
 

@@ -5,12 +5,12 @@ Use them from a test module with `pytest_plugins = ["conftest_stack"]` (tests/ i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from local.cfn import LocalDeployment
 from local.template import Assembly, state_machine_definition, synth_assembly
 
 ACCOUNT = "123456789012"
@@ -47,55 +47,6 @@ def definition(template: dict[str, Any], resolve: Callable[[dict[str, Any]], str
 
 
 def local_resolver(template: dict[str, Any], region: str = REGION) -> Callable[[dict[str, Any]], str]:
-    """Resolves intrinsics to names/ARNs in a fake account (the logical id serves as physical name)."""
-    resources = template["Resources"]
-    mappings = template.get("Mappings", {})
-    pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": ACCOUNT,
-              "AWS::URLSuffix": "amazonaws.com"}
-
-    def name_of(logical_id: str) -> str:
-        properties = resources[logical_id].get("Properties", {})
-        kind = resources[logical_id]["Type"]
-        if kind == "AWS::S3::Bucket":
-            return logical_id.lower()
-        if kind == "AWS::StepFunctions::StateMachine":
-            return str(properties.get("StateMachineName", logical_id))
-        return logical_id
-
-    def arn_of(logical_id: str) -> str:
-        kind = resources[logical_id]["Type"]
-        name = name_of(logical_id)
-        arns = {
-            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}",
-            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
-            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
-            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*",
-            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}",
-            "AWS::KMS::Key": f"arn:aws:kms:{region}:{ACCOUNT}:key/{name}",
-        }
-        if kind not in arns:
-            raise AssertionError(f"no fake ARN for {kind} {logical_id}")
-        return arns[kind]
-
-    def resolve(intrinsic: dict[str, Any]) -> str:
-        (kind, value), = intrinsic.items()
-        if kind == "Ref":
-            if value in pseudo:
-                return pseudo[value]
-            if resources[value]["Type"] == "AWS::StepFunctions::StateMachine":
-                return arn_of(value)  # Ref of a state machine is its ARN
-            return name_of(value)
-        if kind == "Fn::GetAtt":
-            logical_id, attribute = value
-            assert attribute == "Arn", intrinsic
-            return arn_of(logical_id)
-        if kind == "Fn::FindInMap":
-            mapping, key, attribute = value
-            key = resolve(key) if isinstance(key, dict) else key
-            return str(mappings[mapping][key][attribute])
-        if kind == "Fn::Join":
-            delimiter, parts = value
-            return str(delimiter).join(p if isinstance(p, str) else resolve(p) for p in parts)
-        raise AssertionError(f"unexpected intrinsic {json.dumps(intrinsic)}")
-
-    return resolve
+    """Resolves intrinsics to names/ARNs in the local account, as local mode deploys them."""
+    deployment = LocalDeployment(template, account_id=ACCOUNT, region=region)
+    return lambda intrinsic: str(deployment.resolve(intrinsic))

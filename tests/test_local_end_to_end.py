@@ -72,7 +72,7 @@ def completed_run(template: dict[str, Any]) -> Any:
         ]
         test_key = next(key for key in dataset_keys if "/test/" in key)
         test_rows = list(recordio.iter_records(io.BytesIO(local.read_object(test_key))))
-        yield {
+        collected = {
             "description": description,
             "output": output,
             "report": report,
@@ -84,6 +84,7 @@ def completed_run(template: dict[str, Any]) -> Any:
             "test_rows": test_rows,
             "recorder": recorder,
         }
+    return collected  # after local mode has shut down
 
 
 def test_execution_succeeds_with_a_verdict(completed_run: dict[str, Any]) -> None:

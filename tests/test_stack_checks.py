@@ -18,8 +18,6 @@ from aws_cdk import aws_iam as iam
 from app import add_checks
 from local.template import REPO_ROOT, Assembly
 
-pytest_plugins = ["conftest_stack"]
-
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 
 

@@ -14,11 +14,10 @@ import botocore.session
 import pytest
 from botocore.model import Shape
 from botocore.validate import validate_parameters
+from conftest_stack import local_resolver
 
 from local.template import lambda_functions
 from workflow_input.config import build_config
-
-pytest_plugins = ["conftest_stack"]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -311,7 +310,8 @@ def test_state_machine_role_allows_every_task_and_nothing_outside_the_prefix(
 
 
 def _bucket(template: dict[str, Any]) -> str:
-    return lid_of_type(template, "AWS::S3::Bucket", BUCKET_LID_PREFIX).lower()
+    # The stack bucket's name as the resolver (local mode's deployment) gives it.
+    return str(local_resolver(template)({"Ref": lid_of_type(template, "AWS::S3::Bucket", BUCKET_LID_PREFIX)}))
 
 
 LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {

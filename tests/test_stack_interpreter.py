@@ -21,8 +21,6 @@ from local.executions import wait_for_execution
 from local.template import lambda_functions
 from workflow_input import handler as workflow_input_handler
 
-pytest_plugins = ["conftest_stack"]  # the session-scoped synthesized template
-
 BUCKET = "shardlab-test-bucket"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -18,8 +18,6 @@ from stacks.storage import DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, image_uri_for
 from workflow_input.config import DEFAULTS
 
-pytest_plugins = ["conftest_stack"]
-
 
 @pytest.fixture(scope="module")
 def assertions(template: dict[str, Any]) -> Template:
