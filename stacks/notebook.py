@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
@@ -10,6 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.config import NOTEBOOK_ROOT
+from stacks.names import sagemaker_arn
 
 NOTEBOOK_VOLUME_GB = 10
 
@@ -98,7 +99,12 @@ class NotebookInstance(Construct):
                 self, "Notebooks", path=str(NOTEBOOK_ROOT),
                 exclude=["**/.ipynb_checkpoints", "**/__pycache__", "**/*.pyc"],
             )
-            self.notebooks.grant_read(self.role)
+            # The lifecycle script copies this one object; Asset.grant_read would allow s3:GetObject* and
+            # s3:List* on the whole CDK assets bucket.
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="CopyNotebooks", actions=["s3:GetObject"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{self.notebooks.s3_bucket_name}/{self.notebooks.s3_object_key}"],
+            ))
             notebooks_uri = self.notebooks.s3_object_url
         self.volume_key = kms.Key(
             self, "VolumeKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
@@ -110,6 +116,19 @@ class NotebookInstance(Construct):
             sid="StopWhenIdle",
             actions=["sagemaker:StopNotebookInstance", "sagemaker:DescribeNotebookInstance"],
             resources=[notebook_arn],
+        ))
+        # evaluate.ipynb reads the jobs' final metrics and checks whether a run kept its endpoints.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DescribeRunResources",
+            actions=["sagemaker:DescribeTrainingJob", "sagemaker:DescribeEndpoint"],
+            resources=[sagemaker_arn(stack, "training-job", resource_prefix),
+                       sagemaker_arn(stack, "endpoint", resource_prefix)],
+        ))
+        Validations.of(self.role).acknowledge(Acknowledgment(
+            id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
+               f"<AWS::AccountId>:training-job/{resource_prefix}-*]",
+            reason="training jobs are named <prefix>-<runId>-<branch> per execution, so no static name exists; "
+                   "read-only (DescribeTrainingJob) and scoped to this stack's prefix",
         ))
         self.role.add_to_policy(iam.PolicyStatement(
             sid="NotebookLogs",

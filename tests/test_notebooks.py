@@ -1,0 +1,227 @@
+"""The notebooks, executed headless against a local-mode run, and their helper module on its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from lambda_common import recordio
+from local.runner import LocalShardlab
+from stacks.config import NOTEBOOK_ROOT
+
+sys.path.insert(0, str(NOTEBOOK_ROOT))
+import shardlab_notebook as lab
+
+NOTEBOOKS = ("explore", "evaluate")
+RUN_INPUT = {
+    "trainYears": [1979, 1980, 1981],
+    "testYear": 1982,
+    "instanceCount": 3,
+    "keepEndpoints": True,
+    "hyperParameters": {"epochs": "1"},
+}
+EXPECTED_PLOTS = {
+    "explore": {"event_codes", "histograms", "actor_locations", "geo_filter", "top_code_coverage"},
+    "evaluate": {"training_cost", "validation_metrics", "predicted_vs_actual", "error_distributions"},
+}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def kernel_spec(folder: Path) -> str:
+    """A kernel spec for this interpreter (the project venv), found through JUPYTER_PATH."""
+    name = "shardlab-test-python"
+    spec_dir = folder / "kernels" / name
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "shardlab test", "language": "python",
+    }))
+    return name
+
+
+@pytest.fixture(scope="module")
+def executed(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One small local run (endpoints kept), then both notebooks executed against it from a kernel process."""
+    tmp = tmp_path_factory.mktemp("notebooks")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp / "jupyter"))
+    kernel_name = kernel_spec(tmp / "jupyter")
+    try:
+        with LocalShardlab(template, serve_aws=True) as local:
+            description = local.run(RUN_INPUT, name="notebook-test", timeout_seconds=300)
+            assert description["status"] == "SUCCEEDED", description.get("cause")
+            run_id = json.loads(description["output"])["summary"]["runId"]
+            output = tmp / "out" / "notebook-test"
+            environment = {
+                **os.environ,
+                **local.client_environment(),
+                "SHARDLAB_OUTPUT_DIR": str(output),
+                "MPLBACKEND": "agg",
+            }
+            environment.pop("SHARDLAB_RUN_ID", None)  # the notebooks must find the newest run themselves
+            results = {}
+            for name in NOTEBOOKS:
+                notebook = nbformat.read(NOTEBOOK_ROOT / f"{name}.ipynb", as_version=4)
+                client = NotebookClient(
+                    notebook, kernel_name=kernel_name, timeout=120, allow_errors=False,
+                    resources={"metadata": {"path": str(NOTEBOOK_ROOT)}},
+                )
+                client.execute(env=environment)  # a failing cell raises CellExecutionError
+                nbformat.write(notebook, output / f"{name}.executed.ipynb")
+                results[name] = notebook
+            yield {"run_id": run_id, "output": output, "notebooks": results,
+                   "report": json.loads(local.read_object(f"runs/{run_id}/report.json"))}
+    finally:
+        monkeypatch.undo()
+
+
+def _text_outputs(notebook: Any) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.extend(str(value) for key, value in output.get("data", {}).items() if key.startswith("text/"))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_plot_is_saved_as_a_real_picture(executed: dict[str, Any], name: str) -> None:
+    folder = executed["output"] / name
+    saved = {path.stem: path for path in folder.glob("*.png")}
+    assert set(saved) == EXPECTED_PLOTS[name]
+    for path in saved.values():
+        blob = path.read_bytes()
+        assert blob.startswith(PNG_SIGNATURE)
+        width, height = struct.unpack(">II", blob[16:24])  # IHDR
+        assert width > 300 and height > 200, path
+        assert len(blob) > 15_000, f"{path} is too small to hold a drawn plot"
+
+
+def test_explore_follows_the_run(executed: dict[str, Any]) -> None:
+    text = _text_outputs(executed["notebooks"]["explore"])
+    assert f"run {executed['run_id']}: years [1979, 1980, 1981, 1982]" in text
+    assert "The run's dataset uses the same codes." in text
+    assert "Use conventional military force" in text  # CAMEO 190, the sample's top code
+    assert "(not in the bundled CAMEO lookup)" not in text
+
+
+def test_evaluate_predictions_agree_with_the_report_and_state_a_verdict(executed: dict[str, Any]) -> None:
+    text = _text_outputs(executed["notebooks"]["evaluate"])
+    assert text.count("MSE matches the report's") == 2
+    assert "DIFFERS" not in text
+    assert lab.verdict_in_words(executed["report"]) in text
+    assert "endpoints of this run are gone" not in text
+
+
+def test_committed_notebooks_have_no_outputs() -> None:
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(NOTEBOOK_ROOT / f"{name}.ipynb", as_version=4)
+        nbformat.validate(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, name
+
+
+# --- the helper module --------------------------------------------------------------------------------------
+
+
+def test_recordio_decoder_matches_the_pipeline_writer() -> None:
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(17, 25)).astype(np.float32)
+    labels = rng.normal(size=17).astype(np.float32)
+    blob = b"".join(recordio.encode_record(row.tolist(), float(label)) for row, label in zip(features, labels,
+                                                                                              strict=True))
+    decoded_features, decoded_labels = lab.read_dense_recordio(blob, 25)
+    np.testing.assert_array_equal(decoded_features, features)
+    np.testing.assert_array_equal(decoded_labels, labels)
+    with pytest.raises(ValueError, match="whole number"):
+        lab.read_dense_recordio(blob, 24)
+    stride = len(blob) // 17
+    corrupted = bytearray(blob)
+    corrupted[3 * stride] ^= 0xFF  # record 3's magic number
+    with pytest.raises(ValueError, match="record 3 is not"):
+        lab.read_dense_recordio(bytes(corrupted), 25)
+
+
+def test_csv_batches_stay_under_the_limit_and_keep_every_row() -> None:
+    features = np.arange(300, dtype=np.float32).reshape(100, 3) / 7
+    batches = list(lab.csv_batches(features, max_bytes=400))
+    assert len(batches) > 1 and all(len(body) <= 400 for body in batches)
+    rows = [line for body in batches for line in body.split(b"\n")]
+    np.testing.assert_allclose(np.loadtxt(io.BytesIO(b"\n".join(rows)), delimiter=","), features, rtol=1e-6)
+
+
+def test_year_files_are_read_without_losing_the_first_row() -> None:
+    from moto import mock_aws
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "gdelt" / "events" / "1979.csv"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="gdelt-open-data")
+        s3.upload_file(str(sample), "gdelt-open-data", "events/1979.csv")
+        frame = lab.read_year(s3, "gdelt-open-data", "events/", 1979)
+    lines = sample.read_bytes().decode().splitlines()
+    assert len(frame) == len(lines)
+    first = lines[0].split("\t")
+    assert frame["EventCode"].iloc[0] == first[26] == "040"  # text, leading zero kept
+    assert frame["AvgTone"].iloc[0] == pytest.approx(float(first[34]))
+    assert list(frame.columns) == list(lab.MODEL_COLUMNS)
+
+
+def test_top_codes_rank_like_the_pipeline() -> None:
+    import pandas as pd
+
+    from dataprep.pipeline import top_event_codes
+
+    codes = pd.DataFrame({"EventCode": ["190", "173", "173", "010", "10", "190", "042", "042", "043"]})
+    expected = top_event_codes({code.encode(): int(n) for code, n in codes["EventCode"].value_counts().items()}, 3)
+    assert sorted(lab.top_event_codes(codes, 3)) == sorted(expected) == ["042", "173", "190"]
+
+
+def test_defaults_come_from_the_environment_then_stack_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHARDLAB_BUCKET", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(lab.NotebookSetupError, match="SHARDLAB_BUCKET"):
+        lab.default_bucket(None)
+    (tmp_path / "stack.json").write_text(json.dumps({"bucket": "from-stack-json", "region": "eu-west-1"}))
+    assert lab.stack_settings((tmp_path,))["bucket"] == "from-stack-json"
+    assert lab.default_bucket(None) == "from-stack-json"
+    monkeypatch.setenv("SHARDLAB_BUCKET", "from-env")
+    assert lab.default_bucket(None) == "from-env"
+    assert lab.default_bucket("explicit") == "explicit"
+
+
+def test_the_notebook_instance_gets_the_notebooks_their_helper_and_the_stack_names(
+    assembly: Any, template: dict[str, Any]
+) -> None:
+    shipped = [folder for folder in assembly.directory.glob("asset.*") if (folder / "explore.ipynb").is_file()]
+    assert len(shipped) == 1
+    files = {path.relative_to(shipped[0]).as_posix() for path in shipped[0].rglob("*") if path.is_file()}
+    assert files == {"explore.ipynb", "evaluate.ipynb", "shardlab_notebook.py", "cameo_event_codes.csv"}
+    (config,) = [r for r in template["Resources"].values()
+                 if r["Type"] == "AWS::SageMaker::NotebookInstanceLifecycleConfig"]
+    script, variables = config["Properties"]["OnStart"][0]["Content"]["Fn::Base64"]["Fn::Sub"]
+    asset_hash = shipped[0].name.removeprefix("asset.")
+    assert f"{asset_hash}.zip" in json.dumps(variables["NotebooksUri"])
+    # stack.json, which shardlab_notebook.stack_settings reads, sits in the folder the notebooks are unzipped to
+    assert '$PROJECT_DIR/stack.json' in script and "-d $PROJECT_DIR" in script
+    assert '"bucket": "${Bucket}"' in script and set(variables["Bucket"]) == {"Ref"}
+    assert '"stateMachineArn": "${StateMachineArn}"' in script and set(variables["StateMachineArn"]) == {"Ref"}
+    (role_policy,) = [r for r in template["Resources"].values()
+                      if r["Type"] == "AWS::IAM::Policy" and "NotebookRole" in json.dumps(r["Properties"]["Roles"])]
+    statements = {s.get("Sid"): s for s in role_policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["CopyNotebooks"]["Action"] == "s3:GetObject"
+    assert f"{asset_hash}.zip" in json.dumps(statements["CopyNotebooks"]["Resource"])
+    assert sorted(statements["DescribeRunResources"]["Action"]) == ["sagemaker:DescribeEndpoint",
+                                                                      "sagemaker:DescribeTrainingJob"]
