@@ -39,7 +39,15 @@ Lifecycles (times are *simulated* seconds; the thread sleeps ``simulated × time
 Fault injection (``FaultPlan``, for tests): keys are ``fnmatch`` patterns of names or operations.
 ``training_failures``: job name → FailureReason the job fails with during ``Training``;
 ``endpoint_failures``: endpoint name → FailureReason the endpoint fails with while ``Creating``;
-``throttle``: operation → how many calls answer ``ThrottlingException: Rate exceeded`` before the next succeeds.
+``throttle``: operation → how many calls answer ``ThrottlingException: Rate exceeded`` before the next succeeds;
+``spot_capacity_unavailable``: job name patterns whose managed spot request finds no capacity: the job waits in
+``Starting`` ("Insufficient capacity ...") until ``MaxWaitTimeInSeconds`` runs out, then ends ``Stopped`` with
+SecondaryStatus ``MaxWaitTimeExceeded`` (an on-demand job is not affected);
+``slow_training`` / ``slow_endpoints``: name → *real* seconds a job stays ``Starting`` / an endpoint stays
+``Creating`` before its lifecycle goes on (independent of ``time_scale``, so a test can act while it is in
+progress; ``StopTrainingJob`` and ``shutdown`` cut a job's wait short);
+``invocation_failures``: endpoint name → message its container answers every invocation with (HTTP 500, which
+the runtime reports as ``ModelError``); applied by ``local.hosting.EndpointRegistry``.
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import boto3
 import botocore.session
@@ -103,6 +111,7 @@ SUPPORTED_OPERATIONS = (
 )
 
 Listener = Callable[[str, dict[str, Any]], None]
+_T = TypeVar("_T")
 LOG = logging.getLogger(__name__)
 
 
@@ -121,6 +130,19 @@ class FaultPlan:
     training_failures: Mapping[str, str] = field(default_factory=dict)
     endpoint_failures: Mapping[str, str] = field(default_factory=dict)
     throttle: dict[str, int] = field(default_factory=dict)
+    spot_capacity_unavailable: tuple[str, ...] = ()
+    slow_training: Mapping[str, float] = field(default_factory=dict)
+    slow_endpoints: Mapping[str, float] = field(default_factory=dict)
+    invocation_failures: Mapping[str, str] = field(default_factory=dict)
+
+    def no_spot_capacity(self, job_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(job_name, pattern) for pattern in self.spot_capacity_unavailable)
+
+    def training_delay(self, job_name: str) -> float:
+        return _first_match(self.slow_training, job_name) or 0.0
+
+    def endpoint_delay(self, endpoint_name: str) -> float:
+        return _first_match(self.slow_endpoints, endpoint_name) or 0.0
 
     def training_failure(self, job_name: str) -> str | None:
         return _first_match(self.training_failures, job_name)
@@ -136,7 +158,7 @@ class FaultPlan:
         return False
 
 
-def _first_match(patterns: Mapping[str, str], name: str) -> str | None:
+def _first_match(patterns: Mapping[str, _T], name: str) -> _T | None:
     return next((reason for pattern, reason in patterns.items() if fnmatch.fnmatchcase(name, pattern)), None)
 
 
@@ -582,6 +604,12 @@ class LocalSageMaker:
         job.start = start
         elapsed = 0.0  # simulated seconds since TrainingStartTime
         try:
+            delay = self.faults.training_delay(job.name)
+            if delay > 0:  # injected: instances slow to launch (real seconds)
+                job.stop_requested.wait(delay)  # close() sets every job's stop_requested too
+            if max_wait is not None and self.faults.no_spot_capacity(job.name):
+                self._wait_for_spot_capacity(job, float(max_wait))
+                return
             self._sleep(STARTING_SECONDS, job.stop_requested)
             self._check_stop(job, 0.0, max_runtime, max_wait)
             self._advance(job, "Downloading", "Downloading input data", start)
@@ -650,6 +678,30 @@ class LocalSageMaker:
             self._finish(
                 job, "Failed", elapsed, start, failure_reason=f"AlgorithmError: {type(error).__name__}: {error}"
             )
+
+    def _wait_for_spot_capacity(self, job: _TrainingJob, max_wait: float) -> None:
+        """No spot capacity: the job waits in Starting until MaxWaitTimeInSeconds, then SageMaker ends it."""
+        with self._lock:
+            job.transitions[-1]["StatusMessage"] = (
+                "Insufficient capacity error from EC2 while launching instances, retrying!"
+            )
+            job.start = None  # it never started training
+        self._emit("training.status", name=job.name, status=job.status, secondary=job.secondary)
+        self._sleep(max_wait, job.stop_requested)
+        if job.stop_requested.is_set():
+            self._finish(job, "Stopped", 0.0, job.created)
+            return
+        self._finish(
+            job,
+            "Stopped",
+            0.0,
+            job.created,
+            secondary="MaxWaitTimeExceeded",
+            message=(
+                f"Training job reached the MaxWaitTimeInSeconds stopping condition ({max_wait:g}s) while waiting "
+                "for spot capacity"
+            ),
+        )
 
     def _check_stop(self, job: _TrainingJob, elapsed: float, max_runtime: float, max_wait: float | None) -> None:
         job.simulated_elapsed = elapsed
@@ -993,6 +1045,9 @@ class LocalSageMaker:
     def _run_endpoint_creation(
         self, endpoint: _Endpoint, variants: list[dict[str, Any]], models: dict[str, _Model | None]
     ) -> None:
+        delay = self.faults.endpoint_delay(endpoint.name)
+        if delay > 0:  # injected: an endpoint slow to come up (real seconds)
+            self._closing.wait(delay)
         self._sleep(ENDPOINT_CREATING_SECONDS)
         failure = self.faults.endpoint_failure(endpoint.name)
         served: LinearModel | None = None

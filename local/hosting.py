@@ -9,9 +9,11 @@ runtime's ``ModelError`` (424), as SageMaker does with a container's 4xx/5xx ans
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -42,9 +44,17 @@ class ModelContainerError(SageMakerApiError):
 class EndpointRegistry:
     """Endpoint name → the model it serves. Thread-safe: the HTTP server reads it from request threads."""
 
-    def __init__(self, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self,
+        *,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        region: str = DEFAULT_REGION,
+        invocation_failures: Mapping[str, str] | None = None,
+    ) -> None:
         self.account_id = account_id
         self.region = region
+        # Injected faults (tests): endpoint name pattern -> the message its container fails every request with.
+        self.invocation_failures = dict(invocation_failures or {})
         self._models: dict[str, LinearModel] = {}
         self._lock = threading.Lock()
 
@@ -64,6 +74,9 @@ class EndpointRegistry:
             raise SageMakerApiError(
                 "ValidationError", f"Endpoint {endpoint_name} of account {self.account_id} not found.", 400
             )
+        for pattern, message in self.invocation_failures.items():
+            if fnmatch.fnmatchcase(endpoint_name, pattern):
+                raise ModelContainerError(500, message)
         return model
 
     def names(self) -> list[str]:

@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from local import sfn_hooks
 from local.cfn import LocalDeployment
-from local.control_plane import LocalSageMaker
+from local.control_plane import FaultPlan, LocalSageMaker
 from local.executions import HistoryListener, wait_for_execution
 from local.hosting import EndpointRegistry
 from local.server import LocalSageMakerServer
@@ -207,7 +207,8 @@ class LocalShardlab:
         self._stack.enter_context(patched_environ(_FAKE_CREDENTIALS))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
 
-        self.registry = EndpointRegistry()
+        faults = self.control_plane_options.get("faults") or FaultPlan()
+        self.registry = EndpointRegistry(invocation_failures=faults.invocation_failures)
         self.sagemaker = LocalSageMaker(registry=self.registry, listener=self.listener, **self.control_plane_options)
         self._stack.callback(self.sagemaker.shutdown)
         self.server = LocalSageMakerServer(registry=self.registry, control_plane=self.sagemaker)

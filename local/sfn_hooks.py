@@ -14,6 +14,12 @@ moto (pinned) interprets the synthesized definition as it is. It lacks two thing
 Both are installed through the narrowest hook moto offers: the service factory that
 ``state_task_factory`` imports (``state_task_service_for``). ``tests/test_local_sfn_hooks.py`` fails loudly if
 a moto upgrade moves it.
+
+One moto defect is patched while the hooks are installed: a Parallel branch (or Map iteration) that fails
+with a ``States.*`` error (``States.TaskFailed`` from a failed training job) is re-raised by moto as a custom
+error name, which moto itself then refuses ("Custom Error Names MUST NOT begin with the prefix 'States.'"),
+so the execution died with ``States.Runtime`` instead of running the Parallel's Catch. ``_branch_error_name``
+keeps the reserved name, as Step Functions does.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
     state_task_factory,
@@ -267,6 +275,20 @@ class InProcessLambdaService(state_task_service_lambda.StateTaskServiceLambda):
         env.stack.append({"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": result})
 
 
+def _branch_error_name(error_name: str | None) -> Any:
+    """The error name a failed branch/iteration propagates: reserved ``States.*`` names stay what they are."""
+    if error_name is not None and error_name.startswith("States."):
+        try:
+            return StatesErrorName.from_name(error_name)
+        except ValueError:
+            pass
+    return CustomErrorName(error_name)
+
+
+# moto modules that turn a failed branch/iteration's error into an ErrorName (see the module docstring).
+_ERROR_NAME_MODULES = (branches_decl, iteration_worker)
+
+
 def _local_service_for(service_name: str) -> Any:
     if service_name == "sagemaker":
         return SageMakerTaskService()
@@ -285,7 +307,12 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
             raise RuntimeError(
                 "moto's state_task_factory.state_task_service_for moved: update local/sfn_hooks.py"
             )
+        for module in _ERROR_NAME_MODULES:
+            if getattr(module, "CustomErrorName", None) is not CustomErrorName:
+                raise RuntimeError(f"{module.__name__} no longer uses CustomErrorName: update local/sfn_hooks.py")
         state_task_factory.state_task_service_for = _local_service_for
+        for module in _ERROR_NAME_MODULES:
+            module.CustomErrorName = _branch_error_name
         _functions.clear()
         _functions.update(functions)
     try:
@@ -293,4 +320,6 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
     finally:
         with _install_lock:
             state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
+            for module in _ERROR_NAME_MODULES:
+                module.CustomErrorName = CustomErrorName
             _functions.clear()

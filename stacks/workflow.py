@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.hosting import (
+    SAGEMAKER_RETRY,
     create_endpoint_config_state,
     create_endpoint_state,
     create_model_state,
@@ -197,15 +198,11 @@ class Pipeline(Construct):
             result_path="$.training",
         )
         for variant in VARIANTS:
-            training.branch(
-                sfn.CustomState(
-                    self,
-                    f"Train {VARIANT_LABELS[variant]}",
-                    state_json=training_task_state(
-                        variant=variant, role_arn=sagemaker_role_arn, image_uri=image_uri
-                    ),
-                )
-            )
+            state = training_task_state(variant=variant, role_arn=sagemaker_role_arn, image_uri=image_uri)
+            # A throttled CreateTrainingJob created nothing, so the task may simply run again; a job that
+            # fails or stops ends the task with States.TaskFailed, which is not retried.
+            state["Retry"] = [SAGEMAKER_RETRY]
+            training.branch(sfn.CustomState(self, f"Train {VARIANT_LABELS[variant]}", state_json=state))
         training.add_catch(on_failure("Training"), errors=["States.ALL"], result_path="$.error")
 
         hosting = sfn.Parallel(self, "Host both models", result_path=J.DISCARD)

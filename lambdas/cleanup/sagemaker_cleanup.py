@@ -44,11 +44,14 @@ class CleanupReport:
 
 
 def _is_missing(error: ClientError) -> bool:
-    """SageMaker answers requests for unknown names with ValidationException 'Could not find ...'."""
+    """SageMaker answers requests for unknown names with ValidationException: 'Could not find ...' for
+    models, endpoint configs and endpoints, 'Requested resource not found.' for training jobs."""
     err = error.response.get("Error", {})
     code = err.get("Code", "")
-    message = err.get("Message", "")
-    return code == "ResourceNotFound" or (code == "ValidationException" and "could not find" in message.lower())
+    message = err.get("Message", "").lower()
+    return code == "ResourceNotFound" or (
+        code == "ValidationException" and ("could not find" in message or "requested resource not found" in message)
+    )
 
 
 def _endpoint_status(sagemaker: Any, name: str) -> str | None:

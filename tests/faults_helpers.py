@@ -1,0 +1,149 @@
+"""What the fault tests and the soak share: a small run, the run's config from its history, leak checks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from local.executions import history
+from local.runner import LocalShardlab
+
+# Small enough for a few seconds per run on 2 cores.
+SMALL_INPUT: dict[str, Any] = {
+    "trainYears": [1979, 1980],
+    "testYear": 1981,
+    "instanceCount": 2,
+    "hyperParameters": {"epochs": "1", "num_models": "4"},
+}
+RUNNING_JOB_STATES = ("InProgress", "Stopping")
+
+
+class RequestCounter:
+    """Wraps the local SageMaker's ``handle``: every control-plane request the server answers is counted."""
+
+    def __init__(self, local: LocalShardlab) -> None:
+        self.operations: list[str] = []
+        self._lock = threading.Lock()
+        original = local.sagemaker.handle
+
+        def counting(operation: str, params: Any) -> dict[str, Any]:
+            with self._lock:
+                self.operations.append(operation)
+            return original(operation, params)
+
+        local.sagemaker.handle = counting  # type: ignore[method-assign]
+
+
+def events(execution_arn: str) -> list[dict[str, Any]]:
+    return history(boto3.client("stepfunctions"), execution_arn)
+
+
+def entered_states(execution_arn: str) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events(execution_arn) if "stateEnteredEventDetails" in e]
+
+
+def task_failures(execution_arn: str) -> list[tuple[str, str, str]]:
+    """(state name, error, cause) of every failed task attempt, in order."""
+    found = []
+    current = ""
+    for event in events(execution_arn):
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+        for key in ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails"):
+            if key in event:
+                details = event[key]
+                found.append((current, details.get("error", ""), details.get("cause", "")))
+    return found
+
+
+def run_config(execution_arn: str) -> dict[str, Any]:
+    """The validated config the first state produced (its names, prefixes and tags)."""
+    for event in events(execution_arn):
+        details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails")
+        if details:
+            output = json.loads(details["output"])
+            payload = output.get("Payload", output)
+            if isinstance(payload, dict) and "names" in payload and "runPrefix" in payload:
+                return payload
+    raise AssertionError(f"execution {execution_arn} has no validated config in its history")
+
+
+def wait_until(predicate: Any, *, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def job_status(name: str) -> str | None:
+    try:
+        return str(boto3.client("sagemaker").describe_training_job(TrainingJobName=name)["TrainingJobStatus"])
+    except ClientError:
+        return None
+
+
+def leaked(local: LocalShardlab, names: list[str]) -> list[str]:
+    """Everything of these names that still runs or exists, as listed through boto3 (empty = nothing leaked).
+
+    Waits for the local SageMaker's background work first (a Deleting endpoint vanishes on its thread)."""
+    local.sagemaker.wait_idle(30)
+    sagemaker = boto3.client("sagemaker")
+    found: list[str] = []
+    for name in names:
+        for status in RUNNING_JOB_STATES:
+            jobs = sagemaker.list_training_jobs(NameContains=name, StatusEquals=status)["TrainingJobSummaries"]
+            found += [f"training-job/{j['TrainingJobName']} ({status})" for j in jobs]
+        found += [f"endpoint/{e['EndpointName']} ({e['EndpointStatus']})"
+                  for e in sagemaker.list_endpoints(NameContains=name)["Endpoints"]]
+        found += [f"endpoint-config/{c['EndpointConfigName']}"
+                  for c in sagemaker.list_endpoint_configs(NameContains=name)["EndpointConfigs"]]
+        found += [f"model/{m['ModelName']}" for m in sagemaker.list_models(NameContains=name)["Models"]]
+    return found
+
+
+def run_names(config: dict[str, Any]) -> list[str]:
+    return sorted(config["names"].values())
+
+
+def keys_under(local: LocalShardlab, prefix: str) -> list[str]:
+    s3 = boto3.client("s3")
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=local.deployment.bucket_name, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def assert_dataset_intact(local: LocalShardlab, config: dict[str, Any]) -> None:
+    """The prepared dataset is still complete: its manifest parses and every object it lists is readable."""
+    manifest = json.loads(local.read_object(f"{config['datasetPrefix']}manifest.json"))
+    for item in manifest["objects"]:
+        assert len(local.read_object(item["key"])) == item["bytes"], item
+
+
+def assert_no_report(local: LocalShardlab, config: dict[str, Any]) -> None:
+    reports = [key for key in keys_under(local, config["runPrefix"]) if "/report." in key]
+    assert reports == [], reports
+
+
+@contextmanager
+def fast_retries(factor: float = 60.0) -> Iterator[None]:
+    """Retry intervals of moto's interpreter run ``factor`` times faster (only its retrier sleeps less).
+
+    The clean-up retries every 60 s while an endpoint is still Creating; the logic under test is the same."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    original = retrier_decl.time
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(seconds / factor))  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        retrier_decl.time = original
