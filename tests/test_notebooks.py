@@ -70,17 +70,25 @@ def executed(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
                 "MPLBACKEND": "agg",
             }
             environment.pop("SHARDLAB_RUN_ID", None)  # the notebooks must find the newest run themselves
-            results = {}
-            for name in NOTEBOOKS:
+
+            def execute(name: str, out: Path) -> Any:
                 notebook = nbformat.read(NOTEBOOK_ROOT / f"{name}.ipynb", as_version=4)
                 client = NotebookClient(
                     notebook, kernel_name=kernel_name, timeout=120, allow_errors=False,
                     resources={"metadata": {"path": str(NOTEBOOK_ROOT)}},
                 )
-                client.execute(env=environment)  # a failing cell raises CellExecutionError
-                nbformat.write(notebook, output / f"{name}.executed.ipynb")
-                results[name] = notebook
-            yield {"run_id": run_id, "output": output, "notebooks": results,
+                client.execute(env={**environment, "SHARDLAB_OUTPUT_DIR": str(out)})  # a cell error raises
+                nbformat.write(notebook, out / f"{name}.executed.ipynb")
+                return notebook
+
+            results = {name: execute(name, output) for name in NOTEBOOKS}
+            # A default run (keepEndpoints false) deletes its endpoints: evaluate must still run to the end.
+            sagemaker = boto3.client("sagemaker")
+            for endpoint in sagemaker.list_endpoints()["Endpoints"]:
+                sagemaker.delete_endpoint(EndpointName=endpoint["EndpointName"])
+            without_endpoints = tmp / "out" / "notebook-test-without-endpoints"
+            results["evaluate-without-endpoints"] = execute("evaluate", without_endpoints)
+            yield {"run_id": run_id, "output": output, "notebooks": results, "without_endpoints": without_endpoints,
                    "report": json.loads(local.read_object(f"runs/{run_id}/report.json"))}
     finally:
         monkeypatch.undo()
@@ -95,6 +103,7 @@ def _text_outputs(notebook: Any) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_plot_is_saved_as_a_real_picture(executed: dict[str, Any], name: str) -> None:
     folder = executed["output"] / name
@@ -108,6 +117,7 @@ def test_every_plot_is_saved_as_a_real_picture(executed: dict[str, Any], name: s
         assert len(blob) > 15_000, f"{path} is too small to hold a drawn plot"
 
 
+@pytest.mark.slow
 def test_explore_follows_the_run(executed: dict[str, Any]) -> None:
     text = _text_outputs(executed["notebooks"]["explore"])
     assert f"run {executed['run_id']}: years [1979, 1980, 1981, 1982]" in text
@@ -116,12 +126,22 @@ def test_explore_follows_the_run(executed: dict[str, Any]) -> None:
     assert "(not in the bundled CAMEO lookup)" not in text
 
 
+@pytest.mark.slow
 def test_evaluate_predictions_agree_with_the_report_and_state_a_verdict(executed: dict[str, Any]) -> None:
     text = _text_outputs(executed["notebooks"]["evaluate"])
     assert text.count("MSE matches the report's") == 2
     assert "DIFFERS" not in text
     assert lab.verdict_in_words(executed["report"]) in text
     assert "endpoints of this run are gone" not in text
+
+
+@pytest.mark.slow
+def test_evaluate_runs_to_the_end_when_the_endpoints_are_gone(executed: dict[str, Any]) -> None:
+    text = _text_outputs(executed["notebooks"]["evaluate-without-endpoints"])
+    assert "endpoints of this run are gone" in text
+    assert lab.verdict_in_words(executed["report"]) in text
+    plots = {path.stem for path in (executed["without_endpoints"] / "evaluate").glob("*.png")}
+    assert plots == {"training_cost", "validation_metrics"}
 
 
 def test_committed_notebooks_have_no_outputs() -> None:
