@@ -245,3 +245,35 @@ def test_the_notebook_instance_gets_the_notebooks_their_helper_and_the_stack_nam
     assert f"{asset_hash}.zip" in json.dumps(statements["CopyNotebooks"]["Resource"])
     assert sorted(statements["DescribeRunResources"]["Action"]) == ["sagemaker:DescribeEndpoint",
                                                                       "sagemaker:DescribeTrainingJob"]
+
+
+def _report(times: tuple[int, int], mses: tuple[float, float], baseline_mse: float) -> dict[str, Any]:
+    def model(seconds: int, mse: float) -> dict[str, Any]:
+        return {"training": {"trainingTimeInSeconds": seconds, "billableInstanceSeconds": seconds * 5},
+                "test": {"mse": mse}}
+
+    return {"models": {"replicated": model(times[0], mses[0]), "sharded": model(times[1], mses[1])},
+            "baseline": {"test": {"mse": baseline_mse}}}
+
+
+@pytest.mark.parametrize(
+    ("times", "mses", "baseline_mse", "expected"),
+    [
+        ((400, 100), (5.05, 5.06), 7.0, ["ShardedByS3Key trained 4.0x faster than FullyReplicated (100 s sharded",
+                                         "ShardedByS3Key billed fewer instance-seconds (500 sharded vs 2000",
+                                         "within 1% of each other", "Both beat the naive baseline",
+                                         "Sharding saved time at no visible cost in accuracy."]),
+        ((400, 100), (5.0, 5.5), 5.2, ["sharded MSE 5.5 is 10.0% higher than replicated 5",
+                                       "Only FullyReplicated beats the naive baseline",
+                                       "whether that is worth the accuracy change"]),
+        ((90, 120), (5.5, 5.0), 4.0, ["FullyReplicated trained 1.3x faster than ShardedByS3Key",
+                                      "FullyReplicated billed fewer", "ShardedByS3Key fits the test year better",
+                                      "Neither beats", "Sharding did not save training time"]),
+        ((60, 60), (5.0, 5.0), 6.0, ["Both jobs trained for 60 s.", "Both billed 300 instance-seconds."]),
+    ],
+)
+def test_verdict_in_words_follows_the_numbers(times: tuple[int, int], mses: tuple[float, float],
+                                              baseline_mse: float, expected: list[str]) -> None:
+    verdict = lab.verdict_in_words(_report(times, mses, baseline_mse))
+    for phrase in expected:
+        assert phrase in verdict, verdict
