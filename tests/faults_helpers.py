@@ -91,11 +91,19 @@ def job_status(name: str) -> str | None:
         return None
 
 
-def leaked(local: LocalShardlab, names: list[str]) -> list[str]:
+def leaked(names: list[str], *, settle_seconds: float = 30.0) -> list[str]:
     """Everything of these names that still runs or exists, as listed through boto3 (empty = nothing leaked).
 
-    Waits for the local SageMaker's background work first (a Deleting endpoint vanishes on its thread)."""
-    local.sagemaker.wait_idle(30)
+    A Deleting endpoint or a Stopping job is on its way out; give them ``settle_seconds`` to finish."""
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        found = _listed(names)
+        if not any("(Deleting)" in item or "(Stopping)" in item for item in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def _listed(names: list[str]) -> list[str]:
     sagemaker = boto3.client("sagemaker")
     found: list[str] = []
     for name in names:

@@ -29,7 +29,7 @@ def _assert_failed_clean(local: LocalShardlab, description: dict[str, Any], erro
     assert description["status"] == "FAILED", description
     assert description["error"] == error, description
     config = run_config(description["executionArn"])
-    assert leaked(local, run_names(config)) == []
+    assert leaked(run_names(config)) == []
     assert_dataset_intact(local, config)
     assert_no_report(local, config)
     return config

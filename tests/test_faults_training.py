@@ -36,7 +36,7 @@ def _assert_failed_clean(local: LocalShardlab, description: dict[str, Any], erro
     assert description["status"] == "FAILED", description
     assert description["error"] == error, description
     config = run_config(description["executionArn"])
-    assert leaked(local, run_names(config)) == []
+    assert leaked(run_names(config)) == []
     assert_dataset_intact(local, config)
     assert_no_report(local, config)
     return config
@@ -106,7 +106,7 @@ def test_throttled_create_calls_are_retried_with_backoff_and_the_run_succeeds(te
         assert len(throttled) == 2 and any(s.startswith("Train ") for s in throttled), failures
         assert any(s.startswith("Create ") and s.endswith(" endpoint") for s in throttled), failures
         config = run_config(description["executionArn"])
-        assert leaked(local, run_names(config)) == []
+        assert leaked(run_names(config)) == []
         report = json.loads(local.read_object(f"{config['runPrefix']}report.json"))
         assert set(report["models"]) == {"replicated", "sharded"}
 
@@ -125,7 +125,7 @@ def test_stop_execution_mid_training_stops_the_jobs_and_runs_no_catch(template: 
         # Step Functions stops the job of an abandoned .sync task; no Catch (and so no clean-up step) runs.
         wait_until(lambda: {job_status(n) for n in run_names(config)} == {"Stopped"}, what="jobs stopped")
         assert "Clean up after failure" not in entered_states(arn)
-        assert leaked(local, run_names(config)) == []
+        assert leaked(run_names(config)) == []
 
 
 def test_stop_execution_mid_hosting_is_cleaned_up_by_the_run_clean_up_function(template: dict[str, Any]) -> None:
@@ -154,4 +154,4 @@ def test_stop_execution_mid_hosting_is_cleaned_up_by_the_run_clean_up_function(t
                 time.sleep(0.1)
         assert attempts > 1
         assert sorted(report["deletedEndpoints"]) == run_names(config)
-        assert leaked(local, run_names(config)) == []
+        assert leaked(run_names(config)) == []

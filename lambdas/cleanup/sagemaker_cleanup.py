@@ -71,9 +71,25 @@ def stop_training_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
         if _is_missing(error):
             return
         raise
-    if status == "InProgress":
-        sagemaker.stop_training_job(TrainingJobName=name)
+    if status == "InProgress" and _stop_if_in_progress(sagemaker, name):
         report.stopped_training_jobs.append(name)
+
+
+def _stop_if_in_progress(sagemaker: Any, name: str) -> bool:
+    """StopTrainingJob; False when the job left InProgress meanwhile (Step Functions stops the job of an
+    abandoned .sync task too, so two stops can race: the loser is told the job is Stopping)."""
+    try:
+        sagemaker.stop_training_job(TrainingJobName=name)
+        return True
+    except ClientError as error:
+        if _is_missing(error):
+            return False
+        if error.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        status = sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        if status == "InProgress":
+            raise
+        return False
 
 
 # SageMaker refuses to delete an endpoint while it changes; a Creating one settles within about an hour.
@@ -185,8 +201,7 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, *, prefix: str, state_mach
             if error.response.get("Error", {}).get("Code") != "StateMachineDoesNotExist":
                 raise
     for name, status in stack_training_jobs(sagemaker, prefix):
-        if status == "InProgress":
-            sagemaker.stop_training_job(TrainingJobName=name)
+        if status == "InProgress" and _stop_if_in_progress(sagemaker, name):
             report.stopped_training_jobs.append(name)
         report.pending.append(f"training-job/{name}")
     for endpoint in stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
