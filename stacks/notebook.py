@@ -99,11 +99,19 @@ class NotebookInstance(Construct):
                 self, "Notebooks", path=str(NOTEBOOK_ROOT),
                 exclude=["**/.ipynb_checkpoints", "**/__pycache__", "**/*.pyc"],
             )
-            # The lifecycle script copies this one object; Asset.grant_read would allow s3:GetObject* and
-            # s3:List* on the whole CDK assets bucket.
+            # The lifecycle script copies this one object (its key is a hash of the notebooks). Asset.grant_read
+            # would allow s3:GetObject* and s3:List* on the whole CDK assets bucket; the bucket's name is an
+            # Fn::Sub of the bootstrap qualifier, so the object is matched by key within this account instead.
+            notebooks_object = f"arn:{Aws.PARTITION}:s3:::*/{self.notebooks.s3_object_key}"
             self.role.add_to_policy(iam.PolicyStatement(
-                sid="CopyNotebooks", actions=["s3:GetObject"],
-                resources=[f"arn:{Aws.PARTITION}:s3:::{self.notebooks.s3_bucket_name}/{self.notebooks.s3_object_key}"],
+                sid="CopyNotebooks", actions=["s3:GetObject"], resources=[notebooks_object],
+                conditions={"StringEquals": {"s3:ResourceAccount": Aws.ACCOUNT_ID}},
+            ))
+            Validations.of(self.role).acknowledge(Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::*/"
+                   f"{self.notebooks.s3_object_key}]",
+                reason="read-only on the one notebooks asset object (content-hash key) in this account's buckets; "
+                       "the CDK assets bucket's name is only known to the bootstrap stack",
             ))
             notebooks_uri = self.notebooks.s3_object_url
         self.volume_key = kms.Key(

@@ -243,6 +243,8 @@ def test_the_notebook_instance_gets_the_notebooks_their_helper_and_the_stack_nam
     statements = {s.get("Sid"): s for s in role_policy["Properties"]["PolicyDocument"]["Statement"]}
     assert statements["CopyNotebooks"]["Action"] == "s3:GetObject"
     assert f"{asset_hash}.zip" in json.dumps(statements["CopyNotebooks"]["Resource"])
+    assert statements["CopyNotebooks"]["Condition"] == {
+        "StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}}
     assert sorted(statements["DescribeRunResources"]["Action"]) == ["sagemaker:DescribeEndpoint",
                                                                       "sagemaker:DescribeTrainingJob"]
 
