@@ -1,0 +1,57 @@
+"""Clean-up under races and half-gone state: a training job Step Functions already stopped, a job that never
+existed (SageMaker's 'Requested resource not found.'), and a stop refused while the job still runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cleanup.sagemaker_cleanup import cleanup_run
+
+
+def _validation(message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ValidationException", "Message": message}}, operation)
+
+
+class RacingSageMaker:
+    """Describe says InProgress; by the time StopTrainingJob arrives, someone else has stopped the job."""
+
+    def __init__(self, status_after_race: str) -> None:
+        self.describes = 0
+        self.status_after_race = status_after_race
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        self.describes += 1
+        if TrainingJobName.endswith("never-created"):
+            raise _validation("Requested resource not found.", "DescribeTrainingJob")
+        return {"TrainingJobStatus": "InProgress" if self.describes == 1 else self.status_after_race}
+
+    def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        raise _validation("The request was rejected because the training job is in status Stopping.",
+                          "StopTrainingJob")
+
+    def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
+        raise _validation(f'Could not find endpoint "{EndpointName}".', "DescribeEndpoint")
+
+    def delete_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:
+        raise _validation(f'Could not find endpoint configuration "{EndpointConfigName}".', "DeleteEndpointConfig")
+
+    def delete_model(self, ModelName: str) -> dict[str, Any]:
+        raise _validation(f'Could not find model "{ModelName}".', "DeleteModel")
+
+
+def test_a_job_stopped_by_someone_else_meanwhile_counts_as_stopped() -> None:
+    report = cleanup_run(RacingSageMaker("Stopping"), ["lab-run-replicated"])
+    assert report.stopped_training_jobs == [] and report.pending == []
+
+
+def test_a_job_that_was_never_created_is_nothing_to_clean() -> None:
+    report = cleanup_run(RacingSageMaker("Stopping"), ["lab-run-never-created"])
+    assert report.as_dict() == {key: [] for key in report.as_dict()}
+
+
+def test_a_refused_stop_of_a_job_that_still_runs_is_an_error() -> None:
+    with pytest.raises(ClientError, match="in status Stopping"):
+        cleanup_run(RacingSageMaker("InProgress"), ["lab-run-replicated"])
