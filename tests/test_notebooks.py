@@ -174,10 +174,11 @@ def test_recordio_decoder_matches_the_pipeline_writer() -> None:
         lab.read_dense_recordio(bytes(corrupted), 25)
 
 
-def test_csv_batches_stay_under_the_limit_and_keep_every_row() -> None:
-    features = np.arange(300, dtype=np.float32).reshape(100, 3) / 7
-    batches = list(lab.csv_batches(features, max_bytes=400))
-    assert len(batches) > 1 and all(len(body) <= 400 for body in batches)
+@pytest.mark.parametrize(("rows", "max_bytes"), [(100, 400), (25_003, 60_000)])  # the second crosses blocks
+def test_csv_batches_stay_under_the_limit_and_keep_every_row(rows: int, max_bytes: int) -> None:
+    features = np.arange(3 * rows, dtype=np.float32).reshape(rows, 3) / 7
+    batches = list(lab.csv_batches(features, max_bytes=max_bytes))
+    assert len(batches) > 1 and all(len(body) <= max_bytes for body in batches)
     rows = [line for body in batches for line in body.split(b"\n")]
     np.testing.assert_allclose(np.loadtxt(io.BytesIO(b"\n".join(rows)), delimiter=","), features, rtol=1e-6)
 
