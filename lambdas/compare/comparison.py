@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from compare.metrics import regression_metrics
+from compare.metrics import LabelSpread, constant_prediction_metrics, regression_metrics
 from compare.report import DISTRIBUTION_TYPES, REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
 from compare.scoring import RetryPolicy, score_test_set
 from compare.testdata import DEFAULT_REQUEST_BYTES, DatasetError, iter_csv_batches, parse_s3_uri, sum_labels
@@ -187,17 +187,17 @@ def run_comparison(
         raise DatasetError(f"the test object {request.test_data} holds no records")
     scoring_seconds = time.perf_counter() - started
 
+    spread = LabelSpread.of(scored.labels)
     models: dict[str, dict[str, Any]] = {
         branch: {
             "distributionType": DISTRIBUTION_TYPES[branch],
             "trainingJobName": request.training_jobs[branch],
             "endpointName": request.endpoints[branch],
             "training": training[branch].as_report(),
-            "test": regression_metrics(scored.labels, scored.predictions[branch]),
+            "test": regression_metrics(scored.labels, scored.predictions[branch], spread),
         }
         for branch in BRANCHES
     }
-    baseline_predictions = [mean] * scored.rows
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "runId": request.run_id,
@@ -217,7 +217,7 @@ def run_comparison(
             "prediction": mean,
             "source": mean_source,
             "trainRows": train_rows,
-            "test": regression_metrics(scored.labels, baseline_predictions),
+            "test": constant_prediction_metrics(scored.labels, mean, spread),
         },
         "comparison": comparison_figures(models),
     }

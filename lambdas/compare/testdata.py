@@ -1,17 +1,23 @@
 """Streaming the recordIO test and train objects: CSV request batches for scoring, labels for the metrics.
 
-Speed matters here (the Lambda formats every test value once): records written by the SDK's dense writer
-all share one byte layout, so after the first record is decoded in full, the rest are checked against that
-layout and their floats read with one ``struct`` call; any other record goes through the full decoder.
-Features are formatted with ``%.9g`` (enough digits that the CSV parses back to the same float32), cached
-by their bit pattern because GDELT features repeat heavily (one-hot codes, article counts, place centroids).
+Speed matters here: the Lambda formats every test value once, and Python code run per row or per value is
+most of its CPU. Records written by the SDK's dense writer all share one byte layout (only the floats
+differ), so runs of them are checked with one regular-expression match that compares every fixed byte, and
+their columns are copied out with strided memoryviews; a record in any other layout is decoded in full and
+re-encoded in the writer's layout, so both paths give the same runs. Features are formatted with ``%.9g``
+(enough digits that the CSV parses back to the same float32), cached by bit pattern because GDELT features
+repeat heavily (one-hot codes, article counts, place centroids), and lines are put together column by
+column with ``map``/``zip``/``str.join``, which run in C.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
+import re
 import struct
+import sys
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +32,14 @@ DEFAULT_REQUEST_BYTES = 1024 * 1024
 _HEADER = struct.Struct("<II")
 _READ_CHUNK = 1 << 20
 _LENGTH_MASK = (1 << 29) - 1
-# label map entry of a dense record: key "values" → Value{float32_tensor{values=[label]}}, then the 4 label bytes
-_LABEL_PREFIX = b"\x12\x12\x0a\x06values\x12\x08\x12\x06\x0a\x04"
 _FORMAT_CACHE_LIMIT = 500_000
+# Rows per run: big enough that per-run Python is negligible, small enough to stay in the CPU caches (measured).
+_CSV_RUN_ROWS = 4096
+_LABEL_RUN_ROWS = 65536
+_BIG_ENDIAN = sys.byteorder == "big"
+if array("I").itemsize != 4 or array("f").itemsize != 4:
+    raise ImportError("compare.testdata reads 4-byte fields as array('I')/array('f'), which are not 4 bytes here")
+_PLUS_ONE = (1).__add__
 
 
 class DatasetError(ValueError):
@@ -97,46 +108,88 @@ def iter_payloads(stream: BinaryIO, source: str) -> Iterator[bytes]:
 
 @dataclass(frozen=True)
 class _DenseLayout:
-    """The bytes of a framed dense record as the SDK writer lays it out: [fixed head][floats][fixed tail][label]."""
+    """A framed dense record as the SDK writer lays it out: [head][features][middle][label][padding]."""
 
     feature_dim: int
-    head: bytes  # recordIO header + Record bytes up to the feature floats
-    size: int  # framed size, padding included
-    records: struct.Struct  # (head, feature bytes, label prefix, label)
+    size: int  # framed size, padding included: a multiple of 4
+    feature_offset: int
+    label_offset: int
+    run: re.Pattern[bytes]  # matches consecutive records in this layout; the padding bytes are not checked
 
     @classmethod
     def for_features(cls, feature_dim: int) -> _DenseLayout:
-        framed = recordio.encode_record([0.0] * feature_dim, 0.0)
-        payload_length = _HEADER.unpack_from(framed)[1]
-        head = framed[: _HEADER.size + payload_length - 4 * feature_dim - len(_LABEL_PREFIX) - 4]
-        padding = len(framed) - _HEADER.size - payload_length
-        layout = f"<{len(head)}s{4 * feature_dim}s{len(_LABEL_PREFIX)}sf{padding}x"
-        return cls(feature_dim, head, len(framed), struct.Struct(layout))
+        head, middle, padding = recordio.dense_record_layout(feature_dim)
+        label_offset = len(head) + 4 * feature_dim + len(middle)
+        record = re.escape(head) + b".{%d}" % (4 * feature_dim) + re.escape(middle) + b".{%d}" % (4 + len(padding))
+        return cls(
+            feature_dim=feature_dim,
+            size=label_offset + 4 + len(padding),
+            feature_offset=len(head),
+            label_offset=label_offset,
+            run=re.compile(b"(?:" + record + b")*", re.DOTALL),
+        )
 
 
-def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[bytes, float]]:
-    """(little-endian float32 feature bytes, label) per record; every record must have one label, the same width.
+@dataclass(frozen=True)
+class DenseRun:
+    """``rows`` consecutive records in ``layout``, the first at ``data[start:]``."""
 
-    Once the first record shows the width, whole runs of records in the writer's layout are unpacked with one
-    ``struct.iter_unpack`` per chunk; every fixed byte of each record is still compared with the layout.
+    data: bytes
+    start: int
+    rows: int
+    layout: _DenseLayout
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)[self.start : self.start + self.rows * self.layout.size]
+
+    def _column(self, offset: int, typecode: str) -> array:
+        """The 4-byte field at ``offset`` of every record: one strided view, copied out in C."""
+        size = self.layout.size
+        first = self.start + offset
+        strided = memoryview(self.data)[first : first + (self.rows - 1) * size + 4].cast("I")[:: size // 4]
+        values = array(typecode, strided.tobytes())
+        if _BIG_ENDIAN:
+            values.byteswap()  # recordIO is little-endian; the views above read native order
+        return values
+
+    def feature_bits(self, column: int) -> array:
+        """array('I'): the float32 bit pattern of feature ``column`` of every record."""
+        return self._column(self.layout.feature_offset + 4 * column, "I")
+
+    def labels(self) -> array:
+        """array('f'): the label of every record."""
+        return self._column(self.layout.label_offset, "f")
+
+    def feature_rows(self) -> Iterator[bytes]:
+        """Each record's feature bytes (little-endian float32)."""
+        layout = self.layout
+        features = 4 * layout.feature_dim
+        record = struct.Struct(f"<{layout.feature_offset}x{features}s{layout.size - layout.feature_offset - features}x")
+        return itertools.chain.from_iterable(record.iter_unpack(self.view()))
+
+
+def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[DenseRun]:
+    """The records of a recordIO stream as runs of at most ``max_rows``; each record has one label, all one width.
+
+    Records in the SDK writer's layout are found a run at a time by one regular-expression match that compares
+    every fixed byte (lengths, field tags, the "values" keys); any other record is decoded in full and re-encoded
+    in that layout (the values are float32 either way, so nothing changes), as a run of one.
     """
     reader = _Reader(stream)
     layout: _DenseLayout | None = None
     record = 0
     while True:
-        if layout is not None and reader.fill(layout.size):
-            end = reader.pos + (len(reader.data) - reader.pos) // layout.size * layout.size
-            head, tail = layout.head, _LABEL_PREFIX
-            for fixed_head, features, fixed_tail, label in layout.records.iter_unpack(
-                memoryview(reader.data)[reader.pos : end]
-            ):
-                if fixed_head != head or fixed_tail != tail:
-                    break  # not the writer's layout: decode this record in full below
-                yield features, label
-                reader.pos += layout.size
-                record += 1
-            else:
-                continue
+        if layout is not None:
+            reader.fill(max_rows * layout.size)
+            available = min(max_rows, (len(reader.data) - reader.pos) // layout.size)
+            if available:
+                matched = layout.run.match(reader.data, reader.pos, reader.pos + available * layout.size)
+                rows = (matched.end() - reader.pos) // layout.size if matched else 0
+                if rows:
+                    yield DenseRun(reader.data, reader.pos, rows, layout)
+                    reader.pos += rows * layout.size
+                    record += rows
+                    continue
         payload = _next_payload(reader, source, record)
         if payload is None:
             return
@@ -154,7 +207,7 @@ def iter_dense_records(stream: BinaryIO, source: str) -> Iterator[tuple[bytes, f
             raise DatasetError(
                 f"{source}: record {record} has {len(features)} features, earlier records have {layout.feature_dim}"
             )
-        yield struct.pack(f"<{len(features)}f", *features), label[0]
+        yield DenseRun(recordio.encode_record(features, label[0]), 0, 1, layout)
         record += 1
 
 
@@ -166,6 +219,22 @@ class _FormatCache(dict[int, str]):
             self.clear()
         text = "%.9g" % struct.unpack("<f", struct.pack("<I", bits))[0]  # noqa: UP031 (printf %g semantics)
         self[bits] = text
+        return text
+
+
+class _TailCache(dict[bytes, str]):
+    """The bytes of a row's last columns → their text, e.g. 20 one-hot codes → "0,0,1,0,...,0"."""
+
+    def __init__(self, values: _FormatCache, columns: int) -> None:
+        super().__init__()
+        self.value_text = values.__getitem__
+        self.unpack = struct.Struct(f"<{columns}I").unpack
+
+    def __missing__(self, tail: bytes) -> str:
+        if len(self) >= _FORMAT_CACHE_LIMIT:
+            self.clear()
+        text = ",".join(map(self.value_text, self.unpack(tail)))
+        self[tail] = text
         return text
 
 
@@ -181,11 +250,13 @@ class CsvBatch:
 
 
 class _RowFormatter:
-    """A record's feature bytes → its CSV line, ``%.9g`` per value.
+    """Runs of records → their CSV lines, ``%.9g`` per value, built column by column.
 
-    Besides the per-value cache, the line's tail is cached whole when the tail columns take few distinct values
-    (GDELT: 20 one-hot event-code columns, so about 20 distinct tails). Where the tail starts is chosen from the
-    first rows: the longest tail whose distinct values are at most 5% of the sample.
+    Each leading column is a strided array of bit patterns mapped through the value cache; the tail (the
+    columns from ``split`` on) is cached whole per distinct byte string when it takes few distinct values
+    (GDELT: 20 one-hot event-code columns, so about 20 distinct tails); ``zip`` and ``str.join`` then put
+    each line together in C. Where the tail starts is chosen from the first rows: the longest tail whose
+    distinct values are at most 5% of the sample.
     """
 
     SAMPLE_ROWS = 2048
@@ -194,25 +265,27 @@ class _RowFormatter:
         self.width = width
         self.values = _FormatCache()
         self.split = width  # columns before the cached tail
-        self.head = struct.Struct(f"<{width}I")
-        self.tails: dict[bytes, str] = {}
-        self.tail_values = struct.Struct("<0I")
+        self.tails = _TailCache(self.values, 0)
 
     def choose_split(self, sample: list[bytes]) -> None:
         limit = max(32, len(sample) // 20)
         for split in range(self.width):
             if len({row[4 * split :] for row in sample}) <= limit:
                 self.split = split
-                self.head = struct.Struct(f"<{split}I")
-                self.tail_values = struct.Struct(f"<{self.width - split}I")
+                self.tails = _TailCache(self.values, self.width - split)
                 return
 
-    def tail_text(self, tail: bytes) -> str:
-        if len(self.tails) >= _FORMAT_CACHE_LIMIT:
-            self.tails.clear()
-        text = ",".join(map(self.values.__getitem__, self.tail_values.unpack(tail)))
-        self.tails[tail] = text
-        return text
+    def lines(self, run: DenseRun) -> list[str]:
+        columns: list[Iterator[str]] = [map(self.values.__getitem__, run.feature_bits(j)) for j in range(self.split)]
+        if self.split < self.width:
+            layout = run.layout
+            skip = layout.feature_offset + 4 * self.split
+            tail = 4 * (self.width - self.split)
+            records = struct.Struct(f"<{skip}x{tail}s{layout.size - skip - tail}x").iter_unpack(run.view())
+            columns.append(map(self.tails.__getitem__, itertools.chain.from_iterable(records)))
+        if len(columns) == 1:
+            return list(columns[0])
+        return list(map(",".join, zip(*columns, strict=True)))
 
 
 def iter_csv_batches(
@@ -221,59 +294,60 @@ def iter_csv_batches(
     """CSV request bodies of at most ``max_request_bytes`` each, with the labels of their rows, in order."""
     if not 0 < max_request_bytes <= MAX_REQUEST_BYTES:
         raise ValueError(f"max_request_bytes must be in 1..{MAX_REQUEST_BYTES}, got {max_request_bytes}")
-    records = iter_dense_records(stream, source)
-    first = next(records, None)
-    if first is None:
+    runs = iter_dense_runs(stream, source, _CSV_RUN_ROWS)
+    sampled: list[DenseRun] = []
+    for run in runs:
+        sampled.append(run)
+        if sum(part.rows for part in sampled) >= _RowFormatter.SAMPLE_ROWS:
+            break
+    if not sampled:
         return
-    formatter = _RowFormatter(len(first[0]) // 4)
-    value_text = formatter.values.__getitem__
-    unpack_all = struct.Struct(f"<{formatter.width}I").unpack
-    # The first rows are formatted value by value while they show which columns repeat (see _RowFormatter).
-    sampled = list(itertools.islice(itertools.chain([first], records), _RowFormatter.SAMPLE_ROWS))
-    formatter.choose_split([features for features, _label in sampled])
-    cut = 4 * formatter.split
-    unpack_head = formatter.head.unpack
-    cached_tail = formatter.tails.get
-    new_tail = formatter.tail_text
-    whole_rows = formatter.split == formatter.width
+    formatter = _RowFormatter(sampled[0].layout.feature_dim)
+    sample = itertools.chain.from_iterable(run.feature_rows() for run in sampled)
+    formatter.choose_split(list(itertools.islice(sample, _RowFormatter.SAMPLE_ROWS)))
 
-    lines: list[str] = []
+    batch: list[str] = []
     labels = array("d")
     size = -1  # rows are joined by "\n": n rows take sum(len) + n - 1 bytes
     index = 0
-    # One loop over locals: per-row attribute lookups and generator layers cost as much as the formatting.
-    for record, (features, label) in enumerate(itertools.chain(sampled, records)):
-        if record < _RowFormatter.SAMPLE_ROWS or whole_rows:
-            line = ",".join(map(value_text, unpack_all(features)))
-        elif cut:
-            tail = features[cut:]
-            line = ",".join(map(value_text, unpack_head(features[:cut]))) + "," + (cached_tail(tail) or new_tail(tail))
-        else:
-            line = cached_tail(features) or new_tail(features)
-        line_bytes = len(line) + 1  # ASCII only: characters are bytes
-        if size + line_bytes > max_request_bytes:
-            if line_bytes - 1 > max_request_bytes:
-                raise DatasetError(f"{source}: record {record} alone is larger than {max_request_bytes} bytes as CSV")
-            yield CsvBatch(index, "\n".join(lines).encode("ascii"), labels)
+    first_record = 0  # of the current run
+    for run in itertools.chain(sampled, runs):
+        lines = formatter.lines(run)
+        run_labels = array("d", run.labels())
+        # ends[i]: bytes that lines[:i] add to a batch, each with its "\n" (the first one's is the -1 above)
+        ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, lines)), initial=0))
+        start = 0
+        while start < run.rows:
+            # the most lines from ``start`` on that keep the batch within the limit
+            stop = bisect.bisect_right(ends, ends[start] + max_request_bytes - size, start) - 1
+            if stop > start:
+                batch += lines[start:stop]
+                labels += run_labels[start:stop]
+                size += ends[stop] - ends[start]
+                start = stop
+                if start == run.rows:
+                    break
+            elif not batch:
+                raise DatasetError(
+                    f"{source}: record {first_record + start} alone is larger than {max_request_bytes} bytes as CSV"
+                )
+            yield CsvBatch(index, "\n".join(batch).encode("ascii"), labels)  # ASCII only: %g writes no other
             index += 1
-            lines, labels, size = [], array("d"), -1
-        lines.append(line)
-        labels.append(label)
-        size += line_bytes
-    if lines:
-        yield CsvBatch(index, "\n".join(lines).encode("ascii"), labels)
+            batch, labels, size = [], array("d"), -1
+        first_record += run.rows
+    if batch:
+        yield CsvBatch(index, "\n".join(batch).encode("ascii"), labels)
 
 
 def sum_labels(stream: BinaryIO, source: str) -> tuple[float, int]:
-    """(exact sum, count) of the labels of a recordIO stream."""
-    partials: list[float] = []
-    labels = array("d")
+    """(sum, count) of the labels of a recordIO stream; the sum is exactly rounded (one ``math.fsum``)."""
     rows = 0
-    for _features, label in iter_dense_records(stream, source):
-        labels.append(label)
-        if len(labels) == 65536:
-            partials.append(math.fsum(labels))
-            rows += len(labels)
-            labels = array("d")
-    partials.append(math.fsum(labels))
-    return math.fsum(partials), rows + len(labels)
+
+    def labels() -> Iterator[array]:
+        nonlocal rows
+        for run in iter_dense_runs(stream, source, _LABEL_RUN_ROWS):
+            rows += run.rows
+            yield run.labels()
+
+    total = math.fsum(itertools.chain.from_iterable(labels()))
+    return total, rows
