@@ -7,8 +7,9 @@ notebook instance beside the notebooks, where the project's ``lambdas/`` and ``l
 installed, so it depends only on boto3, numpy, pandas and matplotlib.
 
 Defaults, strongest first: an explicit argument, the environment (``SHARDLAB_BUCKET``, ``SHARDLAB_RUN_ID``,
-``SHARDLAB_OUTPUT_DIR``), the ``stack.json`` that the notebook instance's lifecycle configuration writes
-beside the notebooks, then the newest run under ``runs/`` in the bucket.
+``SHARDLAB_STATE_MACHINE_ARN``, ``SHARDLAB_OUTPUT_DIR``), the ``stack.json`` (bucket, stateMachineArn, region)
+that the notebook instance's lifecycle configuration writes beside the notebooks, then the newest run under
+``runs/`` in the bucket.
 """
 
 from __future__ import annotations
@@ -87,6 +88,27 @@ def default_bucket(bucket: str | None = None) -> str:
             "(the stack's BucketName output); on the notebook instance stack.json provides it"
         )
     return str(found)
+
+
+def default_state_machine_arn(arn: str | None = None) -> str | None:
+    """The stack's state machine: the argument, $SHARDLAB_STATE_MACHINE_ARN, else stack.json (None if unknown)."""
+    found = arn or os.environ.get("SHARDLAB_STATE_MACHINE_ARN") or stack_settings().get("stateMachineArn")
+    return str(found) if found else None
+
+
+def recent_executions(sfn: Any, state_machine_arn: str, limit: int = 10) -> pd.DataFrame:
+    """The newest executions of the state machine, with the run id and verdict of those that succeeded."""
+    rows = []
+    listed = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=limit)["executions"]
+    for execution in listed:
+        row = {"execution": execution["name"], "status": execution["status"],
+               "started": execution["startDate"], "runId": "", "verdict": ""}
+        if execution["status"] == "SUCCEEDED":
+            output = json.loads(sfn.describe_execution(executionArn=execution["executionArn"]).get("output") or "{}")
+            summary = output.get("summary", {})
+            row.update(runId=summary.get("runId", ""), verdict=summary.get("verdict", ""))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["execution", "status", "started", "runId", "verdict"])
 
 
 def run_ids(s3: Any, bucket: str) -> list[tuple[str, Any]]:

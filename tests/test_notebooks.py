@@ -67,6 +67,7 @@ def executed(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
                 **os.environ,
                 **local.client_environment(),
                 "SHARDLAB_OUTPUT_DIR": str(output),
+                "SHARDLAB_STATE_MACHINE_ARN": local.state_machine_arn,  # stack.json's stateMachineArn on AWS
                 "MPLBACKEND": "agg",
             }
             environment.pop("SHARDLAB_RUN_ID", None)  # the notebooks must find the newest run themselves
@@ -133,6 +134,12 @@ def test_evaluate_predictions_agree_with_the_report_and_state_a_verdict(executed
     assert "DIFFERS" not in text
     assert lab.verdict_in_words(executed["report"]) in text
     assert "endpoints of this run are gone" not in text
+    # the state machine's executions, with this run among them
+    executions = next(cell for cell in executed["notebooks"]["evaluate"].cells
+                      if "lab.recent_executions" in cell.source)
+    listed = executions.outputs[0]["data"]["text/html"]
+    assert "<td>notebook-test</td>" in listed and "<td>SUCCEEDED</td>" in listed
+    assert f"<td>{executed['run_id']}</td>" in listed
 
 
 @pytest.mark.slow
