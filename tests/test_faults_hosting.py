@@ -50,7 +50,7 @@ def test_an_endpoint_not_in_service_within_the_poll_bound_fails_the_run(
 ) -> None:
     # 3 s of waiting instead of an hour: the bound (config.maxEndpointPolls) is derived from this constant.
     monkeypatch.setattr(workflow_config, "ENDPOINT_WAIT_SECONDS", 3)
-    faults = FaultPlan(slow_endpoints={"*-replicated": 8.0})
+    faults = FaultPlan(slow_endpoints={"*-replicated": 15.0})  # well past the 3 polls, even on a busy machine
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local, fast_retries():
         description = local.run(SMALL_INPUT)
         config = _assert_failed_clean(local, description, "HostingFailed")
