@@ -49,7 +49,8 @@ def run_demo(
     console.line("synthesizing the CDK app (the template `cdk deploy` would deploy)")
     template = synth_template()
     console.line(f"synthesized in {time.monotonic() - started:.1f}s; starting local AWS (moto + local SageMaker)")
-    with LocalShardlab(template, listener=SageMakerView(console)) as local:
+    # With --keep-endpoints, moto's state is also served on 127.0.0.1 so a notebook kernel can open the run.
+    with LocalShardlab(template, listener=SageMakerView(console), serve_aws=keep_endpoints) as local:
         console.line(f"local SageMaker on {local.server.url}; GDELT sample in s3://gdelt-open-data/events/")
         execution_arn = local.start(execution_input, name=name)
         execution_name = execution_arn.rsplit(":", 1)[1]
@@ -75,19 +76,25 @@ def run_demo(
         console.line(f"report files: {', '.join(str(path) for path in saved.values())}")
         console.line(f"total {time.monotonic() - started:.1f}s")
         if keep_endpoints:
-            _serve_until_interrupted(console, local)
+            _serve_until_interrupted(console, local, str(summary.get("runId", "")))
     return 0
 
 
-def _serve_until_interrupted(console: Console, local: LocalShardlab) -> None:
+def _serve_until_interrupted(console: Console, local: LocalShardlab, run_id: str) -> None:
     names = local.registry.names()
     console.line(f"endpoints kept: {', '.join(names)}; press Ctrl-C to shut down")
+    environment = {**local.client_environment(), "SHARDLAB_RUN_ID": run_id}
+    exports = "\n".join(f"  export {key}={value}" for key, value in sorted(environment.items()))
     console.line(
-        f"  try: AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={local.server.url} aws sagemaker-runtime invoke-endpoint "
-        f"--endpoint-name {names[0] if names else '<name>'} --content-type text/csv --body ... /dev/stdout"
+        "to open this run from another shell (notebooks/evaluate.ipynb and explore.ipynb, boto3, the aws CLI):\n"
+        + exports
     )
     try:
-        while True:
-            time.sleep(3600)
+        block_until_interrupted()
     except KeyboardInterrupt:
         console.line("shutting down the local endpoints")
+
+
+def block_until_interrupted() -> None:
+    while True:
+        time.sleep(3600)

@@ -71,3 +71,67 @@ def test_failed_execution_exits_non_zero_and_names_the_error(
     assert code == 1
     assert "execution FAILED" in printed
     assert "trainYears" in printed
+
+
+def test_keep_endpoints_serves_the_run_to_other_processes_until_ctrl_c(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+
+    seen: dict[str, Any] = {}
+
+    def another_shell_then_ctrl_c() -> None:
+        printed = capsys.readouterr().out
+        exports = dict(
+            line.strip().removeprefix("export ").split("=", 1)
+            for line in printed.splitlines()
+            if line.strip().startswith("export ")
+        )
+        script = (
+            "import boto3, json, os\n"
+            "sm = boto3.client('sagemaker')\n"
+            "names = [e['EndpointName'] for e in sm.list_endpoints()['Endpoints']]\n"
+            "runtime = boto3.client('sagemaker-runtime')\n"
+            "body = ','.join(['1'] * 25)\n"
+            "scores = [json.loads(runtime.invoke_endpoint(EndpointName=n, ContentType='text/csv', Body=body)"
+            "['Body'].read())['predictions'][0]['score'] for n in names]\n"
+            "key = f\"runs/{os.environ['SHARDLAB_RUN_ID']}/report.json\"\n"
+            "report = boto3.client('s3').get_object(Bucket=os.environ['SHARDLAB_BUCKET'], Key=key)['Body'].read()\n"
+            "print(json.dumps({'names': sorted(names), 'scores': scores, 'report': len(report)}))\n"
+        )
+        child = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**exports, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        seen["child"] = child
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "synth_template", lambda: template)
+    monkeypatch.setattr(demo, "block_until_interrupted", another_shell_then_ctrl_c)
+    code = cli.main(
+        [
+            "run",
+            "--years",
+            "1979-1980",
+            "--test-year",
+            "1981",
+            "--keep-endpoints",
+            "--out",
+            str(tmp_path),
+            "--input",
+            '{"instanceCount": 2, "topEventCodes": 20, "hyperParameters": {"epochs": "1"}}',
+        ]
+    )
+    assert code == 0
+    child = seen["child"]
+    assert child.returncode == 0, child.stderr[-2000:]
+    result = json.loads(child.stdout)
+    assert [name.rsplit("-", 1)[1] for name in result["names"]] == ["replicated", "sharded"]
+    assert all(isinstance(score, float) for score in result["scores"])
+    assert result["report"] > 0
+    assert "shutting down the local endpoints" in capsys.readouterr().out
