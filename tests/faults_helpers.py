@@ -155,3 +155,14 @@ def fast_retries(factor: float = 60.0) -> Iterator[None]:
         yield
     finally:
         retrier_decl.time = original
+
+
+def assert_failed_clean(local: LocalShardlab, description: dict[str, Any], error: str) -> dict[str, Any]:
+    """The run failed with ``error``, left no SageMaker resource, kept its dataset and wrote no report."""
+    assert description["status"] == "FAILED", description
+    assert description["error"] == error, description
+    config = run_config(description["executionArn"])
+    assert leaked(run_names(config)) == []
+    assert_dataset_intact(local, config)
+    assert_no_report(local, config)
+    return config

@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 from faults_helpers import (
     SMALL_INPUT,
-    assert_dataset_intact,
-    assert_no_report,
+    assert_failed_clean,
     entered_states,
     fast_retries,
-    leaked,
-    run_config,
-    run_names,
     task_failures,
 )
 
@@ -25,22 +21,12 @@ from workflow_input import config as workflow_config
 pytestmark = pytest.mark.slow
 
 
-def _assert_failed_clean(local: LocalShardlab, description: dict[str, Any], error: str) -> dict[str, Any]:
-    assert description["status"] == "FAILED", description
-    assert description["error"] == error, description
-    config = run_config(description["executionArn"])
-    assert leaked(run_names(config)) == []
-    assert_dataset_intact(local, config)
-    assert_no_report(local, config)
-    return config
-
-
 def test_a_failed_endpoint_fails_the_run_and_both_endpoints_are_deleted(template: dict[str, Any]) -> None:
     reason = "The primary container for production variant AllTraffic did not pass the ping health check."
     faults = FaultPlan(endpoint_failures={"*-sharded": reason})
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local:
         description = local.run(SMALL_INPUT)
-        _assert_failed_clean(local, description, "HostingFailed")
+        assert_failed_clean(local, description, "HostingFailed")
         assert description["cause"] == f"EndpointFailed: {reason}"
         assert "Compare endpoints" not in entered_states(description["executionArn"])
 
@@ -53,7 +39,7 @@ def test_an_endpoint_not_in_service_within_the_poll_bound_fails_the_run(
     faults = FaultPlan(slow_endpoints={"*-replicated": 15.0})  # well past the 3 polls, even on a busy machine
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local, fast_retries():
         description = local.run(SMALL_INPUT)
-        config = _assert_failed_clean(local, description, "HostingFailed")
+        config = assert_failed_clean(local, description, "HostingFailed")
         assert config["maxEndpointPolls"] == 3
         assert description["cause"].startswith("EndpointTimeout: The endpoint was not InService after")
         # SageMaker refuses to delete a Creating endpoint: the clean-up step retried until it could.
@@ -66,7 +52,7 @@ def test_a_failing_comparison_still_tears_the_endpoints_down(template: dict[str,
     faults = FaultPlan(invocation_failures={"*-sharded": "injected: the inference container crashed"})
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local:
         description = local.run(SMALL_INPUT)
-        config = _assert_failed_clean(local, description, "ComparisonFailed")
+        config = assert_failed_clean(local, description, "ComparisonFailed")
         cause = description["cause"]
         assert cause.startswith("ScoringError: ")
         assert config["names"]["sharded"] in cause

@@ -11,8 +11,7 @@ import boto3
 import pytest
 from faults_helpers import (
     SMALL_INPUT,
-    assert_dataset_intact,
-    assert_no_report,
+    assert_failed_clean,
     entered_states,
     job_status,
     keys_under,
@@ -32,20 +31,10 @@ from local.runner import LocalShardlab
 pytestmark = pytest.mark.slow
 
 
-def _assert_failed_clean(local: LocalShardlab, description: dict[str, Any], error: str) -> dict[str, Any]:
-    assert description["status"] == "FAILED", description
-    assert description["error"] == error, description
-    config = run_config(description["executionArn"])
-    assert leaked(run_names(config)) == []
-    assert_dataset_intact(local, config)
-    assert_no_report(local, config)
-    return config
-
-
 def test_invalid_hyperparameter_value_fails_both_jobs_with_the_algorithm_message(template: dict[str, Any]) -> None:
     with LocalShardlab(template) as local:
         description = local.run({**SMALL_INPUT, "hyperParameters": {"epochs": "1", "loss": "hinge_loss"}})
-        config = _assert_failed_clean(local, description, "TrainingFailed")
+        config = assert_failed_clean(local, description, "TrainingFailed")
         assert description["cause"].startswith("States.TaskFailed: ")
         assert "loss='hinge_loss' is not valid for predictor_type 'regressor'" in description["cause"]
         assert {job_status(name) for name in run_names(config)} == {"Failed"}
@@ -59,7 +48,7 @@ def test_one_branch_fails_while_the_other_runs_and_the_other_job_is_stopped(temp
     )
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local:
         description = local.run(SMALL_INPUT)
-        config = _assert_failed_clean(local, description, "TrainingFailed")
+        config = assert_failed_clean(local, description, "TrainingFailed")
         assert "Unable to initialize the algorithm (injected)" in description["cause"]
         assert job_status(config["names"]["sharded"]) == "Failed"
         assert job_status(config["names"]["replicated"]) == "Stopped"  # Step Functions stopped the abandoned job
@@ -71,7 +60,7 @@ def test_a_job_stopped_by_its_stopping_condition_fails_the_run(template: dict[st
     slow_cluster = ClusterModel(setup_seconds=600.0)  # simulated: longer than the 60 s MaxRuntimeInSeconds
     with LocalShardlab(template, control_plane_options={"cluster": slow_cluster}) as local:
         description = local.run({**SMALL_INPUT, "maxRuntimeInSeconds": 60})
-        config = _assert_failed_clean(local, description, "TrainingFailed")
+        config = assert_failed_clean(local, description, "TrainingFailed")
         cause = description["cause"]
         assert cause.startswith("States.TaskFailed: ")
         job = json.loads(cause.split(": ", 1)[1])
@@ -85,7 +74,7 @@ def test_spot_capacity_unavailable_ends_at_max_wait_and_fails_the_run(template: 
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local:
         description = local.run({**SMALL_INPUT, "useSpotInstances": True, "maxRuntimeInSeconds": 600,
                                  "maxWaitTimeInSeconds": 900})
-        config = _assert_failed_clean(local, description, "TrainingFailed")
+        config = assert_failed_clean(local, description, "TrainingFailed")
         job = json.loads(description["cause"].split(": ", 1)[1])
         assert job["EnableManagedSpotTraining"] is True
         assert job["SecondaryStatus"] == "MaxWaitTimeExceeded"
