@@ -5,15 +5,29 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from compare.metrics import LabelSpread, constant_prediction_metrics, regression_metrics
+from compare.metrics import (
+    LabelSpread,
+    SortedRuns,
+    absolute_errors,
+    constant_prediction_metrics,
+    metrics_of_sorted_absolute_errors,
+)
 from compare.report import DISTRIBUTION_TYPES, REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
 from compare.scoring import RetryPolicy, score_test_set
-from compare.testdata import DEFAULT_REQUEST_BYTES, DatasetError, iter_csv_batches, parse_s3_uri, sum_labels
+from compare.testdata import (
+    DEFAULT_REQUEST_BYTES,
+    CsvBatch,
+    DatasetError,
+    iter_csv_batches,
+    parse_s3_uri,
+    sum_labels,
+)
 from compare.training import describe_training
 
 BRANCHES = ("replicated", "sharded")
@@ -164,6 +178,12 @@ def run_comparison(
         train_bucket, train_keys = list_train_objects(s3, request.train_data)
     test_stream = _open_object(s3, request.test_data, "test")
 
+    # Each batch's absolute errors are sorted as it comes back: see compare.metrics.
+    errors = {branch: SortedRuns() for branch in BRANCHES}
+
+    def on_scored(branch: str, batch: CsvBatch, predictions: array) -> None:
+        errors[branch].add(batch.index, absolute_errors(batch.labels, predictions))
+
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
         # The training labels are read while the endpoints work on the first batches.
@@ -176,6 +196,7 @@ def run_comparison(
             concurrency_per_endpoint=concurrency_per_endpoint,
             retry=retry,
             sleep=sleep,
+            on_scored=on_scored,
         )
         given_mean = request.train_label_mean
         if given_mean is not None:
@@ -194,7 +215,7 @@ def run_comparison(
             "trainingJobName": request.training_jobs[branch],
             "endpointName": request.endpoints[branch],
             "training": training[branch].as_report(),
-            "test": regression_metrics(scored.labels, scored.predictions[branch], spread),
+            "test": metrics_of_sorted_absolute_errors(errors[branch].merged(), spread),
         }
         for branch in BRANCHES
     }

@@ -1,15 +1,20 @@
 """Regression metrics in plain Python (the Lambda has no numpy); sums are exact (``math.fsum``).
 
 Everything runs over C iterators (``map`` with ``operator`` and float methods, ``sorted``): a Python
-expression per row would cost as much as the rest of the Lambda. What only depends on the labels (R²'s
-denominator) is computed once and shared by every model (``LabelSpread``).
+expression per row would cost as much as the rest of the Lambda. Every metric is a function of the sorted
+absolute errors (|e|² = e², and exact sums do not depend on the order), and sorting is most of the work, so
+while the endpoints score, ``SortedRuns`` sorts each batch's absolute errors as it comes back; at the end one
+``sorted`` only merges those runs. What depends on the labels alone (R²'s denominator) is computed once.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
-from collections.abc import Sequence
+import threading
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -30,14 +35,51 @@ class LabelSpread:
         return cls(rows, math.fsum(map(operator.mul, centered, centered)))
 
 
-def _error_metrics(errors: list[float], spread: LabelSpread) -> dict[str, float | None]:
-    rows = len(errors)
-    squared = math.fsum(map(operator.mul, errors, errors))
-    # One sort gives the median; fsum's result does not depend on the order. (Selecting the median from a
-    # sample's bounds instead of sorting measured no faster: each C pass over the values costs about as much.)
-    absolute = sorted(map(abs, errors))
-    middle = rows // 2
+class SortedRuns:
+    """Values added batch by batch, in any order and from any thread; each batch is sorted as it is added.
+
+    ``merged()`` is every value in order; timsort finds the sorted runs and only merges them, a fraction of
+    the cost of sorting everything at the end.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[int, array] = {}
+        self._lock = threading.Lock()
+
+    def add(self, batch_index: int, values: Iterable[float]) -> None:
+        run = array("d", sorted(values))
+        with self._lock:
+            if batch_index in self._runs:
+                raise ValueError(f"batch {batch_index} was added twice")
+            self._runs[batch_index] = run
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(map(len, self._runs.values()))
+
+    def merged(self) -> list[float]:
+        with self._lock:
+            runs = list(self._runs.values())
+        return sorted(itertools.chain.from_iterable(runs))
+
+
+def absolute_errors(labels: Sequence[float], predictions: Sequence[float]) -> Iterator[float]:
+    """|y - p| per row (lazily)."""
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
+    return map(abs, map(operator.sub, labels, predictions))
+
+
+def metrics_of_sorted_absolute_errors(absolute: Sequence[float], spread: LabelSpread) -> dict[str, float | None]:
+    """The metrics from the absolute errors in ascending order (``spread`` is of the same rows' labels)."""
+    rows = len(absolute)
+    if rows == 0:
+        raise ValueError("no rows to compute metrics on")
+    if spread.rows != rows:
+        raise ValueError(f"{rows} errors but the label spread is of {spread.rows} labels")
+    squared = math.fsum(map(operator.mul, absolute, absolute))
     mse = squared / rows
+    middle = rows // 2
     total = spread.total_sum_of_squares
     return {
         "rows": rows,
@@ -53,27 +95,18 @@ def _error_metrics(errors: list[float], spread: LabelSpread) -> dict[str, float 
 def regression_metrics(
     labels: Sequence[float], predictions: Sequence[float], spread: LabelSpread | None = None
 ) -> dict[str, float | None]:
-    """MSE (the seed notebook's metric), RMSE, MAE, median absolute error and R² of predictions vs labels.
-
-    ``spread`` (``LabelSpread.of(labels)``) may be passed in when several models share the labels.
-    """
-    rows = len(labels)
-    if rows == 0:
+    """MSE (the seed notebook's metric), RMSE, MAE, median absolute error and R² of predictions vs labels."""
+    if len(labels) == 0:
         raise ValueError("no rows to compute metrics on")
-    if len(predictions) != rows:
-        raise ValueError(f"{len(predictions)} predictions for {rows} labels")
-    if spread is not None and spread.rows != rows:
-        raise ValueError(f"the label spread is of {spread.rows} labels, not {rows}")
-    return _error_metrics(list(map(operator.sub, labels, predictions)), spread or LabelSpread.of(labels))
+    absolute = sorted(absolute_errors(labels, predictions))
+    return metrics_of_sorted_absolute_errors(absolute, spread or LabelSpread.of(labels))
 
 
 def constant_prediction_metrics(
     labels: Sequence[float], prediction: float, spread: LabelSpread | None = None
 ) -> dict[str, float | None]:
     """``regression_metrics`` of a model that predicts ``prediction`` for every row (the naive baseline)."""
-    rows = len(labels)
-    if rows == 0:
+    if len(labels) == 0:
         raise ValueError("no rows to compute metrics on")
-    if spread is not None and spread.rows != rows:
-        raise ValueError(f"the label spread is of {spread.rows} labels, not {rows}")
-    return _error_metrics(list(map(float(prediction).__rsub__, labels)), spread or LabelSpread.of(labels))
+    absolute = sorted(map(abs, map(float(prediction).__rsub__, labels)))  # |y - prediction|
+    return metrics_of_sorted_absolute_errors(absolute, spread or LabelSpread.of(labels))

@@ -171,8 +171,13 @@ def score_test_set(
     concurrency_per_endpoint: int = 4,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_scored: Callable[[str, CsvBatch, array], None] | None = None,
 ) -> ScoredTestSet:
-    """Send every batch to every endpoint (``endpoints`` maps a key such as "sharded" to an endpoint name)."""
+    """Send every batch to every endpoint (``endpoints`` maps a key such as "sharded" to an endpoint name).
+
+    ``on_scored(key, batch, predictions)`` runs on the worker thread as each batch comes back from each
+    endpoint (the metrics start on the rows while other batches are scored); if it raises, scoring fails.
+    """
     if concurrency_per_endpoint < 1:
         raise ValueError("concurrency_per_endpoint must be at least 1")
     retry = retry or RetryPolicy()
@@ -185,6 +190,12 @@ def score_test_set(
     labels = array("d")
     order: list[int] = []  # batch indices in row order
     largest = 0
+
+    def score(key: str, endpoint_name: str, batch: CsvBatch) -> array:
+        predictions = invoke_batch(runtime, endpoint_name, batch, retry=retry, sleep=sleep, attempts_made=attempts[key])
+        if on_scored is not None:
+            on_scored(key, batch, predictions)
+        return predictions
 
     def done(batch_index: int, key: str, future: Future[array]) -> None:
         error = future.exception() if not future.cancelled() else None
@@ -212,15 +223,7 @@ def score_test_set(
                 with lock:
                     remaining[batch.index] = len(endpoints)
                 for key, endpoint_name in endpoints.items():
-                    future = pool.submit(
-                        invoke_batch,
-                        runtime,
-                        endpoint_name,
-                        batch,
-                        retry=retry,
-                        sleep=sleep,
-                        attempts_made=attempts[key],
-                    )
+                    future = pool.submit(score, key, endpoint_name, batch)
                     future.add_done_callback(functools.partial(done, batch.index, key))
                     futures.append(future)
         except BaseException:
