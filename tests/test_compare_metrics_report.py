@@ -112,3 +112,37 @@ def test_metric_data_dimensions_and_skipped_nulls() -> None:
     assert ("TestMSE", "NaiveMeanBaseline") in names
     assert ("TrainingSpeedUp", "ShardedByS3Key") in names
     assert len(names) == len(set(names)) == 2 * 8 + 2
+
+
+def test_metrics_from_sorted_runs_equal_the_metrics_of_all_rows() -> None:
+    import itertools
+    import random
+
+    from compare.metrics import (
+        LabelSpread,
+        SortedRuns,
+        absolute_errors,
+        constant_prediction_metrics,
+        metrics_of_sorted_absolute_errors,
+    )
+
+    rng = np.random.default_rng(31)
+    y = rng.normal(5, 2.6, 10_001).astype(np.float32).astype(np.float64).tolist()
+    p = (np.array(y) + rng.normal(0, 1.5, len(y))).tolist()
+    runs = SortedRuns()
+    bounds = [0, 1, 700, 701, 5000, 10_001]
+    batches = list(itertools.pairwise(bounds))
+    random.Random(3).shuffle(batches)  # batches come back in any order
+    for start, stop in batches:
+        runs.add(start, absolute_errors(y[start:stop], p[start:stop]))
+    assert len(runs) == len(y)
+    assert runs.merged() == sorted(abs(a - b) for a, b in zip(y, p, strict=True))
+    spread = LabelSpread.of(y)
+    assert metrics_of_sorted_absolute_errors(runs.merged(), spread) == regression_metrics(y, p)
+    assert constant_prediction_metrics(y, 4.75, spread) == regression_metrics(y, [4.75] * len(y))
+    with pytest.raises(ValueError, match="batch 0 was added twice"):
+        runs.add(0, [1.0])
+    with pytest.raises(ValueError, match="2 predictions for 3 labels"):
+        absolute_errors([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="the label spread is of 10001 labels"):
+        metrics_of_sorted_absolute_errors([0.5, 1.0], spread)

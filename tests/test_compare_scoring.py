@@ -221,3 +221,28 @@ def test_parse_predictions_spellings(body: bytes) -> None:
 def test_parse_predictions_refuses_what_json_would_not_give_as_numbers(body: bytes) -> None:
     with pytest.raises(ScoringError, match=r"^here: "):
         parse_predictions(body, 2, "here")
+
+
+def test_on_scored_sees_every_batch_of_every_endpoint_with_its_predictions() -> None:
+    seen: list[tuple[str, int, list[float], list[float]]] = []
+    lock = threading.Lock()
+
+    def on_scored(key: str, batch: CsvBatch, predictions: array) -> None:
+        assert threading.current_thread() is not threading.main_thread()  # on the workers, while others score
+        with lock:
+            seen.append((key, batch.index, list(batch.labels), list(predictions)))
+
+    runtime = FakeRuntime()
+    score_test_set(runtime, ENDPOINTS, make_batches(7), retry=NO_WAIT, on_scored=on_scored)
+    assert sorted((key, index) for key, index, _, _ in seen) == sorted((k, i) for k in ENDPOINTS for i in range(7))
+    for key, _index, labels, predictions in seen:
+        assert predictions == [2 * label + (1.0 if key == "sharded" else 0.0) for label in labels]
+
+
+def test_a_failing_on_scored_fails_the_scoring() -> None:
+    def on_scored(key: str, batch: CsvBatch, predictions: array) -> None:
+        if batch.index == 2:
+            raise ValueError("cannot use batch 2")
+
+    with pytest.raises(ValueError, match="cannot use batch 2"):
+        score_test_set(FakeRuntime(), ENDPOINTS, make_batches(5), retry=NO_WAIT, on_scored=on_scored)

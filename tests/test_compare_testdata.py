@@ -195,3 +195,70 @@ def test_the_cached_tail_starts_after_the_last_many_valued_column() -> None:
     unique = _RowFormatter(8)
     unique.choose_split([row.tobytes() for row in rng.normal(size=(2048, 8)).astype(np.float32)])
     assert unique.split == 8
+
+
+def test_strided_runs_read_what_the_full_decoder_reads() -> None:
+    from compare.testdata import iter_dense_runs
+
+    rng = np.random.default_rng(23)
+    bits = rng.integers(0, 2**32, (500, 6), dtype=np.uint64).astype(np.uint32)
+    bits[np.isnan(bits.view(np.float32))] = 0x7F800000  # NaN payloads aside, every bit pattern (inf included)
+    x = bits.view(np.float32)
+    y = rng.normal(size=500).astype(np.float32)
+    data = records(x.tolist(), y.tolist())
+    runs = list(iter_dense_runs(TrickleStream(data, 1000), "mem", max_rows=64))
+    assert sum(run.rows for run in runs) == 500
+    assert max(run.rows for run in runs) == 64
+    assert [b for run in runs for b in run.feature_rows()] == [row.tobytes() for row in x]
+    for column in range(6):
+        assert [v for run in runs for v in run.feature_bits(column)] == bits[:, column].tolist()
+    assert [v for run in runs for v in run.labels()] == y.tolist()
+
+
+def test_a_record_outside_the_layout_splits_a_run_and_is_decoded_in_full() -> None:
+    from compare.testdata import iter_dense_runs
+
+    rows = [[float(i), float(-i)] for i in range(40)]
+    plain = [recordio.encode_record(row, i / 2) for i, row in enumerate(rows)]
+    odd = recordio.frame(plain[17][8 : 8 + struct.unpack_from("<I", plain[17], 4)[0]] + b"\x1a\x01u")
+    data = b"".join([*plain[:17], odd, *plain[18:]])
+    runs = list(iter_dense_runs(io.BytesIO(data), "mem", max_rows=1000))
+    # the first record is always decoded in full (it shows the layout), then 16 fast, the odd one, the rest
+    assert [run.rows for run in runs] == [1, 16, 1, 22]
+    assert [b for run in runs for b in run.feature_rows()] == [struct.pack("<2f", *row) for row in rows]
+    assert [v for run in runs for v in run.labels()] == [i / 2 for i in range(40)]
+
+
+@pytest.mark.parametrize("run_rows", [1, 3, 64])
+def test_batches_across_run_boundaries_are_filled_to_the_limit(run_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compare import testdata
+
+    monkeypatch.setattr(testdata, "_CSV_RUN_ROWS", run_rows)
+    rng = np.random.default_rng(run_rows)
+    x = rng.normal(0, 50, (700, 3)).astype(np.float32)
+    y = rng.normal(size=700).astype(np.float32)
+    limit = 997
+    batches = list(iter_csv_batches(io.BytesIO(records(x.tolist(), y.tolist())), "mem", max_request_bytes=limit))
+    lines = expected_lines(x)
+    assert [line for b in batches for line in b.body.decode().split("\n")] == lines
+    assert [label for b in batches for label in b.labels] == y.tolist()
+    assert [b.index for b in batches] == list(range(len(batches)))
+    start = 0
+    for batch in batches:
+        assert len(batch.body) <= limit
+        start += batch.rows
+        if start < len(lines):  # full: the next row would not have fitted
+            assert len(batch.body) + 1 + len(lines[start]) > limit
+
+
+def test_every_float32_text_is_printf_9g_and_parses_back_to_the_same_bits() -> None:
+    rng = np.random.default_rng(29)
+    bits = rng.integers(0, 2**32, (3000, 5), dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x[~np.isfinite(x)] = 1.5
+    x[:, 3:] = rng.integers(0, 2, (3000, 2))  # a repeating tail, formatted from the tail cache
+    batches = list(iter_csv_batches(io.BytesIO(records(x.tolist(), [0.0] * 3000)), "mem"))
+    lines = [line for b in batches for line in b.body.decode().split("\n")]
+    assert lines == expected_lines(x)
+    parsed = np.array([[np.float32(value) for value in line.split(",")] for line in lines], dtype=np.float32)
+    assert parsed.view(np.uint32).tolist() == x.view(np.uint32).tolist()
