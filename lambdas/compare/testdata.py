@@ -12,7 +12,6 @@ column with ``map``/``zip``/``str.join``, which run in C.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import re
@@ -39,7 +38,6 @@ _LABEL_RUN_ROWS = 65536
 _BIG_ENDIAN = sys.byteorder == "big"
 if array("I").itemsize != 4 or array("f").itemsize != 4:
     raise ImportError("compare.testdata reads 4-byte fields as array('I')/array('f'), which are not 4 bytes here")
-_PLUS_ONE = (1).__add__
 
 
 class DatasetError(ValueError):
@@ -212,28 +210,32 @@ def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[De
 
 
 class _FormatCache(dict[int, str]):
-    """float32 bit pattern → its ``%.9g`` text."""
+    """float32 bit pattern → its ``%.9g`` text followed by ``suffix`` (the separator after it in a line)."""
+
+    def __init__(self, suffix: str) -> None:
+        super().__init__()
+        self.suffix = suffix
 
     def __missing__(self, bits: int) -> str:
         if len(self) >= _FORMAT_CACHE_LIMIT:
             self.clear()
-        text = "%.9g" % struct.unpack("<f", struct.pack("<I", bits))[0]  # noqa: UP031 (printf %g semantics)
+        text = "%.9g" % struct.unpack("<f", struct.pack("<I", bits))[0] + self.suffix  # noqa: UP031 (printf %g)
         self[bits] = text
         return text
 
 
 class _TailCache(dict[bytes, str]):
-    """The bytes of a row's last columns → their text, e.g. 20 one-hot codes → "0,0,1,0,...,0"."""
+    """The bytes of a row's last columns → their text and the line end, e.g. 20 one-hot codes → "0,0,1,...,0\\n"."""
 
     def __init__(self, values: _FormatCache, columns: int) -> None:
         super().__init__()
-        self.value_text = values.__getitem__
+        self.value_text = values.__getitem__  # with "," after each value
         self.unpack = struct.Struct(f"<{columns}I").unpack
 
     def __missing__(self, tail: bytes) -> str:
         if len(self) >= _FORMAT_CACHE_LIMIT:
             self.clear()
-        text = ",".join(map(self.value_text, self.unpack(tail)))
+        text = "".join(map(self.value_text, self.unpack(tail)))[:-1] + "\n"
         self[tail] = text
         return text
 
@@ -250,20 +252,21 @@ class CsvBatch:
 
 
 class _RowFormatter:
-    """Runs of records → their CSV lines, ``%.9g`` per value, built column by column.
+    """Runs of records → their CSV text, ``%.9g`` per value, each line ended by "\\n", built column by column.
 
-    Each leading column is a strided array of bit patterns mapped through the value cache; the tail (the
-    columns from ``split`` on) is cached whole per distinct byte string when it takes few distinct values
-    (GDELT: 20 one-hot event-code columns, so about 20 distinct tails); ``zip`` and ``str.join`` then put
-    each line together in C. Where the tail starts is chosen from the first rows: the longest tail whose
-    distinct values are at most 5% of the sample.
+    Each leading column is a strided array of bit patterns mapped through a value cache whose texts carry the
+    "," after them; the tail (the columns from ``split`` on) is cached whole per distinct byte string, line end
+    included, when it takes few distinct values (GDELT: 20 one-hot event-code columns, so about 20 distinct
+    tails). ``zip`` and one ``str.join`` then lay the pieces out in row order, in C. Where the tail starts is
+    chosen from the first rows: the longest tail whose distinct values are at most 5% of the sample.
     """
 
     SAMPLE_ROWS = 2048
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.values = _FormatCache()
+        self.values = _FormatCache(",")
+        self.last_values = _FormatCache("\n")  # the last column's, when no tail is cached
         self.split = width  # columns before the cached tail
         self.tails = _TailCache(self.values, 0)
 
@@ -275,17 +278,21 @@ class _RowFormatter:
                 self.tails = _TailCache(self.values, self.width - split)
                 return
 
-    def lines(self, run: DenseRun) -> list[str]:
-        columns: list[Iterator[str]] = [map(self.values.__getitem__, run.feature_bits(j)) for j in range(self.split)]
+    def text(self, run: DenseRun) -> str:
+        """The run's rows as CSV, each ending in "\\n"."""
+        leading = self.split if self.split < self.width else self.width - 1
+        columns: list[Iterator[str]] = [map(self.values.__getitem__, run.feature_bits(j)) for j in range(leading)]
         if self.split < self.width:
             layout = run.layout
             skip = layout.feature_offset + 4 * self.split
             tail = 4 * (self.width - self.split)
             records = struct.Struct(f"<{skip}x{tail}s{layout.size - skip - tail}x").iter_unpack(run.view())
             columns.append(map(self.tails.__getitem__, itertools.chain.from_iterable(records)))
+        else:
+            columns.append(map(self.last_values.__getitem__, run.feature_bits(self.width - 1)))
         if len(columns) == 1:
-            return list(columns[0])
-        return list(map(",".join, zip(*columns, strict=True)))
+            return "".join(columns[0])
+        return "".join(itertools.chain.from_iterable(zip(*columns, strict=True)))
 
 
 def iter_csv_batches(
@@ -306,37 +313,27 @@ def iter_csv_batches(
     sample = itertools.chain.from_iterable(run.feature_rows() for run in sampled)
     formatter.choose_split(list(itertools.islice(sample, _RowFormatter.SAMPLE_ROWS)))
 
-    batch: list[str] = []
-    labels = array("d")
-    size = -1  # rows are joined by "\n": n rows take sum(len) + n - 1 bytes
+    pending = ""  # formatted rows not sent yet, each ending in "\n" (ASCII only: characters are bytes)
+    labels = array("d")  # theirs
     index = 0
-    first_record = 0  # of the current run
+    first_record = 0  # of pending
     for run in itertools.chain(sampled, runs):
-        lines = formatter.lines(run)
-        run_labels = array("d", run.labels())
-        # ends[i]: bytes that lines[:i] add to a batch, each with its "\n" (the first one's is the -1 above)
-        ends = list(itertools.accumulate(map(_PLUS_ONE, map(len, lines)), initial=0))
-        start = 0
-        while start < run.rows:
-            # the most lines from ``start`` on that keep the batch within the limit
-            stop = bisect.bisect_right(ends, ends[start] + max_request_bytes - size, start) - 1
-            if stop > start:
-                batch += lines[start:stop]
-                labels += run_labels[start:stop]
-                size += ends[stop] - ends[start]
-                start = stop
-                if start == run.rows:
-                    break
-            elif not batch:
+        pending += formatter.text(run)
+        labels += array("d", run.labels())
+        # A request is whole rows joined by "\n": cut at the last line end within the limit.
+        while len(pending) > max_request_bytes:
+            cut = pending.rfind("\n", 0, max_request_bytes + 1)
+            if cut < 0:
                 raise DatasetError(
-                    f"{source}: record {first_record + start} alone is larger than {max_request_bytes} bytes as CSV"
+                    f"{source}: record {first_record} alone is larger than {max_request_bytes} bytes as CSV"
                 )
-            yield CsvBatch(index, "\n".join(batch).encode("ascii"), labels)  # ASCII only: %g writes no other
+            rows = pending.count("\n", 0, cut) + 1
+            yield CsvBatch(index, pending[:cut].encode("ascii"), labels[:rows])
+            pending, labels = pending[cut + 1 :], labels[rows:]
             index += 1
-            batch, labels, size = [], array("d"), -1
-        first_record += run.rows
-    if batch:
-        yield CsvBatch(index, "\n".join(batch).encode("ascii"), labels)
+            first_record += rows
+    if pending:
+        yield CsvBatch(index, pending[:-1].encode("ascii"), labels)
 
 
 def sum_labels(stream: BinaryIO, source: str) -> tuple[float, int]:
