@@ -51,16 +51,25 @@ def entered_states(execution_arn: str) -> list[str]:
 
 
 def task_failures(execution_arn: str) -> list[tuple[str, str, str]]:
-    """(state name, error, cause) of every failed task attempt, in order."""
+    """(state name, error, cause) of every failed task attempt, in order.
+
+    Parallel branches interleave in the history, so each failure is traced back through ``previousEventId``
+    to the state it belongs to.
+    """
+    history = events(execution_arn)
+    by_id = {event["id"]: event for event in history}
+
+    def state_of(event: dict[str, Any]) -> str:
+        while event is not None and "stateEnteredEventDetails" not in event:
+            event = by_id.get(event.get("previousEventId"))
+        return str(event["stateEnteredEventDetails"]["name"]) if event is not None else ""
+
     found = []
-    current = ""
-    for event in events(execution_arn):
-        if "stateEnteredEventDetails" in event:
-            current = event["stateEnteredEventDetails"]["name"]
+    for event in history:
         for key in ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails"):
             if key in event:
                 details = event[key]
-                found.append((current, details.get("error", ""), details.get("cause", "")))
+                found.append((state_of(event), details.get("error", ""), details.get("cause", "")))
     return found
 
 
