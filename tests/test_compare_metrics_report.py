@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from compare.metrics import regression_metrics
+from compare.metrics import constant_prediction_metrics, regression_metrics
 from compare.report import comparison_figures, metric_data, render_markdown, verdict
 
 
@@ -146,3 +146,20 @@ def test_metrics_from_sorted_runs_equal_the_metrics_of_all_rows() -> None:
         absolute_errors([1.0, 2.0, 3.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="the label spread is of 10001 labels"):
         metrics_of_sorted_absolute_errors([0.5, 1.0], spread)
+
+
+def test_baseline_errors_wait_for_the_mean_and_equal_the_constant_prediction_metrics() -> None:
+    from compare.metrics import ConstantPredictionErrors, LabelSpread, metrics_of_sorted_absolute_errors
+
+    rng = np.random.default_rng(37)
+    y = rng.normal(5, 2.6, 3000).astype(np.float32).astype(np.float64).tolist()
+    errors = ConstantPredictionErrors()
+    errors.add(2, y[2000:], None)  # scored before the training label mean was read
+    errors.add(0, y[:1000], 4.75)
+    errors.add(1, y[1000:2000], None)
+    merged = errors.merged(4.75)
+    assert merged == sorted(abs(label - 4.75) for label in y)
+    spread = LabelSpread.of(y)
+    assert metrics_of_sorted_absolute_errors(merged, spread) == constant_prediction_metrics(y, 4.75, spread)
+    with pytest.raises(ValueError, match=r"the constant prediction changed from 4\.75 to 5\.0"):
+        errors.add(3, [1.0], 5.0)

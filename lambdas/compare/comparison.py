@@ -7,15 +7,15 @@ import math
 import time
 from array import array
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from compare.metrics import (
+    ConstantPredictionErrors,
     LabelSpread,
     SortedRuns,
     absolute_errors,
-    constant_prediction_metrics,
     metrics_of_sorted_absolute_errors,
 )
 from compare.report import DISTRIBUTION_TYPES, REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
@@ -178,11 +178,23 @@ def run_comparison(
         train_bucket, train_keys = list_train_objects(s3, request.train_data)
     test_stream = _open_object(s3, request.test_data, "test")
 
-    # Each batch's absolute errors are sorted as it comes back: see compare.metrics.
+    # Each batch's absolute errors are sorted as it comes back (see compare.metrics); the baseline's too, once
+    # the training label mean is known.
     errors = {branch: SortedRuns() for branch in BRANCHES}
+    baseline_errors = ConstantPredictionErrors()
+    train_mean: Future[tuple[float, int]] | None = None
+
+    def known_mean() -> float | None:
+        if request.train_label_mean is not None:
+            return request.train_label_mean
+        if train_mean is not None and train_mean.done() and train_mean.exception() is None:
+            return train_mean.result()[0]
+        return None  # not read yet, or failed: the error is raised after scoring
 
     def on_scored(branch: str, batch: CsvBatch, predictions: array) -> None:
         errors[branch].add(batch.index, absolute_errors(batch.labels, predictions))
+        if branch == BRANCHES[0]:
+            baseline_errors.add(batch.index, batch.labels, known_mean())
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
@@ -238,7 +250,7 @@ def run_comparison(
             "prediction": mean,
             "source": mean_source,
             "trainRows": train_rows,
-            "test": constant_prediction_metrics(scored.labels, mean, spread),
+            "test": metrics_of_sorted_absolute_errors(baseline_errors.merged(mean), spread),
         },
         "comparison": comparison_figures(models),
     }

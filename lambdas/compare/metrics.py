@@ -63,6 +63,41 @@ class SortedRuns:
         return sorted(itertools.chain.from_iterable(runs))
 
 
+class ConstantPredictionErrors:
+    """Sorted runs of |y - c| for the naive baseline, whose prediction c (the training label mean) may only be
+    known after the first batches are scored: until then the labels wait, and are added at ``merged``."""
+
+    def __init__(self) -> None:
+        self._runs = SortedRuns()
+        self._waiting: list[tuple[int, Sequence[float]]] = []
+        self._prediction: float | None = None
+        self._lock = threading.Lock()
+
+    def _use(self, prediction: float) -> float:
+        with self._lock:
+            if self._prediction is None:
+                self._prediction = float(prediction)
+            elif self._prediction != prediction:
+                raise ValueError(f"the constant prediction changed from {self._prediction} to {prediction}")
+            return self._prediction
+
+    def add(self, batch_index: int, labels: Sequence[float], prediction: float | None) -> None:
+        if prediction is None:
+            with self._lock:
+                self._waiting.append((batch_index, labels))
+            return
+        constant = self._use(prediction)
+        self._runs.add(batch_index, map(abs, map(constant.__rsub__, labels)))  # |y - c|
+
+    def merged(self, prediction: float) -> list[float]:
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for batch_index, labels in waiting:
+            self.add(batch_index, labels, prediction)
+        self._use(prediction)
+        return self._runs.merged()
+
+
 def absolute_errors(labels: Sequence[float], predictions: Sequence[float]) -> Iterator[float]:
     """|y - p| per row (lazily)."""
     if len(predictions) != len(labels):
