@@ -9,7 +9,7 @@ server (``local.server``), run in a separate process as a real endpoint is remot
   ``local.recordio_np.read_dense``, so reading is not what is compared), then the seed notebook's
   ``np2csv``/``predict_batches`` verbatim (numpy ``savetxt`` with ``%g``, ~5 MiB requests, one at a time, the
   sharded endpoint then the replicated one), then the metrics with numpy.
-- Candidate ("shardlab"): ``compare.comparison.run_comparison`` end to end with its defaults (1 MiB requests,
+- Candidate ("shardlab"): ``compare.comparison.run_comparison`` end to end with its defaults (1.5 MiB requests,
   4 in flight per endpoint): DescribeTrainingJob (a fake client), streaming both objects from S3, both
   endpoints concurrently, metrics, CloudWatch metrics and report.json/report.md in moto.
 

@@ -6,7 +6,7 @@ import datetime
 import math
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -196,15 +196,25 @@ def run_comparison(
         if branch == BRANCHES[0]:
             baseline_errors.add(batch.index, batch.labels, known_mean())
 
+    spreads: list[LabelSpread] = []
+
+    def batches_then_label_spread() -> Iterator[CsvBatch]:
+        # R²'s denominator needs every test label: computed once the last batch is sent, while it is scored.
+        test_labels = array("d")
+        for batch in iter_csv_batches(test_stream, request.test_data, max_request_bytes):
+            test_labels.extend(batch.labels)
+            yield batch
+        if test_labels:
+            spreads.append(LabelSpread.of(test_labels))
+
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
         # The training labels are read while the endpoints work on the first batches.
         train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys) if train_keys else None
-        batches = iter_csv_batches(test_stream, request.test_data, max_request_bytes)
         scored = score_test_set(
             runtime,
             request.endpoints,
-            batches,
+            batches_then_label_spread(),
             concurrency_per_endpoint=concurrency_per_endpoint,
             retry=retry,
             sleep=sleep,
@@ -220,7 +230,7 @@ def run_comparison(
         raise DatasetError(f"the test object {request.test_data} holds no records")
     scoring_seconds = time.perf_counter() - started
 
-    spread = LabelSpread.of(scored.labels)
+    (spread,) = spreads
     models: dict[str, dict[str, Any]] = {
         branch: {
             "distributionType": DISTRIBUTION_TYPES[branch],

@@ -26,8 +26,9 @@ from lambda_common import recordio
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024  # InvokeEndpoint accepts 6 MiB; keep a margin as the seed notebook did
 # Default request size: smaller than the cap so the endpoints start sooner and the last request ends sooner
-# (measured with bench/bench_compare.py: 1 MiB beat 5 MiB and 512 KiB end to end).
-DEFAULT_REQUEST_BYTES = 1024 * 1024
+# (measured with bench/bench_compare.py: 1.5 MiB beat 1 and 1.25 MiB end to end; from 2 MiB on, the
+# endpoint's CPU per row doubles, and 5 MiB and 512 KiB were slower too).
+DEFAULT_REQUEST_BYTES = 1536 * 1024
 _HEADER = struct.Struct("<II")
 _READ_CHUNK = 1 << 20
 _LENGTH_MASK = (1 << 29) - 1
