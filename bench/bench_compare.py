@@ -14,9 +14,10 @@ server (``local.server``), run in a separate process as a real endpoint is remot
   endpoints concurrently, metrics, CloudWatch metrics and report.json/report.md in moto.
 
 Also prints the CPU seconds of the caller and of the endpoint server for each path, and two CPU cross-checks
-of the wall ratio (other work on the machine distorts wall time): the ratio of total CPU (caller + server; a
-floor, as it gives no credit for overlap) and the critical-path ratio (the notebook waits for the server, so
-caller + server; shardlab overlaps them, so the larger of the two). The load average is printed before and after.
+of the wall ratio (other work on the machine distorts wall time): the ratio of total CPU (caller + server; it
+gives no credit for overlap) and the ratio of caller CPU (both walls are set mostly by the caller: the
+notebook's wall stays ~3.9 s when its requests are cut to 1.5 MiB, which cuts its server CPU from ~2.5 s to
+~0.8 s, so most of that server CPU overlaps its caller). The load average is printed before and after.
 
 Prints best-of-N wall time of each and the ratio; then checks the numbers: the candidate's metrics against a
 numpy reference on the exact float32 features (must agree to 1e-12), and against the baseline (which sends
@@ -305,10 +306,10 @@ def main() -> int:
     (notebook_client, notebook_served), (shardlab_client, shardlab_served) = best_cpu["notebook"], best_cpu["shardlab"]
     print(
         f"  CPU cross-checks: total CPU ratio {sum(best_cpu['notebook']) / sum(best_cpu['shardlab']):.2f}x, "
-        f"critical-path ratio {(notebook_client + notebook_served) / max(shardlab_client, shardlab_served):.2f}x"
+        f"caller CPU ratio {notebook_client / shardlab_client:.2f}x"
     )
     print(
-        f"  endpoint server share of the wall time: notebook {notebook_served / notebook_seconds:.0%}, "
+        f"  endpoint server CPU per wall second: notebook {notebook_served / notebook_seconds:.0%}, "
         f"shardlab {shardlab_served / shardlab_seconds:.0%}"
     )
     print(f"  load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, {os.cpu_count()} CPUs")
