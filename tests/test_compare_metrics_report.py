@@ -88,6 +88,9 @@ def test_verdict_sentences() -> None:
     lower["models"]["sharded"]["test"]["mse"] = 4.8
     lower["comparison"] = comparison_figures(lower["models"])
     assert "its test MSE is 5.0% lower (4.8 vs 5.054)" in verdict(lower)
+    assert sample_report(100, 98)["verdict"].startswith(
+        "ShardedByS3Key trained in about the same time as FullyReplicated (98 s vs 100 s);"
+    )
     assert sample_report(100, 0)["comparison"]["trainingSpeedUp"] is None
     assert "same reported time" in sample_report(100, 0)["verdict"]
 

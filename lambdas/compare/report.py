@@ -7,14 +7,21 @@ from typing import Any
 
 DISTRIBUTION_TYPES = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
 REPORT_FORMAT = "shardlab-compare-report/1"
+SAME_SPEED_TOLERANCE = 0.05
 
 
 def verdict(report: dict[str, Any]) -> str:
     """E.g. "ShardedByS3Key trained 4.6x faster than FullyReplicated; its test MSE is 0.3% higher (5.06 vs 5.05)."""
     comparison = report["comparison"]
     speed_up = comparison["trainingSpeedUp"]
+    seconds = {kind: report["models"][kind]["training"]["trainingTimeInSeconds"] for kind in DISTRIBUTION_TYPES}
     if speed_up is None:
         speed = "trained in the same reported time as FullyReplicated (0 s each)"
+    elif abs(speed_up - 1) < SAME_SPEED_TOLERANCE:
+        # "1.0x faster" reads as a claim; within a few percent the honest word is "about the same".
+        speed = (
+            f"trained in about the same time as FullyReplicated ({seconds['sharded']} s vs {seconds['replicated']} s)"
+        )
     elif speed_up >= 1:
         speed = f"trained {speed_up:.1f}x faster than FullyReplicated"
     else:
