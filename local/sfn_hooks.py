@@ -172,6 +172,9 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         return describe_until_terminal
 
     def _eval_sync(self, env: Any, sync_resolver: Any, **kwargs: Any) -> Any:
+        # A .sync job reports through its status only; no task token ever arrives, so moto's token-listening
+        # thread is not started (it raced with the job's own polling under load).
+        kwargs["callback_endpoint"] = None
         outcome = super()._eval_sync(env=env, sync_resolver=sync_resolver, **kwargs)
         if outcome is None and not env.is_running():
             self._stop_abandoned_job(env)
