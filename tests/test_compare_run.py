@@ -402,6 +402,18 @@ def test_model_error_names_endpoint_and_batch_and_writes_nothing(
     assert boto3.client("cloudwatch", region_name="us-east-1").list_metrics(Namespace=NAMESPACE)["Metrics"] == []
 
 
+def _compare_with_training_only(sagemaker: Any) -> None:
+    """A comparison that must stop at its training-job checks (no runtime, no CloudWatch given)."""
+    run_comparison(
+        CompareRequest.from_event(event()),
+        s3=boto3.client("s3"),
+        sagemaker=sagemaker,
+        runtime=None,
+        cloudwatch=None,
+        metrics_namespace=NAMESPACE,
+    )
+
+
 def test_training_job_with_the_wrong_distribution_is_refused(
     dataset: dict[str, Any], server: LocalSageMakerServer
 ) -> None:
@@ -409,14 +421,7 @@ def test_training_job_with_the_wrong_distribution_is_refused(
     log = RequestLog()
     sagemaker, _ = stubbed_sagemaker(log, sharded=swapped)
     with pytest.raises(CompareInputError, match="train channel is FullyReplicated, not ShardedByS3Key"):
-        run_comparison(
-            CompareRequest.from_event(event()),
-            s3=boto3.client("s3"),
-            sagemaker=sagemaker,
-            runtime=None,
-            cloudwatch=None,
-            metrics_namespace=NAMESPACE,
-        )
+        _compare_with_training_only(sagemaker)
 
 
 def test_incomplete_training_job_is_refused(dataset: dict[str, Any], server: LocalSageMakerServer) -> None:
@@ -425,14 +430,7 @@ def test_incomplete_training_job_is_refused(dataset: dict[str, Any], server: Loc
     log = RequestLog()
     sagemaker, _ = stubbed_sagemaker(log, replicated=running)
     with pytest.raises(ValueError, match="training job shardlab-unit-replicated is InProgress, not Completed"):
-        run_comparison(
-            CompareRequest.from_event(event()),
-            s3=boto3.client("s3"),
-            sagemaker=sagemaker,
-            runtime=None,
-            cloudwatch=None,
-            metrics_namespace=NAMESPACE,
-        )
+        _compare_with_training_only(sagemaker)
 
 
 @pytest.mark.parametrize(
