@@ -19,7 +19,9 @@ One moto defect is patched while the hooks are installed: a Parallel branch (or 
 with a ``States.*`` error (``States.TaskFailed`` from a failed training job) is re-raised by moto as a custom
 error name, which moto itself then refuses ("Custom Error Names MUST NOT begin with the prefix 'States.'"),
 so the execution died with ``States.Runtime`` instead of running the Parallel's Catch. ``_branch_error_name``
-keeps the reserved name, as Step Functions does.
+keeps the reserved name, as Step Functions does. And moto spells the AWS SDK integration's SageMaker errors
+in lower case (``sagemaker.sagemakerException``); while installed they are ``SageMaker.SageMakerException`` (and
+``SageMaker.<modeled error>Exception``), the names Step Functions raises and the definition's Retry matches.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     state_task_factory,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
     state_task_service_callback,
     state_task_service_lambda,
     state_task_service_unsupported,
@@ -290,6 +293,8 @@ def _branch_error_name(error_name: str | None) -> Any:
 
 # moto modules that turn a failed branch/iteration's error into an ErrorName (see the module docstring).
 _ERROR_NAME_MODULES = (branches_decl, iteration_worker)
+# Step Functions' spelling of service names in AWS SDK integration error names (moto lacks SageMaker's).
+_SDK_ERROR_SERVICE_NAMES = {"sagemaker": "SageMaker"}
 
 
 def _local_service_for(service_name: str) -> Any:
@@ -313,6 +318,11 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
         for module in _ERROR_NAME_MODULES:
             if getattr(module, "CustomErrorName", None) is not CustomErrorName:
                 raise RuntimeError(f"{module.__name__} no longer uses CustomErrorName: update local/sfn_hooks.py")
+        sdk_names = getattr(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES", None)
+        if not isinstance(sdk_names, dict):
+            raise RuntimeError("moto's aws-sdk _SERVICE_ERROR_NAMES moved: update local/sfn_hooks.py")
+        saved_sdk_names = dict(sdk_names)
+        sdk_names.update(_SDK_ERROR_SERVICE_NAMES)
         state_task_factory.state_task_service_for = _local_service_for
         for module in _ERROR_NAME_MODULES:
             module.CustomErrorName = _branch_error_name
@@ -325,4 +335,6 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
             state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
             for module in _ERROR_NAME_MODULES:
                 module.CustomErrorName = CustomErrorName
+            sdk_names.clear()
+            sdk_names.update(saved_sdk_names)
             _functions.clear()

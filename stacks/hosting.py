@@ -10,14 +10,20 @@ from typing import Any
 
 from aws_cdk import Aws
 
-# Throttling shows up as the generic SageMaker error of each integration style; retries are bounded and
-# harmless for Create* (a repeated call fails with "already exists", which the run's Catch cleans up).
+# What Step Functions raises when a SageMaker call fails (Step Functions developer guide, "Create and manage
+# Amazon SageMaker AI jobs with Step Functions" and "AWS SDK service integrations"): the optimized integrations
+# (sagemaker:createModel, ...) raise `SageMaker.AmazonSageMakerException` for a service error SageMaker does not
+# model, throttling included (`SageMaker.<modeled error>Exception` otherwise); the AWS SDK integration
+# (aws-sdk:sagemaker:describeEndpoint) raises `SageMaker.SageMakerException` for those. A bare
+# `ThrottlingException` is never raised by either. Retries are bounded and harmless for Create* (a repeated
+# call fails with "already exists", which the run's Catch cleans up).
 SAGEMAKER_RETRY = {
-    "ErrorEquals": ["SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException", "ThrottlingException"],
+    "ErrorEquals": ["SageMaker.AmazonSageMakerException"],
     "IntervalSeconds": 5,
     "MaxAttempts": 4,
     "BackoffRate": 2,
 }
+SAGEMAKER_SDK_RETRY = {**SAGEMAKER_RETRY, "ErrorEquals": ["SageMaker.SageMakerException"]}
 HOSTING_VARIANT = "AllTraffic"
 
 
@@ -91,5 +97,5 @@ def describe_endpoint_state(*, variant: str) -> dict[str, Any]:
         "Parameters": {"EndpointName.$": f"$.config.names.{variant}"},
         # The whole description: FailureReason is present only when the endpoint failed.
         "ResultPath": "$.endpoint",
-        "Retry": [SAGEMAKER_RETRY],
+        "Retry": [SAGEMAKER_SDK_RETRY],
     }

@@ -84,16 +84,19 @@ def test_spot_capacity_unavailable_ends_at_max_wait_and_fails_the_run(template: 
 
 
 def test_throttled_create_calls_are_retried_with_backoff_and_the_run_succeeds(template: dict[str, Any]) -> None:
-    faults = FaultPlan(throttle={"CreateTrainingJob": 1, "CreateEndpoint": 1})
+    faults = FaultPlan(throttle={"CreateTrainingJob": 1, "CreateEndpoint": 1, "DescribeEndpoint": 1})
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local:
         description = local.run(SMALL_INPUT)
         assert description["status"] == "SUCCEEDED", description
         failures = task_failures(description["executionArn"])
         throttled = {state for state, error, cause in failures
                      if error == "SageMaker.AmazonSageMakerException" and "ThrottlingException" in cause}
-        assert len(failures) == 2, failures
+        assert len(failures) == 3, failures
         assert len(throttled) == 2 and any(s.startswith("Train ") for s in throttled), failures
         assert any(s.startswith("Create ") and s.endswith(" endpoint") for s in throttled), failures
+        # The AWS SDK integration (DescribeEndpoint) names the same throttling SageMaker.SageMakerException.
+        assert [error for state, error, _ in failures if state.startswith("Describe ")] == [
+            "SageMaker.SageMakerException"], failures
         config = run_config(description["executionArn"])
         assert leaked(run_names(config)) == []
         report = json.loads(local.read_object(f"{config['runPrefix']}report.json"))
