@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Token
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -302,20 +302,24 @@ class Pipeline(Construct):
         endpoint = sfn.CustomState(
             self, f"Create {variant} endpoint", state_json=create_endpoint_state(variant=variant)
         )
+        # Each wait comes from config.endpointPollSchedule (quick first polls, then slower), so the loop's
+        # length, and with it the execution's event count, stays bounded for every valid input.
+        schedule = J.list_at("$.config.endpointPollSchedule")
         start = sfn.Pass(
             self, f"Start waiting for {variant} endpoint",
-            result=sfn.Result.from_object({"attempts": 0}), result_path="$.poll",
+            parameters={"attempts": 0, "waitSeconds": J.array_get_item(schedule, 0)}, result_path="$.poll",
         )
         wait = sfn.Wait(
-            self, f"Wait for {variant} endpoint",
-            time=sfn.WaitTime.seconds_path("$.config.endpointPollSeconds"),
+            self, f"Wait for {variant} endpoint", time=sfn.WaitTime.seconds_path("$.poll.waitSeconds"),
         )
         describe = sfn.CustomState(
             self, f"Describe {variant} endpoint", state_json=describe_endpoint_state(variant=variant)
         )
+        next_attempt = J.math_add(J.number_at("$.poll.attempts"), 1)
         count = sfn.Pass(
             self, f"Count {variant} endpoint polls",
-            parameters={"attempts": J.math_add(J.number_at("$.poll.attempts"), 1)},
+            parameters={"attempts": next_attempt,
+                        "waitSeconds": J.array_get_item(schedule, Token.as_number(next_attempt))},
             result_path="$.poll",
         )
         ready = sfn.Succeed(self, f"{title} endpoint in service")
@@ -324,7 +328,7 @@ class Pipeline(Construct):
         )
         timed_out = sfn.Fail(
             self, f"{title} endpoint timed out", error="EndpointTimeout",
-            cause="The endpoint was not InService after config.maxEndpointPolls polls (about an hour).",
+            cause="The endpoint was not InService after the polls of config.endpointPollSchedule (about an hour).",
         )
         check = (
             sfn.Choice(self, f"{title} endpoint ready?")

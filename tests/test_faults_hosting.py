@@ -34,13 +34,13 @@ def test_a_failed_endpoint_fails_the_run_and_both_endpoints_are_deleted(template
 def test_an_endpoint_not_in_service_within_the_poll_bound_fails_the_run(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 3 s of waiting instead of an hour: the bound (config.maxEndpointPolls) is derived from this constant.
+    # 3 s of waiting instead of an hour: the poll schedule (config.endpointPollSchedule) is derived from it.
     monkeypatch.setattr(workflow_config, "ENDPOINT_WAIT_SECONDS", 3)
     faults = FaultPlan(slow_endpoints={"*-replicated": 15.0})  # well past the 3 polls, even on a busy machine
     with LocalShardlab(template, control_plane_options={"faults": faults}) as local, fast_retries():
         description = local.run(SMALL_INPUT)
         config = assert_failed_clean(local, description, "HostingFailed")
-        assert config["maxEndpointPolls"] == 3
+        assert config["endpointPollSchedule"] == [1, 1, 1] and config["maxEndpointPolls"] == 2
         assert description["cause"].startswith("EndpointTimeout: The endpoint was not InService after")
         # SageMaker refuses to delete a Creating endpoint: the clean-up step retried until it could.
         pending = [f for f in task_failures(description["executionArn"])

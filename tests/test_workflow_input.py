@@ -49,7 +49,8 @@ def test_empty_input_gets_every_default_and_the_derived_fields() -> None:
     assert config["shardYears"][-1] == {"year": 1984, "role": "test"}
     assert [s["year"] for s in config["shardYears"][:-1]] == config["trainYears"]
     assert config["stoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
-    assert config["maxEndpointPolls"] == 120
+    assert config["endpointPollSchedule"] == [30] * 120  # every 30 s for an hour
+    assert config["maxEndpointPolls"] == 119  # the loop's counter runs 0..119: 120 polls
     assert {"Key": "shardlab:stack", "Value": "shardlab"} in config["tags"]
     assert {"Key": "shardlab:run", "Value": config["runId"]} in config["tags"]
     assert config_for(None) == config

@@ -49,6 +49,12 @@ BASE_HYPERPARAMETERS = {
 
 # Creating an endpoint takes minutes; SageMaker gives up on one after about an hour.
 ENDPOINT_WAIT_SECONDS = 3600
+# The wait loop's schedule (config.endpointPollSchedule): a few quick polls at endpointPollSeconds, then the
+# wait doubles up to max(endpointPollSeconds, 30 s). A 1 s poll for a whole hour would be 3,600 loop
+# iterations, past Step Functions' 25,000-event history limit (a failure no Catch sees); this keeps every
+# valid input near 130 polls (tests/test_stack_history.py bounds the whole definition's events).
+ENDPOINT_QUICK_POLLS = 10
+ENDPOINT_STEADY_POLL_SECONDS = 30
 MAX_NAME_LENGTH = 63
 RUN_NAME_PART_LENGTH = 24
 BRANCH_SUFFIXES = ("replicated", "sharded")
@@ -228,6 +234,19 @@ def dataset_prefix_for(config: dict[str, Any]) -> str:
     return f"datasets/{hashlib.sha256(canonical.encode()).hexdigest()[:16]}/"
 
 
+def endpoint_poll_schedule(first_wait: int, budget: int | None = None) -> list[int]:
+    """Seconds to wait before each DescribeEndpoint poll, adding up to at least `budget` (about an hour)."""
+    budget = ENDPOINT_WAIT_SECONDS if budget is None else budget
+    steady = max(first_wait, ENDPOINT_STEADY_POLL_SECONDS)
+    waits: list[int] = []
+    wait = first_wait
+    while sum(waits) < budget:
+        waits.append(wait)
+        if len(waits) >= ENDPOINT_QUICK_POLLS:
+            wait = min(wait * 2, steady)
+    return waits
+
+
 def check_resource_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not _PREFIX.match(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
         raise ValueError(
@@ -255,6 +274,7 @@ def build_config(
     if config["useSpotInstances"]:
         # SageMaker accepts MaxWaitTimeInSeconds only together with managed spot training.
         stopping_condition["MaxWaitTimeInSeconds"] = config["maxWaitTimeInSeconds"]
+    schedule = endpoint_poll_schedule(config["endpointPollSeconds"])
     config.update(
         {
             "runId": run_id,
@@ -266,7 +286,9 @@ def build_config(
             + [{"year": config["testYear"], "role": "test"}],
             "hyperParameters": {**BASE_HYPERPARAMETERS, **config["hyperParameters"]},
             "stoppingCondition": stopping_condition,
-            "maxEndpointPolls": math.ceil(ENDPOINT_WAIT_SECONDS / config["endpointPollSeconds"]),
+            "endpointPollSchedule": schedule,
+            # The loop polls maxEndpointPolls + 1 times (the counter starts at 0), one per schedule entry.
+            "maxEndpointPolls": len(schedule) - 1,
             "tags": [
                 {"Key": "shardlab:stack", "Value": prefix},
                 {"Key": "shardlab:run", "Value": run_id},
