@@ -20,17 +20,18 @@ SMALL_DATA_NOTE = (
 
 
 def _report_keys(output: dict[str, Any]) -> dict[str, str]:
-    """Keys (in the stack bucket) of the report files the compare step wrote: {"json": ..., "md": ...}."""
+    """Keys (in the stack bucket) of the files the compare step wrote: {"json": ..., "md": ..., "png": ...}."""
     reports = output.get("summary", {}).get("report", {})
-    uris = {"json": reports.get("json"), "md": reports.get("markdown")}
+    uris = {"json": reports.get("json"), "md": reports.get("markdown"), "png": reports.get("chart")}
     return {kind: uri.split("/", 3)[3] for kind, uri in uris.items() if isinstance(uri, str)}
 
 
 def save_reports(local: LocalShardlab, output: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Copies report.json, report.md and comparison.png (same names: report.md links the picture)."""
     saved = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     for kind, key in _report_keys(output).items():
-        path = out_dir / f"report.{kind}"
+        path = out_dir / key.rsplit("/", 1)[-1]
         path.write_bytes(local.read_object(key))
         saved[kind] = path
     (out_dir / "execution-output.json").write_text(json.dumps(output, indent=2, sort_keys=True))
@@ -73,7 +74,9 @@ def run_demo(
             print(f"Verdict: {summary['verdict']}\n")
         if float(summary.get("trainingSpeedUp") or 0) < SMALL_DATA_SPEED_UP:
             print(SMALL_DATA_NOTE)
-        console.line(f"report files: {', '.join(str(path) for path in saved.values())}")
+        console.line(f"report files: {', '.join(str(path) for kind, path in saved.items() if kind != 'png')}")
+        if "png" in saved:
+            console.line(f"picture (training time, cost, predicted vs actual, errors): {saved['png']}")
         console.line(f"total {time.monotonic() - started:.1f}s")
         if keep_endpoints:
             _serve_until_interrupted(console, local, str(summary.get("runId", "")))

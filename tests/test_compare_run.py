@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import chart_helpers
 import numpy as np
 import pytest
 from botocore.config import Config
@@ -22,6 +23,7 @@ from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
+from compare import chart
 from compare import handler as compare_handler
 from compare.comparison import CompareInputError, CompareRequest, run_comparison
 from compare.scoring import RetryPolicy, ScoringError
@@ -310,15 +312,24 @@ def test_full_comparison(dataset: dict[str, Any], server: LocalSageMakerServer) 
     assert summary["report"] == {
         "json": f"s3://{BUCKET}/{RUN_PREFIX}report.json",
         "markdown": f"s3://{BUCKET}/{RUN_PREFIX}report.md",
+        "chart": f"s3://{BUCKET}/{RUN_PREFIX}comparison.png",
     }
     assert len(json.dumps(summary)) < 2000
     assert report["verdict"] in markdown
     assert "| test MSE |" in markdown and "ShardedByS3Key" in markdown and "validation:mse" in markdown
 
-    # report.json is the last write: after the metrics and report.md
+    assert "![training time, cost, predictions and errors](comparison.png)" in markdown  # beside report.md
+
+    # report.json is the last write: after the metrics, comparison.png and report.md
     operations = [op for _service, op, _params in log.calls]
-    assert operations[-3:] == ["PutMetricData", "PutObject", "PutObject"]
-    assert [params["Key"] for _s, op, params in log.calls if op == "PutObject"][-1].endswith("report.json")
+    assert operations[-4:] == ["PutMetricData", "PutObject", "PutObject", "PutObject"]
+    written = [params["Key"] for _s, op, params in log.calls if op == "PutObject"]
+    assert written[-3:] == [f"{RUN_PREFIX}comparison.png", f"{RUN_PREFIX}report.md", f"{RUN_PREFIX}report.json"]
+    png = s3.get_object(Bucket=BUCKET, Key=f"{RUN_PREFIX}comparison.png")
+    assert png["ContentType"] == "image/png"
+    image = chart_helpers.decoded(png["Body"].read())
+    chart_helpers.assert_bars_show(image, chart.PANEL_BOXES[0], {"replicated": 460, "sharded": 100})
+    chart_helpers.assert_bars_show(image, chart.PANEL_BOXES[1], {"replicated": 2350, "sharded": 550})
 
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     metrics = cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]

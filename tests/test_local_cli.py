@@ -57,7 +57,9 @@ def test_run_prints_progress_comparison_and_writes_reports(
     assert "| " in printed  # the markdown comparison table
     run_dir = tmp_path / "cli"
     report = json.loads((run_dir / "report.json").read_text())
-    assert (run_dir / "report.md").read_text().strip()
+    assert "](comparison.png)" in (run_dir / "report.md").read_text()
+    assert f"picture (training time, cost, predicted vs actual, errors): {run_dir / 'comparison.png'}" in printed
+    assert (run_dir / "comparison.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert report["parameters"]["trainYears"] == [1979, 1980, 1981]
     assert report["parameters"]["testYear"] == 1982
 

@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from compare.chart import ChartData, PointSample, comparison_png
 from compare.metrics import (
     ConstantPredictionErrors,
     LabelSpread,
@@ -148,6 +149,33 @@ def train_label_mean(s3: Any, bucket: str, keys: list[str]) -> tuple[float, int]
     return math.fsum(sums) / rows, rows
 
 
+CHART_NAME = "comparison.png"
+
+
+def write_chart(
+    s3: Any,
+    request: CompareRequest,
+    report: dict[str, Any],
+    samples: dict[str, PointSample],
+    sorted_errors: dict[str, list[float]],
+) -> str:
+    """comparison.png beside the report files (written before them: report.json stays the last write)."""
+    trainings = {branch: report["models"][branch]["training"] for branch in BRANCHES}
+    data = ChartData(
+        run_id=request.run_id,
+        verdict=report["verdict"],
+        training_seconds={b: t["trainingTimeInSeconds"] for b, t in trainings.items()},
+        billable_instance_seconds={b: t["billableInstanceSeconds"] for b, t in trainings.items()},
+        instances={b: f"{t['instanceCount']} x {t['instanceType']}" for b, t in trainings.items()},
+        points={branch: samples[branch].points() for branch in BRANCHES},
+        sorted_absolute_errors=sorted_errors,
+        test_rows=report["testData"]["rows"],
+    )
+    key = f"{request.run_prefix}{CHART_NAME}"
+    s3.put_object(Bucket=request.bucket, Key=key, Body=comparison_png(data), ContentType="image/png")
+    return f"s3://{request.bucket}/{key}"
+
+
 def run_comparison(
     request: CompareRequest,
     *,
@@ -181,6 +209,7 @@ def run_comparison(
     # Each batch's absolute errors are sorted as it comes back (see compare.metrics); the baseline's too, once
     # the training label mean is known.
     errors = {branch: SortedRuns() for branch in BRANCHES}
+    samples = {branch: PointSample() for branch in BRANCHES}  # predicted vs actual, for comparison.png
     baseline_errors = ConstantPredictionErrors()
     train_mean: Future[tuple[float, int]] | None = None
 
@@ -193,6 +222,7 @@ def run_comparison(
 
     def on_scored(branch: str, batch: CsvBatch, predictions: array) -> None:
         errors[branch].add(batch.index, absolute_errors(batch.labels, predictions))
+        samples[branch].add(batch.index, batch.labels, predictions)
         if branch == BRANCHES[0]:
             baseline_errors.add(batch.index, batch.labels, known_mean())
 
@@ -231,13 +261,14 @@ def run_comparison(
     scoring_seconds = time.perf_counter() - started
 
     (spread,) = spreads
+    sorted_errors = {branch: errors[branch].merged() for branch in BRANCHES}
     models: dict[str, dict[str, Any]] = {
         branch: {
             "distributionType": DISTRIBUTION_TYPES[branch],
             "trainingJobName": request.training_jobs[branch],
             "endpointName": request.endpoints[branch],
             "training": training[branch].as_report(),
-            "test": metrics_of_sorted_absolute_errors(errors[branch].merged(), spread),
+            "test": metrics_of_sorted_absolute_errors(sorted_errors[branch], spread),
         }
         for branch in BRANCHES
     }
@@ -265,8 +296,10 @@ def run_comparison(
         "comparison": comparison_figures(models),
     }
     report["verdict"] = verdict(report)
+    report["chart"] = CHART_NAME
     metric_count = put_metrics(cloudwatch, metrics_namespace, report)
-    locations = write_report(s3, request.bucket, request.run_prefix, report)
+    chart_uri = write_chart(s3, request, report, samples, sorted_errors)
+    locations = {**write_report(s3, request.bucket, request.run_prefix, report), "chart": chart_uri}
     return {
         "runId": request.run_id,
         "verdict": report["verdict"],

@@ -72,6 +72,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"**{report['verdict']}**",
         "",
+        *([f"![training time, cost, predictions and errors]({report['chart']})", ""] if report.get("chart") else []),
         "| | " + " | ".join(models[key]["distributionType"] for key in order) + " | naive baseline |",
         "|---|---:|---:|---:|",
     ]
