@@ -12,6 +12,7 @@ from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import Construct, IConstruct
 
 from stacks.names import SAGEMAKER_RUNTIME_TYPES
+from workflow_input.config import parse_source_location
 
 if TYPE_CHECKING:
     from stacks.shardlab_stack import ShardlabStack
@@ -50,15 +51,15 @@ def _iam5(resource: str) -> str:
 def acknowledge_findings(stack: ShardlabStack) -> None:
     prefix = stack.settings.resource_prefix
     bucket = f"<{_logical_id(stack.storage.bucket)}.Arn>"
-    source = stack.settings.defaults["sourceBucket"]
-    source_prefix = stack.settings.defaults["sourcePrefix"]
+    sources = [parse_source_location(location) for location in stack.settings.source_locations]
     datasets = _iam5(f"{bucket}/datasets/*")
     datasets_reason = ("datasets are keyed by a hash of their parameters (datasets/<hash>/...), known only at run "
                        "time; limited to the datasets/ prefix of the stack's own bucket")
     runs_reason = ("run outputs live under runs/<runId>/, the run id is per execution; limited to runs/ of the "
                    "stack's bucket")
-    gdelt = _iam5(f"arn:<AWS::Partition>:s3:::{source}/{source_prefix}*")
-    gdelt_reason = f"read-only on the public {source}/{source_prefix} yearly files; the years are chosen per run"
+    gdelt = [_iam5(f"arn:<AWS::Partition>:s3:::{bucket}/{prefix}*") for bucket, prefix in sources]
+    gdelt_reason = ("read-only on the source locations of cdk.json shardlab:sourceLocations (by default the public "
+                    "gdelt-open-data/events/ yearly files); the objects are chosen per run")
     sagemaker_types = SAGEMAKER_RUNTIME_TYPES
 
     ack(stack.storage.bucket, "AwsSolutions-S1",
@@ -82,7 +83,8 @@ def acknowledge_findings(stack: ShardlabStack) -> None:
     for function in (prep.profile, prep.shard, prep.finalize):
         ack(function.role, datasets, datasets_reason)
     for function in (prep.profile, prep.shard):
-        ack(function.role, gdelt, gdelt_reason)
+        for finding in gdelt:
+            ack(function.role, finding, gdelt_reason)
 
     compare_role = stack.compare.role
     ack(compare_role, datasets, datasets_reason)
@@ -135,7 +137,8 @@ def acknowledge_findings(stack: ShardlabStack) -> None:
         notebook = stack.notebook
         ack(notebook.role, datasets, datasets_reason)
         ack(notebook.role, _iam5(f"{bucket}/runs/*"), "notebooks read run reports; " + runs_reason)
-        ack(notebook.role, gdelt, gdelt_reason + " (the notebook's exploratory analysis)")
+        for finding in gdelt:
+            ack(notebook.role, finding, gdelt_reason + " (the notebook's exploratory analysis)")
         ack(notebook.role, _iam5(f"{SAGEMAKER_ARN}:endpoint/{prefix}-*"), RUNTIME_NAMES)
         ack(notebook.role, _iam5(f"{STATES_ARN}:execution:{stack.state_machine_name}:*"),
             "notebooks follow executions of this stack's state machine only; execution names are chosen at start")

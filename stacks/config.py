@@ -9,8 +9,13 @@ from typing import Any
 
 from constructs import Construct
 
+from workflow_input.config import (
+    DEFAULT_SOURCE_LOCATIONS,
+    check_resource_prefix,
+    parse_source_location,
+    source_location_covers,
+)
 from workflow_input.config import DEFAULTS as EXECUTION_DEFAULTS
-from workflow_input.config import check_resource_prefix
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ROOT = REPO_ROOT / "lambdas"
@@ -28,6 +33,9 @@ class ShardlabSettings:
     run_data_expiration_days: int = 30
     shard_concurrency: int = 3
     execution_defaults: dict[str, Any] | None = None
+    # s3://bucket/prefix/ locations the data-preparation and notebook roles may read (IAM is generated
+    # from them; workflow_input refuses a sourceBucket/sourcePrefix outside them).
+    source_locations: tuple[str, ...] = tuple(DEFAULT_SOURCE_LOCATIONS)
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -84,7 +92,14 @@ def settings_from_context(scope: Construct) -> ShardlabSettings:
             "shardConcurrency", _context(scope, "shardConcurrency", defaults.shard_concurrency), int
         ),
         execution_defaults=execution_defaults,
+        source_locations=_source_locations(scope, defaults.source_locations),
     )
+    source = (settings.defaults["sourceBucket"], settings.defaults["sourcePrefix"])
+    if not any(source_location_covers(location, *source) for location in settings.source_locations):
+        raise ValueError(
+            f"context {CONTEXT_PREFIX}executionDefaults source s3://{source[0]}/{source[1]} is not inside any of "
+            f"{CONTEXT_PREFIX}sourceLocations {list(settings.source_locations)}"
+        )
     if settings.notebook_idle_minutes < 5:
         raise ValueError(f"context {CONTEXT_PREFIX}notebookIdleMinutes must be at least 5")
     if settings.run_data_expiration_days < 1 or settings.shard_concurrency < 1:
@@ -92,3 +107,16 @@ def settings_from_context(scope: Construct) -> ShardlabSettings:
             f"context {CONTEXT_PREFIX}runDataExpirationDays and {CONTEXT_PREFIX}shardConcurrency must be >= 1"
         )
     return settings
+
+
+def _source_locations(scope: Construct, default: tuple[str, ...]) -> tuple[str, ...]:
+    key = "sourceLocations"
+    locations = _expect(key, _context(scope, key, list(default)), list)
+    if not locations:
+        raise ValueError(f"context {CONTEXT_PREFIX}{key} must list at least one s3://bucket/prefix/ location")
+    for location in locations:
+        try:
+            parse_source_location(location)
+        except ValueError as error:
+            raise ValueError(f"context {CONTEXT_PREFIX}{key}: {error}") from error
+    return tuple(dict.fromkeys(locations))

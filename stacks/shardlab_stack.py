@@ -25,6 +25,7 @@ from stacks.notebook import NotebookInstance
 from stacks.storage import DATASETS_PREFIX, RUNS_PREFIX, DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, LinearLearnerImage, SageMakerExecutionRole
 from stacks.workflow import Pipeline, PipelineFunctions
+from workflow_input.config import parse_source_location
 
 EXAMPLE_INPUT = {"trainYears": [1979, 1980, 1981, 1982, 1983], "testYear": 1984, "keepEndpoints": False}
 
@@ -54,7 +55,8 @@ class ShardlabStack(Stack):
             self, "WorkflowInput", handler="workflow_input.handler.handler",
             description="shardlab: apply defaults to the execution input, validate it, derive names",
             timeout=Duration.seconds(10),
-            environment={**common_env, "SHARDLAB_DEFAULTS": json.dumps(defaults, sort_keys=True)},
+            environment={**common_env, "SHARDLAB_DEFAULTS": json.dumps(defaults, sort_keys=True),
+                         "SHARDLAB_SOURCE_LOCATIONS": json.dumps(list(settings.source_locations))},
         )
         self.data_preparation = DataPreparation(self, "DataPreparation", environment=common_env)
         self.compare = ProjectFunction(
@@ -113,12 +115,20 @@ class ShardlabStack(Stack):
 
     # --- grants -------------------------------------------------------------------------------------------
 
+    def _read_sources(self, sid: str) -> list[iam.PolicyStatement]:
+        """Read (and list, so a missing key is a 404, not a 403) every location of shardlab:sourceLocations."""
+        locations = [parse_source_location(location) for location in self.settings.source_locations]
+        statements = [iam.PolicyStatement(sid=sid, actions=["s3:GetObject"],
+                                          resources=[f"{source_bucket_arn(b)}/{p}*" for b, p in locations])]
+        for bucket in dict.fromkeys(b for b, _ in locations):
+            statements.append(iam.PolicyStatement(
+                sid=f"List{sid}{len(statements)}", actions=["s3:ListBucket"], resources=[source_bucket_arn(bucket)],
+                conditions={"StringLike": {"s3:prefix": [f"{p}*" for b, p in locations if b == bucket]}},
+            ))
+        return statements
+
     def _grant_data_preparation(self, bucket_arn: str, defaults: dict[str, Any]) -> None:
-        source = source_bucket_arn(defaults["sourceBucket"])
-        read_source = [
-            iam.PolicyStatement(sid="ReadGdeltYearlyFiles", actions=["s3:GetObject"],
-                                resources=[f"{source}/{defaults['sourcePrefix']}*"]),
-        ]
+        read_source = self._read_sources("ReadSourceLocations")
         list_datasets = iam.PolicyStatement(
             sid="ListDatasets", actions=["s3:ListBucket"], resources=[bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{DATASETS_PREFIX}*"]}},
@@ -215,9 +225,7 @@ class ShardlabStack(Stack):
         prefix = self.settings.resource_prefix
         state_machine = self.pipeline.state_machine
         statements = [
-            iam.PolicyStatement(sid="ReadGdelt", actions=["s3:GetObject"],
-                                resources=[f"{source_bucket_arn(defaults['sourceBucket'])}/"
-                                           f"{defaults['sourcePrefix']}*"]),
+            *self._read_sources("ReadSourceLocations"),
             iam.PolicyStatement(sid="ReadRunData", actions=["s3:GetObject"],
                                 resources=[f"{bucket_arn}/{DATASETS_PREFIX}*", f"{bucket_arn}/{RUNS_PREFIX}*"]),
             iam.PolicyStatement(sid="ListRunData", actions=["s3:ListBucket"], resources=[bucket_arn]),

@@ -62,6 +62,9 @@ INVALID_INPUTS: list[tuple[Any, str]] = [
     ({"sourceBucket": 3}, "sourceBucket must be an S3 bucket name"),
     ({"sourcePrefix": "events"}, "sourcePrefix must be a key prefix ending in '/'"),
     ({"sourcePrefix": 5}, "sourcePrefix must be a key prefix ending in '/'"),
+    # Well-formed, but outside cdk.json shardlab:sourceLocations: the roles could not read it.
+    ({"sourceBucket": "my-gdelt-mirror"}, "s3://my-gdelt-mirror/events/ is outside the locations"),
+    ({"sourcePrefix": "events-old/"}, "s3://gdelt-open-data/events-old/ is outside the locations"),
     # Valid JSON, but not an object.
     ([1979, 1980], "execution input must be a JSON object, got [1979, 1980]"),
     ("trainYears", 'execution input must be a JSON object, got "trainYears"'),

@@ -147,7 +147,7 @@ def test_dataset_prefix_depends_on_data_parameters_only() -> None:
     assert dataset_prefix_for(config_for({"instanceCount": 2, "keepEndpoints": True})) == base["datasetPrefix"]
     assert config_for({}, execution_name="other")["datasetPrefix"] == base["datasetPrefix"]
     for change in ({"topEventCodes": 10}, {"seed": 1}, {"testYear": 1985}, {"trainYears": [1979]},
-                   {"trainFraction": 0.8}, {"sourcePrefix": "other/"}):
+                   {"trainFraction": 0.8}, {"sourcePrefix": "events/mirror/"}):
         assert config_for(change)["datasetPrefix"] != base["datasetPrefix"], change
 
 
@@ -174,3 +174,14 @@ def test_handler_rejects_unknown_deployment_defaults(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SHARDLAB_DEFAULTS", json.dumps({"instances": 3}))
     with pytest.raises(ValueError, match="instances"):
         workflow_input_handler.handler({"input": {}, "executionName": "exec"}, None)
+
+
+def test_handler_checks_the_source_against_the_deployed_locations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARDLAB_BUCKET", "b")
+    monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
+    monkeypatch.setenv("SHARDLAB_SOURCE_LOCATIONS", json.dumps(["s3://gdelt-open-data/events/", "s3://mirror/"]))
+    event = {"input": {"sourceBucket": "mirror", "sourcePrefix": "gdelt/"}, "executionName": "exec"}
+    assert workflow_input_handler.handler(event, None)["sourceBucket"] == "mirror"
+    monkeypatch.setenv("SHARDLAB_SOURCE_LOCATIONS", json.dumps(["s3://gdelt-open-data/events/"]))
+    with pytest.raises(ValueError, match="s3://mirror/gdelt/ is outside the locations"):
+        workflow_input_handler.handler(event, None)

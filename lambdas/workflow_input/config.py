@@ -146,8 +146,12 @@ def _hyperparameters(value: object) -> dict[str, str]:
     return result
 
 
-def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Merge `raw` over the defaults and check every field; returns the validated settings."""
+def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None,
+                             source_locations: list[str] | None = None) -> dict[str, Any]:
+    """Merge `raw` over the defaults and check every field; returns the validated settings.
+
+    `source_locations`: the `s3://bucket/prefix/` locations the deployment's roles may read
+    (cdk.json `shardlab:sourceLocations`); a source outside all of them is refused here."""
     base = dict(DEFAULTS if defaults is None else defaults)
     if raw is None:
         raw = {}
@@ -197,6 +201,7 @@ def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None
         )
     config["sourceBucket"] = source_bucket
     config["sourcePrefix"] = source_prefix
+    check_source_readable(source_bucket, source_prefix, source_locations or DEFAULT_SOURCE_LOCATIONS)
     if config["useSpotInstances"] and config["maxWaitTimeInSeconds"] < config["maxRuntimeInSeconds"]:
         raise InvalidExecutionInputError(
             "maxWaitTimeInSeconds must be at least maxRuntimeInSeconds when useSpotInstances is true"
@@ -264,9 +269,10 @@ def build_config(
     bucket: str,
     resource_prefix: str,
     defaults: dict[str, Any] | None = None,
+    source_locations: list[str] | None = None,
 ) -> dict[str, Any]:
     """The full run config stored at `$.config` (docs/ARCHITECTURE.md)."""
-    config = validate_execution_input(raw_input, defaults)
+    config = validate_execution_input(raw_input, defaults, source_locations)
     prefix = check_resource_prefix(resource_prefix)
     run_id = run_id_for(execution_name, start_time)
     names = {suffix: f"{prefix}-{run_id}-{suffix}" for suffix in BRANCH_SUFFIXES}
@@ -296,3 +302,42 @@ def build_config(
         }
     )
     return config
+
+
+# --- readable source locations (cdk.json "shardlab:sourceLocations") ---------------------------------------
+
+# Must equal cdk.json context "shardlab:sourceLocations" by default (a test checks it): the stack grants its
+# roles read access to exactly these, and passes them to this function in SHARDLAB_SOURCE_LOCATIONS.
+DEFAULT_SOURCE_LOCATIONS = ["s3://gdelt-open-data/events/"]
+SOURCE_LOCATIONS_CONTEXT = "shardlab:sourceLocations"
+
+
+def parse_source_location(location: object) -> tuple[str, str]:
+    """`s3://bucket/prefix/` (or `s3://bucket/`) -> (bucket, prefix)."""
+    if not isinstance(location, str) or not location.startswith("s3://"):
+        raise ValueError(f"source location {json.dumps(location)} must look like s3://bucket/prefix/")
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    if not _BUCKET_NAME.match(bucket) or (prefix and not prefix.endswith("/")) or "*" in prefix:
+        raise ValueError(
+            f"source location {json.dumps(location)} must be s3://<bucket name>/<key prefix ending in '/'> "
+            "(or s3://<bucket name>/ for the whole bucket)"
+        )
+    return bucket, prefix
+
+
+def source_location_covers(location: str, bucket: str, prefix: str) -> bool:
+    location_bucket, location_prefix = parse_source_location(location)
+    return bucket == location_bucket and prefix.startswith(location_prefix)
+
+
+def check_source_readable(bucket: str, prefix: str, locations: list[str]) -> None:
+    if any(source_location_covers(location, bucket, prefix) for location in locations):
+        return
+    wanted = f"s3://{bucket}/{prefix}"
+    all_locations = json.dumps([*locations, wanted])
+    raise InvalidExecutionInputError(
+        f"sourceBucket/sourcePrefix {wanted} is outside the locations this deployment may read "
+        f"({', '.join(locations)}), so reading it would fail with AccessDenied. To use it, add it to the cdk.json "
+        f"context \"{SOURCE_LOCATIONS_CONTEXT}\" and deploy again, e.g. "
+        f"cdk deploy -c '{SOURCE_LOCATIONS_CONTEXT}={all_locations}'"
+    )

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from workflow_input.config import DEFAULTS, build_config
+from workflow_input.config import DEFAULT_SOURCE_LOCATIONS, DEFAULTS, build_config
 
 
 def defaults_from_environment() -> dict[str, Any]:
@@ -19,6 +19,12 @@ def defaults_from_environment() -> dict[str, Any]:
     return {**DEFAULTS, **overrides}
 
 
+def source_locations_from_environment() -> list[str]:
+    """What the stack lets the data-preparation roles read (SHARDLAB_SOURCE_LOCATIONS, from cdk.json)."""
+    raw = os.environ.get("SHARDLAB_SOURCE_LOCATIONS")
+    return list(json.loads(raw)) if raw else list(DEFAULT_SOURCE_LOCATIONS)
+
+
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return build_config(
         event.get("input"),
@@ -27,4 +33,5 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         bucket=os.environ["SHARDLAB_BUCKET"],
         resource_prefix=os.environ["SHARDLAB_PREFIX"],
         defaults=defaults_from_environment(),
+        source_locations=source_locations_from_environment(),
     )
