@@ -124,6 +124,7 @@ class Pipeline(Construct):
                 "seed": J.number_at("$.config.seed"),
                 "trainFraction": J.number_at("$.config.trainFraction"),
                 "maxBadRowFraction": J.number_at("$.config.maxBadRowFraction"),
+                "instanceCount": J.number_at("$.config.instanceCount"),  # train parts per year
                 "bucket": _config("bucket"),
                 "datasetPrefix": _config("datasetPrefix"),
             },
@@ -142,6 +143,7 @@ class Pipeline(Construct):
                     "datasetPrefix": _config("datasetPrefix"),
                     "profile": J.object_at("$.profile"),
                     "shards": J.list_at("$.shards"),
+                    "instanceCount": J.number_at("$.config.instanceCount"),
                 }
             ),
             result_selector={"manifest": J.object_at("$.Payload")},

@@ -318,6 +318,16 @@ def test_full_comparison(dataset: dict[str, Any], server: LocalSageMakerServer) 
     assert report["verdict"] in markdown
     assert "| test MSE |" in markdown and "ShardedByS3Key" in markdown and "validation:mse" in markdown
 
+    # rows and bytes per host, for both jobs: 3 yearly objects on 5 instances leave two sharded hosts idle
+    hosts = report["hosts"]
+    record_bytes = len(recordio_bytes(*make_rows(1, seed=0)))
+    assert hosts["instanceCount"] == 5 and hosts["trainObjects"] == 3
+    assert [h["rows"] for h in hosts["FullyReplicated"]] == [2210] * 5
+    assert [h["rows"] for h in hosts["ShardedByS3Key"]] == [750, 760, 700, 0, 0]
+    assert [h["bytes"] for h in hosts["ShardedByS3Key"]] == [n * record_bytes for n in (750, 760, 700, 0, 0)]
+    assert [h["host"] for h in hosts["ShardedByS3Key"]] == [f"algo-{i}" for i in range(1, 6)]
+    assert "| algo-4 | 2210 | " in markdown and "| 0 | 0 | 0 |" in markdown
+
     assert "![training time, cost, predictions and errors](comparison.png)" in markdown  # beside report.md
 
     # report.json is the last write: after the metrics, comparison.png and report.md
@@ -357,8 +367,9 @@ def test_handler_uses_environment_and_event_train_label_mean(
     stubber.assert_no_pending_responses()
     assert log.problems == []
     assert summary["testRows"] == 3000
-    # the train objects were not read: the event gave the mean
-    assert not any(op == "GetObject" and "train/" in params["Key"] for _s, op, params in log.calls)
+    # the train objects were not read (the event gave the mean); only one record header, for the host table
+    train_reads = [params for _s, op, params in log.calls if op == "GetObject" and "train/" in params["Key"]]
+    assert [params.get("Range") for params in train_reads] == ["bytes=0-7"]
     y = dataset["test_y"].astype(np.float64)
     assert summary["testMse"]["naiveBaseline"] == pytest.approx(float(np.mean((y - 5.0) ** 2)), rel=1e-12)
 

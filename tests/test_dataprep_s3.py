@@ -100,10 +100,15 @@ def shard_event(year: int, codes: list[str], **overrides: Any) -> dict[str, Any]
         "seed": SEED,
         "trainFraction": 0.9,
         "maxBadRowFraction": 0.01,
+        "instanceCount": 5,
         "bucket": BUCKET,
         "datasetPrefix": PREFIX,
     }
     return {**event, **overrides}
+
+
+def train_parts(year: int, count: int = 5) -> list[str]:
+    return [f"{PREFIX}train/{year}-00-{part:03d}.data" for part in range(count)]
 
 
 def output_keys(s3: Any, bucket: str = BUCKET) -> list[str]:
@@ -184,7 +189,8 @@ def test_handlers_prepare_the_bundled_sample_exactly_as_the_notebook_would(
 
         shards = [handler.shard(shard_event(year, codes), None) for year in YEARS]
         manifest = handler.finalize(
-            {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": shards}, None
+            {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": shards, "instanceCount": 5},
+            None,
         )
         again = handler.profile(profile_event(), None)
     finally:
@@ -203,13 +209,18 @@ def test_handlers_prepare_the_bundled_sample_exactly_as_the_notebook_would(
         else:
             order = shuffled_order(expected.shape[0], SEED)
             cut = split_point(expected.shape[0], 0.9)
-            assert stats["keys"] == [f"{PREFIX}train/{year}.data", f"{PREFIX}validation/{year}.data"]
-            assert read(s3, stats["keys"][0]) == sdk_bytes(expected[list(order[:cut])])
-            assert read(s3, stats["keys"][1]) == sdk_bytes(expected[list(order[cut:])])
+            assert stats["keys"] == [*train_parts(year), f"{PREFIX}validation/{year}.data"]
+            # the shuffled train rows, dealt round-robin into 5 parts: each part is the SDK's bytes for its rows
+            train = list(order[:cut])
+            offset = (year * 12) % 5
+            for part, key in enumerate(stats["keys"][:5]):
+                assert read(s3, key) == sdk_bytes(expected[train[(part - offset) % 5 :: 5]]), key
+            assert read(s3, stats["keys"][5]) == sdk_bytes(expected[list(order[cut:])])
         assert stats["bytesOut"] == sum(len(read(s3, key)) for key in stats["keys"])
 
     assert manifest["featureDim"] == 25 and manifest["eventCodes"] == codes
-    assert manifest["channels"]["train"] == [f"{PREFIX}train/{year}.data" for year in range(1979, 1984)]
+    assert manifest["format"] == "shardlab-dataset/2"
+    assert manifest["channels"]["train"] == [key for year in range(1979, 1984) for key in train_parts(year)]
     assert manifest["channels"]["test"] == [f"{PREFIX}test/1984.data"]
     assert sum(o["records"] for o in manifest["objects"]) == sum(s["rowsKept"] for s in shards)
     assert manifest["features"][:6] == [
@@ -235,7 +246,9 @@ def test_cached_profile_does_not_read_gdelt(s3: Any) -> None:
     put_source(s3, 1979)
     profile = profile_year(s3, profile_event())
     shard = shard_year(s3, shard_event(1979, profile["eventCodes"]))
-    finalize_dataset(s3, {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": [shard]})
+    finalize_dataset(
+        s3, {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": [shard], "instanceCount": 5}
+    )
     s3.delete_object(Bucket=SOURCE_BUCKET, Key="events/1979.csv")  # a rerun must not need the source
     cached = profile_year(s3, profile_event())
     assert cached["cached"] is True and cached["eventCodes"] == profile["eventCodes"]
@@ -286,14 +299,14 @@ def test_large_output_uses_multipart_and_matches_single_put(s3: Any, big_year: t
     data, codes = big_year
     put_source(s3, 1979, data)
     recorder = FailingS3(s3, "none", 0)
-    multipart = shard_year(recorder, shard_event(1979, codes), part_size=MIN_PART_SIZE)
-    single = shard_year(s3, shard_event(1979, codes, datasetPrefix="datasets/single/"))
+    multipart = shard_year(recorder, shard_event(1979, codes, instanceCount=1), part_size=MIN_PART_SIZE)
+    single = shard_year(s3, shard_event(1979, codes, instanceCount=1, datasetPrefix="datasets/single/"))
     assert recorder.calls.count("upload_part") == 2  # train: 5 MiB + rest; validation fits one PutObject
     assert recorder.calls.count("complete_multipart_upload") == 1 and recorder.calls.count("put_object") == 1
-    train_key = f"{PREFIX}train/1979.data"
+    train_key = f"{PREFIX}train/1979-00-000.data"
     assert s3.head_object(Bucket=BUCKET, Key=train_key)["ETag"].endswith('-2"')
     assert multipart["bytesOut"] == single["bytesOut"] > MIN_PART_SIZE
-    assert read(s3, train_key) == read(s3, "datasets/single/train/1979.data")
+    assert read(s3, train_key) == read(s3, "datasets/single/train/1979-00-000.data")
     assert open_uploads(s3) == []
 
 
@@ -305,9 +318,10 @@ def test_a_failed_upload_leaves_nothing_of_the_year(
     put_source(s3, 1979, data)
     failing = FailingS3(s3, operation, fail_on_call)
     with pytest.raises(
-        OutputWriteError, match=f"writing s3://{BUCKET}/{PREFIX}(train|validation)/1979.data failed: InternalError"
+        OutputWriteError,
+        match=f"writing s3://{BUCKET}/{PREFIX}(train/1979-00-000|validation/1979).data failed: InternalError",
     ):
-        shard_year(failing, shard_event(1979, codes), part_size=MIN_PART_SIZE)
+        shard_year(failing, shard_event(1979, codes, instanceCount=1), part_size=MIN_PART_SIZE)
     assert output_keys(s3) == []  # put_object failing on validation also removed the finished train object
     assert open_uploads(s3) == []
     if operation == "upload_part":
@@ -496,12 +510,12 @@ def test_finalize_refuses_incomplete_or_inconsistent_datasets(s3: Any) -> None:
     put_source(s3, 1979)
     profile = profile_year(s3, profile_event())
     shard = shard_year(s3, shard_event(1979, profile["eventCodes"]))
-    event = {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": [shard]}
+    event = {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": [shard], "instanceCount": 5}
 
-    s3.delete_object(Bucket=BUCKET, Key=shard["keys"][1])
+    s3.delete_object(Bucket=BUCKET, Key=shard["keys"][-1])
     with pytest.raises(DataPreparationError, match=r"validation/1979.data is not readable .*no manifest is written"):
         finalize_dataset(s3, event)
-    s3.put_object(Bucket=BUCKET, Key=shard["keys"][1], Body=b"\x00" * 145)
+    s3.put_object(Bucket=BUCKET, Key=shard["keys"][-1], Body=b"\x00" * 145)
     with pytest.raises(DataPreparationError, match="is 145 bytes, not a whole number of 144-byte records"):
         finalize_dataset(s3, event)
     with pytest.raises(InvalidEventError, match="shard for 1979 has featureDim 25, expected 6"):
@@ -512,4 +526,6 @@ def test_finalize_refuses_incomplete_or_inconsistent_datasets(s3: Any) -> None:
         finalize_dataset(s3, {**event, "shards": [{**shard, "keys": ["elsewhere/train/1979.data"]}]})
     with pytest.raises(InvalidEventError, match="shards must be a non-empty list"):
         finalize_dataset(s3, {**event, "shards": []})
+    with pytest.raises(InvalidEventError, match="5 train objects cannot feed instanceCount=6"):
+        finalize_dataset(s3, {**event, "instanceCount": 6})
     assert f"{PREFIX}manifest.json" not in output_keys(s3)

@@ -94,16 +94,18 @@ def test_execution_succeeds_with_a_verdict(completed_run: dict[str, Any]) -> Non
     assert summary["testRows"] == len(completed_run["test_rows"]) > 0
 
 
-def test_dataset_has_one_object_per_year_per_channel(completed_run: dict[str, Any]) -> None:
+def test_dataset_has_one_train_part_per_host_per_year(completed_run: dict[str, Any]) -> None:
     keys = completed_run["dataset_keys"]
     for year in SAMPLE_YEARS:
-        assert any(key.endswith(f"/train/{year}.data") for key in keys)
+        assert [key.rsplit("/", 1)[1] for key in keys if f"/train/{year}-" in key] == [
+            f"{year}-00-{part:03d}.data" for part in range(5)
+        ]
         assert any(key.endswith(f"/validation/{year}.data") for key in keys)
     assert any(key.endswith("/test/1984.data") for key in keys)
     assert any(key.endswith("/manifest.json") for key in keys)
 
 
-def test_replicated_hosts_saw_every_year_and_sharded_hosts_disjoint_years(completed_run: dict[str, Any]) -> None:
+def test_replicated_hosts_saw_every_year_and_sharded_hosts_equal_parts(completed_run: dict[str, Any]) -> None:
     replicated = completed_run["training"]["replicated"]
     sharded = completed_run["training"]["sharded"]
     all_train = sorted(key for key in completed_run["dataset_keys"] if "/train/" in key)
@@ -113,7 +115,16 @@ def test_replicated_hosts_saw_every_year_and_sharded_hosts_disjoint_years(comple
     sharded_keys = [key for host in sharded.hosts for key in host.keys]
     assert sorted(sharded_keys) == all_train  # covering all years ...
     assert len(set(sharded_keys)) == len(sharded_keys)  # ... each on exactly one host
-    assert all(len(host.keys) == 1 for host in sharded.hosts)
+    # the planner's parts: every sharded host reads one part of every year, rows equal within one per object
+    for host in sharded.hosts:
+        assert sorted(key.rsplit("/", 1)[1][:4] for key in host.keys) == [str(year) for year in SAMPLE_YEARS]
+    rows = [host.rows for host in sharded.hosts]
+    assert max(rows) - min(rows) <= len(SAMPLE_YEARS)
+    assert all(host.rows == sum(rows) for host in replicated.hosts)
+    # the report shows the same per-host loads the local cluster trained on
+    reported = completed_run["report"]["hosts"]
+    assert [h["rows"] for h in reported["ShardedByS3Key"]] == rows
+    assert [h["rows"] for h in reported["FullyReplicated"]] == [host.rows for host in replicated.hosts]
 
 
 def test_endpoints_reached_in_service_and_were_deleted(completed_run: dict[str, Any]) -> None:

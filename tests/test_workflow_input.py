@@ -144,10 +144,11 @@ def test_run_ids_differ_for_names_that_sanitize_alike_and_for_reused_names() -> 
 
 def test_dataset_prefix_depends_on_data_parameters_only() -> None:
     base = config_for({})
-    assert dataset_prefix_for(config_for({"instanceCount": 2, "keepEndpoints": True})) == base["datasetPrefix"]
+    assert dataset_prefix_for(config_for({"keepEndpoints": True, "endpointPollSeconds": 5})) == base["datasetPrefix"]
     assert config_for({}, execution_name="other")["datasetPrefix"] == base["datasetPrefix"]
+    # instanceCount is the shard plan (train parts per year), so it is a data parameter
     for change in ({"topEventCodes": 10}, {"seed": 1}, {"testYear": 1985}, {"trainYears": [1979]},
-                   {"trainFraction": 0.8}, {"sourcePrefix": "events/mirror/"}):
+                   {"trainFraction": 0.8}, {"sourcePrefix": "events/mirror/"}, {"instanceCount": 2}):
         assert config_for(change)["datasetPrefix"] != base["datasetPrefix"], change
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import struct
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from compare.testdata import (
     sum_labels,
 )
 from compare.training import describe_training
+from lambda_common.sharding import host_loads
 
 BRANCHES = ("replicated", "sharded")
 
@@ -134,6 +136,29 @@ def list_train_objects(s3: Any, train_data: str) -> tuple[str, list[str]]:
     if not keys:
         raise DatasetError(f"no training objects under {train_data}")
     return bucket, sorted(keys)
+
+
+def train_host_loads(s3: Any, train_data: str, instance_count: int) -> dict[str, Any]:
+    """Rows and bytes each host of either job reads from the train prefix (lambda_common.sharding's rule).
+
+    Dense records of one feature_dim all have one size, so the first record's header gives every object's rows.
+    """
+    bucket, prefix = parse_s3_uri(train_data)
+    objects = [
+        {"key": item["Key"], "bytes": int(item["Size"])}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    ]
+    if not objects:
+        raise DatasetError(f"no training objects under {train_data}")
+    first = next(obj for obj in objects if obj["bytes"])
+    header = s3.get_object(Bucket=bucket, Key=first["key"], Range="bytes=0-7")["Body"].read()
+    _magic, length = struct.unpack("<II", header)
+    record_bytes = 8 + length + (-length) % 4
+    for obj in objects:
+        obj["records"] = obj["bytes"] // record_bytes
+    return {"instanceCount": instance_count, "trainObjects": len(objects), **host_loads(objects, instance_count)}
 
 
 def train_label_mean(s3: Any, bucket: str, keys: list[str]) -> tuple[float, int]:
@@ -294,6 +319,9 @@ def run_comparison(
             "test": metrics_of_sorted_absolute_errors(baseline_errors.merged(mean), spread),
         },
         "comparison": comparison_figures(models),
+        "hosts": train_host_loads(s3, request.train_data, training["sharded"].instance_count)
+        if training["sharded"].instance_count > 0
+        else None,
     }
     report["verdict"] = verdict(report)
     report["chart"] = CHART_NAME

@@ -110,11 +110,32 @@ def render_markdown(report: dict[str, Any]) -> str:
         "Final metrics reported by the training jobs:",
         "",
     ]
+    lines[-2:-2] = _host_lines(report.get("hosts"))
     for key in order:
         final = models[key]["training"]["finalMetrics"]
         shown = ", ".join(f"`{name}` {_number(value, 6)}" for name, value in sorted(final.items())) or "none"
         lines.append(f"- {models[key]['distributionType']} (`{models[key]['trainingJobName']}`): {shown}")
     return "\n".join(lines) + "\n"
+
+
+def _host_lines(hosts: dict[str, Any] | None) -> list[str]:
+    """Train rows and bytes per host for both jobs (FullyReplicated: all of them; ShardedByS3Key: keys[i::n])."""
+    if not hosts:
+        return []
+    lines = [
+        f"Train data per host ({hosts['trainObjects']} objects, {hosts['instanceCount']} instances; "
+        "ShardedByS3Key host algo-(i+1) reads keys[i::n] in S3 key order):",
+        "",
+        "| host | FullyReplicated rows | FullyReplicated bytes | ShardedByS3Key objects | ShardedByS3Key rows "
+        "| ShardedByS3Key bytes |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for replicated, sharded in zip(hosts["FullyReplicated"], hosts["ShardedByS3Key"], strict=True):
+        lines.append(
+            f"| {sharded['host']} | {replicated['rows']} | {replicated['bytes']} | {sharded['objects']} | "
+            f"{sharded['rows']} | {sharded['bytes']} |"
+        )
+    return [*lines, ""]
 
 
 def write_report(s3: Any, bucket: str, run_prefix: str, report: dict[str, Any]) -> dict[str, str]:

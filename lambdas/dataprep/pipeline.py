@@ -1,7 +1,8 @@
 """The three data-preparation steps as plain functions over a boto3 S3 client.
 
 ``profile_year``: top-N event codes of the base year, or the cached manifest when the dataset exists.
-``shard_year``: one GDELT year → ``train/``+``validation/`` (90/10 after a seeded shuffle) or ``test/``.
+``shard_year``: one GDELT year → ``train/``+``validation/`` (90/10 after a seeded shuffle) or ``test/``; the
+train rows are dealt round-robin into ``instanceCount`` parts (``lambda_common.sharding``).
 ``finalize_dataset``: checks every shard object, then writes ``manifest.json`` last.
 Event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparation").
 """
@@ -30,12 +31,14 @@ from dataprep.gdelt import (
     validate_year,
 )
 from dataprep.s3io import DEFAULT_PART_SIZE, S3Client, S3ObjectWriter, describe_client_error, open_lines
+from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "shardlab-dataset/1"
+MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
 DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
 MAX_EVENT_CODES = 300  # CAMEO has about 300 codes; also bounds the one-hot width
 CHANNEL_FOR_ROLE = {"train": ("train", "validation"), "test": ("test",)}
+MAX_INSTANCE_COUNT = 100  # workflow_input's bound on instanceCount
 RECORD_CONTENT_TYPE = "application/x-recordio-protobuf"
 
 
@@ -208,8 +211,10 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
     if not 0.0 < train_fraction < 1.0:
         raise InvalidEventError(f"trainFraction must be strictly between 0 and 1, got {train_fraction!r}")
     max_bad = _max_bad_row_fraction(event)
+    instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
     bucket = _text(event, "bucket")
     dataset_prefix = _prefix(event, "datasetPrefix")
+    group = 0  # the year's source group (one yearly file)
 
     key = source_key(source_prefix, year)
     where = f"s3://{source_bucket}/{key}"
@@ -234,17 +239,25 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
                 f"{where} (year {year}) kept only {row_count} rows: too few for a "
                 f"{train_fraction:g}/{1 - train_fraction:g} train/validation split"
             )
-        outputs: list[tuple[str, Any]] = [("train", order[:cut]), ("validation", order[cut:])]
-        del order
+        if cut < instance_count:
+            raise SourceDataError(
+                f"{where} (year {year}) has only {cut} training rows: too few to give each of "
+                f"instanceCount={instance_count} hosts at least one"
+            )
+        parts = deal_round_robin(order[:cut], instance_count, part_offset(year, group, instance_count))
+        outputs: list[tuple[str, Any]] = [
+            (train_part_key(dataset_prefix, year, group, part), rows) for part, rows in enumerate(parts)
+        ]
+        outputs.append((f"{dataset_prefix}validation/{year}.data", order[cut:]))
+        del order, parts
     else:
-        outputs = [("test", range(row_count))]  # the notebook scores the test year unshuffled
+        outputs = [(f"{dataset_prefix}test/{year}.data", range(row_count))]  # scored unshuffled, as the notebook
 
     encoder = OneHotRecordEncoder(len(codes))
     written: list[str] = []
     bytes_out = 0
     try:
-        for channel, rows in outputs:
-            out_key = f"{dataset_prefix}{channel}/{year}.data"
+        for out_key, rows in outputs:
             with S3ObjectWriter(s3, bucket, out_key, part_size=part_size, content_type=RECORD_CONTENT_TYPE) as out:
                 for chunk in encoder.iter_chunks(kept, rows):
                     out.write(chunk)
@@ -280,6 +293,7 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
     dataset_prefix = _prefix(event, "datasetPrefix")
     profile = _field(event, "profile")
     shards = _field(event, "shards")
+    instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
     if not isinstance(profile, dict) or not isinstance(profile.get("eventCodes"), list):
         raise InvalidEventError("profile must be the profile step's output (with eventCodes)")
     codes = _event_codes(profile)
@@ -309,6 +323,11 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidEventError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
             channel_keys.append((key, channel, year))
 
+    train_count = sum(channel == "train" for _key, channel, _year in channel_keys)
+    if train_count < instance_count:
+        raise InvalidEventError(
+            f"{train_count} train objects cannot feed instanceCount={instance_count} ShardedByS3Key hosts"
+        )
     objects: list[dict[str, Any]] = []
     for key, channel, year in channel_keys:
         try:
@@ -323,6 +342,7 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
                 f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
             )
         objects.append({"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size})
+    train_objects = [o for o in objects if o["channel"] == "train"]
 
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -340,6 +360,13 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             for channel in ("train", "validation", "test")
         },
         "objects": objects,
+        "plan": {
+            "instanceCount": instance_count,
+            "trainObjects": len(train_objects),
+            "rule": "each source group's train rows dealt round-robin into instanceCount parts; "
+            "ShardedByS3Key host algo-(i+1) reads keys[i::instanceCount] in S3 key order",
+        },
+        "hosts": host_loads(train_objects, instance_count),
         "shards": shards,
         "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }

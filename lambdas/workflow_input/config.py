@@ -225,8 +225,12 @@ def run_id_for(execution_name: str, start_time: str = "") -> str:
 
 
 def dataset_prefix_for(config: dict[str, Any]) -> str:
-    """Runs with the same data parameters share one prepared dataset."""
+    """Runs with the same data parameters share one prepared dataset.
+
+    The shard plan is one of them: the train channel has instanceCount parts per source group.
+    """
     data_parameters = {
+        "instanceCount": config["instanceCount"],
         "trainYears": config["trainYears"],
         "testYear": config["testYear"],
         "topEventCodes": config["topEventCodes"],
