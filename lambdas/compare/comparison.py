@@ -152,12 +152,14 @@ def train_host_loads(s3: Any, train_data: str, instance_count: int) -> dict[str,
     ]
     if not objects:
         raise DatasetError(f"no training objects under {train_data}")
-    first = next(obj for obj in objects if obj["bytes"])
-    header = s3.get_object(Bucket=bucket, Key=first["key"], Range="bytes=0-7")["Body"].read()
-    _magic, length = struct.unpack("<II", header)
-    record_bytes = 8 + length + (-length) % 4
+    first = next((obj for obj in objects if obj["bytes"] >= 8), None)
+    record_bytes = 0
+    if first is not None:
+        header = s3.get_object(Bucket=bucket, Key=first["key"], Range="bytes=0-7")["Body"].read()
+        _magic, length = struct.unpack("<II", header)
+        record_bytes = 8 + length + (-length) % 4
     for obj in objects:
-        obj["records"] = obj["bytes"] // record_bytes
+        obj["records"] = obj["bytes"] // record_bytes if record_bytes else 0
     return {"instanceCount": instance_count, "trainObjects": len(objects), **host_loads(objects, instance_count)}
 
 
