@@ -8,6 +8,8 @@ from dataprep.encoding import feature_dim_for, shuffled_order, split_point
 from dataprep.gdelt import (
     BAD_ROW_REASONS,
     FILTERED_ROW_REASONS,
+    NOTE_REASONS,
+    REJECT_REASONS,
     KeptRows,
     ScanStats,
     event_code_sort_key,
@@ -98,10 +100,9 @@ def test_event_codes_stay_strings() -> None:
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        (make_row()[:-1] + b"\r\n", "crlfLineEnding"),
-        (make_row(ending="\r"), "crlfLineEnding"),
-        (make_row().replace(b"DEPUTIES", b"DEPUT\xc9S"), "invalidUtf8"),
-        (make_row().replace(b"DEPUTIES", b"\xff\xfe"), "invalidUtf8"),
+        # invalid UTF-8 in a column the pipeline reads is that column's error
+        (make_row(code="04X").replace(b"\t04X\t", b"\t04\xff\t"), "badEventCode"),
+        (make_row(tone="2.5").replace(b"\t2.5\t", b"\t2\xb75\t"), "nonNumeric"),
         ("\t".join(["GLOBALEVENTID", "SQLDATE", *["X"] * 55]).encode() + b"\n", "headerLine"),
         (b"GLOBALEVENTID\tSQLDATE\tMonthYear\n", "headerLine"),
         (make_row()[:-1] + b"\textra\textra\n", "wrongColumnCount"),
@@ -133,6 +134,29 @@ def test_bad_rows_are_skipped_and_counted_by_reason(line: bytes, reason: str) ->
     assert len(kept) == 2
 
 
+@pytest.mark.parametrize("ending", ["\r\n", "\r"])
+def test_crlf_line_ends_are_line_ends_counted_as_notes(ending: str) -> None:
+    rows = [make_row(code="190", event_id="1", ending=ending), make_row(daily=True, event_id="2", ending=ending)]
+    stats, kept = shard_scan(rows)
+    assert nonzero(stats) == {} and stats.bad_rows == 0
+    assert stats.notes == {"crlfLineEnding": 2, "invalidUtf8": 0}
+    _, plain = shard_scan([make_row(code="190", event_id="1"), make_row(daily=True, event_id="2")])
+    assert kept.values == plain.values and kept.code_indexes == plain.code_indexes
+
+
+@pytest.mark.parametrize("bad_text", [b"DEPUT\xc9S", b"\xff\xfe", b"\xe2\x82"])  # Latin-1, junk, cut sequence
+def test_invalid_utf8_in_an_unused_text_column_keeps_the_row(bad_text: bytes) -> None:
+    row = make_row(code="190").replace(b"DEPUTIES", bad_text)
+    stats, kept = shard_scan([row])
+    assert nonzero(stats) == {} and stats.bad_rows == 0
+    assert stats.notes == {"crlfLineEnding": 0, "invalidUtf8": 1}
+    assert list(kept.values) == pytest.approx([4.0, 10.0, 8.0, 38.8951, -77.0364, 2.5], rel=1e-6)
+
+
+def test_notes_are_not_rejection_reasons() -> None:
+    assert not set(NOTE_REASONS) & set(REJECT_REASONS)
+
+
 def test_valid_non_ascii_utf8_and_missing_final_newline_are_fine() -> None:
     rows = [make_row().replace(b"DEPUTIES", "Rhône-Alpes".encode()), make_row(ending="")]
     stats, kept = shard_scan(rows)
@@ -149,11 +173,12 @@ def test_profile_mode_counts_valid_rows_before_the_geo_filter() -> None:
         make_row(code="010", actor1=("0", "0")),  # counted: the notebook's top-N precedes its geo filter
         make_row(code="190", daily=True, actor2=("", "")),
         make_row(code="190", tone=""),  # bad: not counted
-        make_row(code="043")[:-1] + b"\r\n",  # bad: not counted
+        make_row(code="043", articles="x"),  # bad: not counted
+        make_row(code="043")[:-1] + b"\r\n",  # a CRLF line end is a line end: counted
     ]
     scan_rows(lines, stats, None, code_counts=counts)
-    assert counts == {b"010": 2, b"190": 1}
-    assert stats.bad_rows == 2
+    assert counts == {b"010": 2, b"190": 1, b"043": 1}
+    assert stats.bad_rows == 2 and stats.notes["crlfLineEnding"] == 1
     assert all(stats.rejected[reason] == 0 for reason in FILTERED_ROW_REASONS)
 
 

@@ -31,8 +31,6 @@ VALUES_PER_ROW = len(NUMERIC_FEATURES) + 1  # the kept-row store holds the 5 fea
 
 # Rows that are malformed: skipped, counted, and held against maxBadRowFraction.
 BAD_ROW_REASONS = (
-    "invalidUtf8",
-    "crlfLineEnding",
     "headerLine",
     "wrongColumnCount",
     "blankLabel",
@@ -43,6 +41,11 @@ BAD_ROW_REASONS = (
 # Well-formed rows the seed notebook's filter drops (first matching reason wins, in this order).
 FILTERED_ROW_REASONS = ("eventCodeNotSelected", "actor1GeoMissing", "actor2GeoMissing")
 REJECT_REASONS = BAD_ROW_REASONS + FILTERED_ROW_REASONS
+# Rows GDELT users meet that are still good rows: counted as notes, never rejected for it. A CRLF line end
+# (a file saved on Windows) is a line end; invalid UTF-8 can only sit in a text column the pipeline does not
+# read, because every column it reads must parse as an ASCII number or digit code (else the row is
+# nonNumeric / badEventCode).
+NOTE_REASONS = ("crlfLineEnding", "invalidUtf8")
 
 _HEADER_START = b"GLOBALEVENTID"
 _VALID_COLUMN_COUNTS = frozenset((HISTORICAL_COLUMNS, DAILY_COLUMNS))
@@ -75,6 +78,7 @@ class ScanStats:
     rows_read: int = 0
     bytes_read: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
+    notes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NOTE_REASONS, 0))
 
     @property
     def bad_rows(self) -> int:
@@ -135,6 +139,7 @@ def scan_rows(
     if selected_codes is not None and kept is None:
         raise ValueError("shard mode needs kept")
     rejected = stats.rejected
+    notes = stats.notes
     rows_read = 0
     bytes_read = 0
     keep_values = kept.values.extend if kept is not None else None
@@ -146,13 +151,11 @@ def scan_rows(
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                rejected["invalidUtf8"] += 1
-                continue
+                notes["invalidUtf8"] += 1  # the columns read below are checked as ASCII numbers anyway
         # One full split: as fast as a bounded one, and it yields the column count and the line ending.
         fields = line.split(b"\t")
         if fields[-1].endswith(_CR_ENDINGS):
-            rejected["crlfLineEnding"] += 1
-            continue
+            notes["crlfLineEnding"] += 1  # the last column (DATEADDED / SOURCEURL) is never read
         if len(fields) not in _VALID_COLUMN_COUNTS:
             rejected["headerLine" if line.startswith(_HEADER_START) else "wrongColumnCount"] += 1
             continue

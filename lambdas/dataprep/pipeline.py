@@ -271,6 +271,7 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         "rowsRead": stats.rows_read,
         "rowsKept": row_count,
         "rejected": dict(stats.rejected),
+        "notes": dict(stats.notes),
         "bytesIn": stats.bytes_read,
         "bytesOut": bytes_out,
         "keys": written,
