@@ -1,6 +1,9 @@
-"""Optional notebook instance: the project's notebooks in the home folder, stopped after idle time."""
+"""Optional notebook instance (Amazon Linux 2023, IMDSv2): the project's notebooks in the home folder, stopped
+after idle time by a systemd timer running notebook_idle_stop.py."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
@@ -14,7 +17,15 @@ from stacks.names import sagemaker_arn
 
 NOTEBOOK_VOLUME_GB = 10
 
-# Runs as root on every start. Fn::Sub fills ${...}; the shell parts avoid braces on purpose.
+# Amazon Linux 2023 with JupyterLab 4 (AL2 platforms end support on 2026-06-30). Its kernels include conda_python3
+# (Python 3.10), which the notebooks name; /usr/bin/python3 is the system Python 3.9. It has no cron: systemd.
+PLATFORM_IDENTIFIER = "notebook-al2023-v1"
+PLATFORM_KERNELS = {PLATFORM_IDENTIFIER: ("conda_python3", "conda_pytorch")}
+IDLE_STOP_SOURCE = Path(__file__).with_name("notebook_idle_stop.py")
+IDLE_CHECK_MINUTES = 5
+
+# Runs as root on every start (within SageMaker's 5 minutes: nothing here waits). Fn::Sub fills ${...}; the
+# shell parts avoid braces on purpose. The system volume is fresh at every start, so everything is rewritten.
 ON_START_SCRIPT = r"""#!/bin/bash
 # shardlab: copy the project's notebooks into the home folder (never overwriting edits), write the
 # stack's names for them, and stop the instance once Jupyter has been idle for a while.
@@ -27,50 +38,52 @@ cat > $PROJECT_DIR/stack.json <<'JSON'
 JSON
 if [ -n "${NotebooksUri}" ]; then
   aws s3 cp --region ${AWS::Region} "${NotebooksUri}" /tmp/shardlab-notebooks.zip
-  unzip -n -q /tmp/shardlab-notebooks.zip -d $PROJECT_DIR
+  # The system Python is on every AL2023 image (unzip need not be). Files that exist (the user's edits) are kept.
+  /usr/bin/python3 - /tmp/shardlab-notebooks.zip $PROJECT_DIR <<'PY'
+import os, sys, zipfile
+archive, target = sys.argv[1:]
+with zipfile.ZipFile(archive) as notebooks:
+    for member in notebooks.infolist():
+        if not os.path.exists(os.path.join(target, member.filename)):
+            notebooks.extract(member, target)
+PY
   rm -f /tmp/shardlab-notebooks.zip
 fi
 chown -R ec2-user:ec2-user $PROJECT_DIR
-cat > /usr/local/bin/shardlab-idle-stop.py <<'PY'
-# Stop this notebook instance when Jupyter has had no activity for IDLE_MINUTES (cron, every 5 min).
-import datetime, json, ssl, subprocess, sys, urllib.request
-
-IDLE_MINUTES = ${IdleMinutes}
-UTC = datetime.timezone.utc
-context = ssl._create_unverified_context()  # Jupyter's own self-signed certificate on localhost
-
-
-def jupyter(path):
-    with urllib.request.urlopen("https://localhost:8443/api/" + path, context=context, timeout=10) as answer:
-        return json.load(answer)
-
-
-def parse(timestamp):
-    return datetime.datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-
-
-kernels = jupyter("kernels")
-if any(kernel.get("execution_state") == "busy" for kernel in kernels):
-    sys.exit(0)
-moments = [parse(k["last_activity"]) for k in kernels if k.get("last_activity")]
-try:
-    status = jupyter("status")  # server start and last activity (older Jupyter servers lack it)
-except Exception:
-    status = {}
-moments += [parse(status[key]) for key in ("started", "last_activity") if status.get(key)]
-if not moments:  # nothing reported: count from boot
-    with open("/proc/uptime") as uptime:
-        seconds_up = float(uptime.read().split()[0])
-    moments.append(datetime.datetime.now(UTC) - datetime.timedelta(seconds=seconds_up))
-if datetime.datetime.now(UTC) - max(moments) > datetime.timedelta(minutes=IDLE_MINUTES):
-    with open("/opt/ml/metadata/resource-metadata.json") as metadata:
-        name = json.load(metadata)["ResourceName"]
-    subprocess.run(["aws", "sagemaker", "stop-notebook-instance", "--region", "${AWS::Region}",
-                    "--notebook-instance-name", name], check=True)
+cat > /usr/local/bin/shardlab-idle-stop <<'PY'
+${IdleStopScript}
 PY
-IDLE_JOB="/usr/bin/python3 /usr/local/bin/shardlab-idle-stop.py >> /var/log/shardlab-idle-stop.log 2>&1"
-echo "*/5 * * * * $IDLE_JOB" | crontab -
+chmod 755 /usr/local/bin/shardlab-idle-stop
+cat > /etc/systemd/system/shardlab-idle-stop.service <<'UNIT'
+[Unit]
+Description=shardlab: stop this notebook instance after ${IdleMinutes} idle minutes
+[Service]
+Type=oneshot
+RuntimeDirectory=shardlab-idle-stop
+RuntimeDirectoryPreserve=yes
+ExecStart=/usr/bin/python3 /usr/local/bin/shardlab-idle-stop --idle-minutes ${IdleMinutes} --region ${AWS::Region}
+StandardOutput=append:/var/log/shardlab-idle-stop.log
+UNIT
+cat > /etc/systemd/system/shardlab-idle-stop.timer <<'UNIT'
+[Unit]
+Description=shardlab: check Jupyter for idleness every ${IdleCheckMinutes} minutes
+[Timer]
+OnActiveSec=${IdleCheckMinutes}min
+OnUnitActiveSec=${IdleCheckMinutes}min
+[Install]
+WantedBy=timers.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now shardlab-idle-stop.timer
 """
+
+
+def idle_stop_script() -> str:
+    """The idle check as installed on the instance (it goes into Fn::Sub as a value, so braces are safe)."""
+    source = IDLE_STOP_SOURCE.read_text()
+    if "\nPY\n" in f"\n{source}\n":
+        raise ValueError(f"{IDLE_STOP_SOURCE.name} must not contain a line 'PY' (the heredoc terminator)")
+    return source.rstrip("\n")
 
 
 class NotebookInstance(Construct):
@@ -158,6 +171,8 @@ class NotebookInstance(Construct):
                 "ResourcePrefix": resource_prefix,
                 "NotebooksUri": notebooks_uri,
                 "IdleMinutes": str(idle_minutes),
+                "IdleCheckMinutes": str(IDLE_CHECK_MINUTES),
+                "IdleStopScript": idle_stop_script(),
             },
         )
         self.lifecycle = sagemaker.CfnNotebookInstanceLifecycleConfig(
@@ -179,7 +194,12 @@ class NotebookInstance(Construct):
             kms_key_id=self.volume_key.key_id,
             volume_size_in_gb=NOTEBOOK_VOLUME_GB,
             direct_internet_access="Enabled",
-            platform_identifier="notebook-al2-v3",
+            platform_identifier=PLATFORM_IDENTIFIER,
+            # IMDSv2 only: credentials are handed out to session-token requests, never to a plain GET.
+            instance_metadata_service_configuration=(
+                sagemaker.CfnNotebookInstance.InstanceMetadataServiceConfigurationProperty(
+                    minimum_instance_metadata_service_version="2")
+            ),
         )
         self.console_url = (
             f"https://console.aws.amazon.com/sagemaker/home?region={Aws.REGION}"

@@ -151,6 +151,15 @@ def test_evaluate_runs_to_the_end_when_the_endpoints_are_gone(executed: dict[str
     assert plots == {"training_cost", "validation_metrics"}
 
 
+def test_notebooks_name_a_kernel_the_notebook_instance_platform_has() -> None:
+    from stacks.notebook import PLATFORM_IDENTIFIER, PLATFORM_KERNELS
+
+    for name in NOTEBOOKS:
+        kernelspec = nbformat.read(NOTEBOOK_ROOT / f"{name}.ipynb", as_version=4).metadata["kernelspec"]
+        assert kernelspec["name"] in PLATFORM_KERNELS[PLATFORM_IDENTIFIER], name
+        assert kernelspec["language"] == "python"
+
+
 def test_committed_notebooks_have_no_outputs() -> None:
     for name in NOTEBOOKS:
         notebook = nbformat.read(NOTEBOOK_ROOT / f"{name}.ipynb", as_version=4)
@@ -243,7 +252,7 @@ def test_the_notebook_instance_gets_the_notebooks_their_helper_and_the_stack_nam
     asset_hash = shipped[0].name.removeprefix("asset.")
     assert f"{asset_hash}.zip" in json.dumps(variables["NotebooksUri"])
     # stack.json, which shardlab_notebook.stack_settings reads, sits in the folder the notebooks are unzipped to
-    assert '$PROJECT_DIR/stack.json' in script and "-d $PROJECT_DIR" in script
+    assert '$PROJECT_DIR/stack.json' in script and "/tmp/shardlab-notebooks.zip $PROJECT_DIR <<'PY'" in script
     assert '"bucket": "${Bucket}"' in script and set(variables["Bucket"]) == {"Ref"}
     assert '"stateMachineArn": "${StateMachineArn}"' in script and set(variables["StateMachineArn"]) == {"Ref"}
     (role_policy,) = [r for r in template["Resources"].values()

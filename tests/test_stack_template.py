@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import subprocess
@@ -124,9 +123,8 @@ def test_notebook_instance_is_locked_down_and_stops_when_idle(template: dict[str
     (config,) = [r for r in template["Resources"].values()
                  if r["Type"] == "AWS::SageMaker::NotebookInstanceLifecycleConfig"]
     script, variables = config["Properties"]["OnStart"][0]["Content"]["Fn::Base64"]["Fn::Sub"]
-    assert "/home/ec2-user/SageMaker/shardlab" in script and "stop-notebook-instance" in script
-    assert "crontab" in script and variables["IdleMinutes"] == "60"
-    assert len(base64.b64encode(script.encode())) < 16384  # SageMaker's limit on a lifecycle script
+    assert "/home/ec2-user/SageMaker/shardlab" in script and "stop-notebook-instance" in variables["IdleStopScript"]
+    assert "shardlab-idle-stop.timer" in script and variables["IdleMinutes"] == "60"  # tests/test_notebook_instance.py
     assertions.has_resource("AWS::KMS::Key", {"DeletionPolicy": "Delete",
                                               "Properties": {"EnableKeyRotation": True}})
 
@@ -171,6 +169,6 @@ def test_lifecycle_script_is_valid_bash_and_its_idle_check_valid_python(template
     assert "${" not in rendered
     (tmp_path / "on-start.sh").write_text(rendered)
     subprocess.run(["bash", "-n", str(tmp_path / "on-start.sh")], check=True)
-    idle_check = rendered.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
-    compile(idle_check, "shardlab-idle-stop.py", "exec")
-    assert "IDLE_MINUTES = 60" in idle_check
+    idle_check = rendered.split("/usr/local/bin/shardlab-idle-stop <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    compile(idle_check, "shardlab-idle-stop", "exec")
+    assert "--idle-minutes 60" in rendered
