@@ -24,7 +24,7 @@ class DataPreparation(Construct):
         )
         self.shard = ProjectFunction(
             self, "Shard", handler="dataprep.handler.shard",
-            description="shardlab: one yearly GDELT file -> recordIO-protobuf train/validation/test objects",
+            description="shardlab: one GDELT source group (a yearly file or a month's files) -> recordIO objects",
             memory_mb=SHARD_MEMORY_MB, timeout=LONGEST_LAMBDA_TIMEOUT, environment=environment,
         )
         self.finalize = ProjectFunction(

@@ -120,6 +120,7 @@ class Pipeline(Construct):
                 "sourcePrefix": _config("sourcePrefix"),
                 "year": J.number_at("$$.Map.Item.Value.year"),
                 "role": J.string_at("$$.Map.Item.Value.role"),
+                "group": J.number_at("$$.Map.Item.Value.group"),  # the year's file, or one month of files
                 "eventCodes": J.list_at("$.profile.eventCodes"),
                 "seed": J.number_at("$.config.seed"),
                 "trainFraction": J.number_at("$.config.trainFraction"),
@@ -221,12 +222,8 @@ class Pipeline(Construct):
                 {
                     "trainingJobs": {v: _config(f"names.{v}") for v in VARIANTS},
                     "endpoints": {v: _config(f"names.{v}") for v in VARIANTS},
-                    "testData": J.format(
-                        "s3://{}/{}test/{}.data",
-                        _config("bucket"),
-                        _config("datasetPrefix"),
-                        J.string_at("$.config.testYear"),
-                    ),
+                    # every test object (one per source group of the test year), in key order
+                    "testData": J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
                     "trainData": J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
                     "bucket": _config("bucket"),
                     "runPrefix": _config("runPrefix"),

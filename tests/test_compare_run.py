@@ -485,3 +485,34 @@ def test_recordio_bytes_helper_matches_the_writer() -> None:
     x, y = make_rows(3, seed=0)
     records = list(recordio.iter_records(io.BytesIO(recordio_bytes(x, y))))
     assert [r[1][0] for r in records] == y.tolist()
+
+
+def test_a_test_prefix_of_several_objects_is_scored_as_one_test_set(
+    dataset: dict[str, Any], server: LocalSageMakerServer
+) -> None:
+    """A daily or monthly test year is one test object per month: the compare step reads them in key order."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    x, y = dataset["test_x"], dataset["test_y"]
+    s3.delete_object(Bucket=BUCKET, Key=f"{DATASET}test/1984.data")
+    for group, rows in enumerate((slice(0, 1000), slice(1000, 1001), slice(1001, 3000))):
+        s3.put_object(Bucket=BUCKET, Key=f"{DATASET}test/2015-{group:02d}.data", Body=recordio_bytes(x[rows], y[rows]))
+    log = RequestLog()
+    run_comparison(
+        CompareRequest.from_event(event(testData=f"s3://{BUCKET}/{DATASET}test/")),
+        **clients(server, log),
+        metrics_namespace=NAMESPACE,
+        max_request_bytes=20_000,
+    )
+    assert log.problems == []
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{RUN_PREFIX}report.json")["Body"].read())
+    for branch, model in (("replicated", REPLICATED), ("sharded", SHARDED)):
+        assert report["models"][branch]["test"]["rows"] == 3000
+        assert report["models"][branch]["test"]["mse"] == pytest.approx(
+            reference_metrics(y, model.predict(x))["mse"], rel=1e-12
+        )
+    s3.delete_object(Bucket=BUCKET, Key=f"{DATASET}test/2015-00.data")
+    s3.delete_object(Bucket=BUCKET, Key=f"{DATASET}test/2015-01.data")
+    s3.delete_object(Bucket=BUCKET, Key=f"{DATASET}test/2015-02.data")
+    with pytest.raises(DatasetError, match=f"no test objects under s3://{BUCKET}/{DATASET}test/"):
+        run_comparison(CompareRequest.from_event(event(testData=f"s3://{BUCKET}/{DATASET}test/")),
+                       **clients(server, RequestLog()), metrics_namespace=NAMESPACE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from dataprep.encoding import feature_dim_for, shuffled_order, split_point
@@ -197,11 +199,12 @@ def test_top_codes_by_count_then_numeric_returned_in_numeric_order() -> None:
     assert sorted(["1712", "10", "010", "190"], key=event_code_sort_key) == ["010", "10", "190", "1712"]
 
 
-def test_years_outside_the_yearly_files_are_rejected_with_the_year_named() -> None:
-    assert validate_year(1979) == 1979
-    assert validate_year(2005) == 2005
-    for year in (1978, 2006, 2013):
-        with pytest.raises(ValueError, match=f"year {year} has no yearly GDELT events file: .*1979-2005"):
+def test_years_outside_the_complete_gdelt_years_are_rejected_with_the_year_named() -> None:
+    latest = datetime.datetime.now(datetime.UTC).year - 1
+    for year in (1979, 2005, 2006, 2013, latest):
+        assert validate_year(year) == year
+    for year in (1978, latest + 1):
+        with pytest.raises(ValueError, match=f"year {year} has no complete GDELT 1.0 event files: .*1979-{latest}"):
             validate_year(year)
     for bad in ("1979", 1979.0, True, None):
         with pytest.raises(ValueError, match="must be an integer"):

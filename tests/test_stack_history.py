@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from lambda_common.gdelt_sources import latest_complete_year
 from workflow_input.config import (
     DEFAULTS,
     FIRST_YEARLY_FILE,
-    LAST_YEARLY_FILE,
+    MAX_SHARD_ITEMS,
     build_config,
     endpoint_poll_schedule,
 )
@@ -42,9 +43,12 @@ EXECUTION_EVENTS = 2  # ExecutionStarted, ExecutionSucceeded/Failed
 def extreme_inputs() -> Iterator[dict[str, Any]]:
     """Valid inputs that maximize what the definition iterates over: every poll interval (the loop's
     length depends on it), and the longest list of years (the Map's items)."""
-    years = list(range(FIRST_YEARLY_FILE, LAST_YEARLY_FILE + 1))
     for poll_seconds in range(1, 301):
         yield {"endpointPollSeconds": poll_seconds}
+    # the most Map items a run may have: 12 per year from 2006 (one per month), 1 per earlier year
+    later = list(range(2006, latest_complete_year() + 1))[: MAX_SHARD_ITEMS // 12]
+    earlier = list(range(FIRST_YEARLY_FILE, 2006))[: MAX_SHARD_ITEMS - 12 * len(later)]
+    years = earlier + later
     yield {"trainYears": years[:-1], "testYear": years[-1], "endpointPollSeconds": 1}
 
 

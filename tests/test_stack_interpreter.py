@@ -118,7 +118,7 @@ def test_whole_pipeline_runs_and_cleans_up(
     assert fake.events["profile"][0]["year"] == 1979
     compare = fake.events["compare"][0]
     prefix = compare["parameters"]["datasetPrefix"]
-    assert compare["testData"] == f"s3://{BUCKET}/{prefix}test/1984.data"
+    assert compare["testData"] == f"s3://{BUCKET}/{prefix}test/"
     assert compare["trainData"] == f"s3://{BUCKET}/{prefix}train/"
     names = compare["endpoints"]
     assert names == compare["trainingJobs"] == compare["parameters"]["names"]
@@ -170,7 +170,7 @@ def test_invalid_input_fails_first_with_the_field_named_and_creates_nothing(
     template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
 ) -> None:
     fake = FakePipeline()
-    description, state = _run(template, definition, fake, {"trainYears": [1979, 2011]}, monkeypatch)
+    description, state = _run(template, definition, fake, {"trainYears": [1979, 2999]}, monkeypatch)
     assert description["status"] == "FAILED"
     assert "trainYears[1]" in description.get("cause", "")
     assert fake.events == {} and state["training"] == {} and state["endpoints"] == []

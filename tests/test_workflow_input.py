@@ -46,7 +46,7 @@ def test_empty_input_gets_every_default_and_the_derived_fields() -> None:
     assert re.fullmatch(r"datasets/[0-9a-f]{16}/", config["datasetPrefix"])
     assert config["names"] == {"replicated": f"shardlab-{config['runId']}-replicated",
                                "sharded": f"shardlab-{config['runId']}-sharded"}
-    assert config["shardYears"][-1] == {"year": 1984, "role": "test"}
+    assert config["shardYears"][-1] == {"year": 1984, "role": "test", "group": 0, "layout": "yearly"}
     assert [s["year"] for s in config["shardYears"][:-1]] == config["trainYears"]
     assert config["stoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
     assert config["endpointPollSchedule"] == [30] * 120  # every 30 s for an hour
@@ -75,14 +75,14 @@ def test_spot_training_adds_max_wait_time() -> None:
     ("raw", "field"),
     [
         ({"trainYears": [1978]}, "trainYears[0]"),
-        ({"trainYears": [1979, 2006]}, "trainYears[1]"),
+        ({"trainYears": [1979, 2999]}, "trainYears[1]"),
         ({"trainYears": []}, "trainYears"),
         ({"trainYears": "1979"}, "trainYears"),
         ({"trainYears": [1979, 1979]}, "trainYears"),
         ({"trainYears": [1979.0]}, "trainYears[0]"),
         ({"trainYears": [True]}, "trainYears[0]"),
         ({"testYear": 1983}, "testYear"),
-        ({"testYear": 2013}, "testYear"),
+        ({"testYear": 2999}, "testYear"),
         ({"testYear": "1984"}, "testYear"),
         ({"instanceCount": 0}, "instanceCount"),
         ({"instanceCount": -1}, "instanceCount"),

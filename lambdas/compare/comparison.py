@@ -116,8 +116,37 @@ def check_endpoints_in_service(sagemaker: Any, endpoints: dict[str, str]) -> Non
             raise CompareInputError(f"endpoint {endpoint_name} is {status}, not InService: it cannot be scored")
 
 
+class _Concatenated:
+    """The test objects under a prefix, read one after the other (records never span objects)."""
+
+    def __init__(self, s3: Any, bucket: str, keys: list[str]) -> None:
+        self._s3, self._bucket, self._keys = s3, bucket, list(keys)
+        self._body: Any = None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self._body is None:
+                if not self._keys:
+                    return b""
+                self._body = self._s3.get_object(Bucket=self._bucket, Key=self._keys.pop(0))["Body"]
+            data = self._body.read(size)
+            if data:
+                return data
+            self._body.close()
+            self._body = None
+
+
 def _open_object(s3: Any, uri: str, role: str) -> Any:
     bucket, key = parse_s3_uri(uri)
+    if key.endswith("/"):  # a prefix: every object under it, in S3 key order (a year of monthly/daily groups)
+        keys = sorted(
+            (item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+             for item in page.get("Contents", []) if not item["Key"].endswith("/")),
+            key=lambda k: k.encode(),
+        )
+        if not keys:
+            raise DatasetError(f"no {role} objects under {uri}")
+        return _Concatenated(s3, bucket, keys)
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"]
     except s3.exceptions.NoSuchKey as error:

@@ -15,8 +15,8 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-FIRST_YEARLY_FILE = 1979
-LAST_YEARLY_FILE = 2005  # from 2006 GDELT publishes monthly, then daily files
+from lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
+from lambda_common.gdelt_sources import LAST_YEARLY_FILE, latest_complete_year  # noqa: F401 (re-exported)
 
 HISTORICAL_COLUMNS = 57
 DAILY_COLUMNS = 58
@@ -53,18 +53,20 @@ _CR_ENDINGS = (b"\r\n", b"\r")
 
 
 def validate_year(year: object) -> int:
-    """The year as an int if GDELT publishes a yearly events file for it, else ValueError naming it."""
+    """The year as an int if GDELT has event files for all of it (1979 to the latest complete year)."""
     if isinstance(year, bool) or not isinstance(year, int):
         raise ValueError(f"year must be an integer, got {year!r}")
-    if not FIRST_YEARLY_FILE <= year <= LAST_YEARLY_FILE:
+    latest = latest_complete_year()
+    if not FIRST_YEARLY_FILE <= year <= latest:
         raise ValueError(
-            f"year {year} has no yearly GDELT events file: yearly files exist for "
-            f"{FIRST_YEARLY_FILE}-{LAST_YEARLY_FILE} only (later data is monthly or daily)"
+            f"year {year} has no complete GDELT 1.0 event files: years {FIRST_YEARLY_FILE}-{latest} do "
+            "(yearly files to 2005, monthly to March 2013, then daily)"
         )
     return year
 
 
 def source_key(source_prefix: str, year: int) -> str:
+    """The yearly file of a year up to 2005."""
     return f"{source_prefix}{year}.csv"
 
 

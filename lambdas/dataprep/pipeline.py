@@ -27,10 +27,10 @@ from dataprep.gdelt import (
     ScanStats,
     event_code_sort_key,
     scan_rows,
-    source_key,
     validate_year,
 )
 from dataprep.s3io import DEFAULT_PART_SIZE, S3Client, S3ObjectWriter, describe_client_error, open_lines
+from lambda_common.gdelt_sources import group_count, group_keys
 from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
 
 MANIFEST_NAME = "manifest.json"
@@ -173,12 +173,15 @@ def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             "manifest": manifest,
         }
 
-    key = source_key(source_prefix, year)
-    where = f"s3://{source_bucket}/{key}"
+    # The base year's first group: the whole year up to 2005, its first month after (one invocation must scan it
+    # within 15 minutes; a daily year is 365 objects).
+    keys = group_keys(source_prefix, year, 0)
+    where = _where(source_bucket, keys)
     stats = ScanStats()
     code_counts: dict[bytes, int] = {}
-    with open_lines(s3, source_bucket, key) as lines:
-        scan_rows(lines, stats, None, code_counts=code_counts)
+    for key in keys:
+        with open_lines(s3, source_bucket, key) as lines:
+            scan_rows(lines, stats, None, code_counts=code_counts)
     check_row_quality(stats, where, max_bad)
     if len(code_counts) < top_n:
         raise SourceDataError(
@@ -214,15 +217,18 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
     instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
     bucket = _text(event, "bucket")
     dataset_prefix = _prefix(event, "datasetPrefix")
-    group = 0  # the year's source group (one yearly file)
+    group = event.get("group", 0)  # the year's source group: its yearly file, or one month's files
+    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < group_count(year):
+        raise InvalidEventError(f"group must be an integer in [0, {group_count(year) - 1}] for {year}, got {group!r}")
 
-    key = source_key(source_prefix, year)
-    where = f"s3://{source_bucket}/{key}"
+    keys = group_keys(source_prefix, year, group)
+    where = _where(source_bucket, keys)
     stats = ScanStats()
     kept = KeptRows()
     selected = {code.encode(): index for index, code in enumerate(codes)}
-    with open_lines(s3, source_bucket, key) as lines:
-        scan_rows(lines, stats, selected, kept=kept)
+    for key in keys:  # a missing one fails with SourceDataError naming it, before anything is written
+        with open_lines(s3, source_bucket, key) as lines:
+            scan_rows(lines, stats, selected, kept=kept)
     check_row_quality(stats, where, max_bad)
     row_count = len(kept)
     if row_count == 0:
@@ -231,8 +237,9 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
             f"selected {len(codes)}, both actors geocoded): {stats.rejected}"
         )
 
+    suffix = "" if group_count(year) == 1 else f"-{group:02d}"  # <year>.data, or <year>-<group>.data per month
     if role == "train":
-        order = shuffled_order(row_count, seed)
+        order = shuffled_order(row_count, seed + group)
         cut = split_point(row_count, train_fraction)
         if cut in (0, row_count):
             raise SourceDataError(
@@ -248,10 +255,10 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         outputs: list[tuple[str, Any]] = [
             (train_part_key(dataset_prefix, year, group, part), rows) for part, rows in enumerate(parts)
         ]
-        outputs.append((f"{dataset_prefix}validation/{year}.data", order[cut:]))
+        outputs.append((f"{dataset_prefix}validation/{year}{suffix}.data", order[cut:]))
         del order, parts
     else:
-        outputs = [(f"{dataset_prefix}test/{year}.data", range(row_count))]  # scored unshuffled, as the notebook
+        outputs = [(f"{dataset_prefix}test/{year}{suffix}.data", range(row_count))]  # unshuffled, as the notebook
 
     encoder = OneHotRecordEncoder(len(codes))
     written: list[str] = []
@@ -268,6 +275,8 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         raise
     return {
         "year": year,
+        "group": group,
+        "sourceObjects": len(keys),
         "rowsRead": stats.rows_read,
         "rowsKept": row_count,
         "rejected": dict(stats.rejected),
@@ -277,6 +286,12 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         "keys": written,
         "featureDim": encoder.feature_dim,
     }
+
+
+def _where(bucket: str, keys: list[str]) -> str:
+    if len(keys) == 1:
+        return f"s3://{bucket}/{keys[0]}"
+    return f"s3://{bucket}/{keys[0]} .. {keys[-1].rsplit('/', 1)[-1]} ({len(keys)} objects)"
 
 
 def _delete_quietly(s3: S3Client, bucket: str, keys: list[str]) -> None:
@@ -305,15 +320,15 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidEventError("shards must be a non-empty list of shard step outputs")
     record_size = OneHotRecordEncoder(len(codes)).record_size
 
-    years: set[int] = set()
+    years: set[tuple[Any, Any]] = set()
     channel_keys: list[tuple[str, str, Any]] = []  # (key, channel, year): all checked before any request
     for shard in shards:
         if not isinstance(shard, dict) or not isinstance(shard.get("keys"), list):
             raise InvalidEventError(f"each shard must be a shard step output with keys, got {shard!r}")
         year = shard.get("year")
-        if year in years:
-            raise InvalidEventError(f"year {year} appears in more than one shard")
-        years.add(year)  # type: ignore[arg-type]
+        if (year, shard.get("group", 0)) in years:
+            raise InvalidEventError(f"year {year} group {shard.get('group', 0)} appears in more than one shard")
+        years.add((year, shard.get("group", 0)))
         if shard.get("featureDim") != feature_dim:
             raise InvalidEventError(
                 f"shard for {year} has featureDim {shard.get('featureDim')}, expected {feature_dim}"

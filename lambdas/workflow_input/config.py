@@ -13,8 +13,13 @@ import re
 from typing import Any
 
 # The published GDELT 1.0 yearly backfiles are events/1979.csv ... events/2005.csv.
-FIRST_YEARLY_FILE = 1979
-LAST_YEARLY_FILE = 2005
+from lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
+from lambda_common.gdelt_sources import LAST_YEARLY_FILE, group_count, latest_complete_year, layout  # noqa: F401
+
+# FIRST_YEARLY_FILE to latest_complete_year(start): yearly files to 2005, monthly to March 2013, then daily.
+# Source groups ("Shard years" Map items: 1 per yearly year, 12 per later year) one run may prepare: with it
+# the definition's worst-case history stays under half of Step Functions' 25,000 events (test_stack_history).
+MAX_SHARD_ITEMS = 200
 
 # Must equal cdk.json context "shardlab:executionDefaults" (a test checks it); the stack passes the context
 # values in SHARDLAB_DEFAULTS so a deployment can change them without touching code.
@@ -95,14 +100,14 @@ def _bool(field: str, value: object) -> bool:
     return value
 
 
-def _year(field: str, value: object) -> int:
+def _year(field: str, value: object, latest: int) -> int:
     if not _is_int(value):
         raise InvalidExecutionInputError(f"{field} must be a year (integer), got {json.dumps(value)}")
     assert isinstance(value, int)
-    if not FIRST_YEARLY_FILE <= value <= LAST_YEARLY_FILE:
+    if not FIRST_YEARLY_FILE <= value <= latest:
         raise InvalidExecutionInputError(
-            f"{field}: {value} has no yearly GDELT file; yearly files exist for "
-            f"{FIRST_YEARLY_FILE}-{LAST_YEARLY_FILE}"
+            f"{field}: {value} is not a complete GDELT year; GDELT 1.0 events cover "
+            f"{FIRST_YEARLY_FILE}-{latest} (the latest complete year)"
         )
     return value
 
@@ -147,7 +152,8 @@ def _hyperparameters(value: object) -> dict[str, str]:
 
 
 def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None,
-                             source_locations: list[str] | None = None) -> dict[str, Any]:
+                             source_locations: list[str] | None = None, *, latest_year: int | None = None
+                             ) -> dict[str, Any]:
     """Merge `raw` over the defaults and check every field; returns the validated settings.
 
     `source_locations`: the `s3://bucket/prefix/` locations the deployment's roles may read
@@ -163,16 +169,24 @@ def validate_execution_input(raw: object, defaults: dict[str, Any] | None = None
             f"unknown execution input key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(DEFAULTS))}"
         )
     merged = {**base, **raw}
+    if latest_year is None:
+        latest_year = latest_complete_year()
 
     years_value = merged["trainYears"]
     if not isinstance(years_value, list) or not years_value:
         raise InvalidExecutionInputError(f"trainYears must be a non-empty list of years, got {json.dumps(years_value)}")
-    train_years = [_year(f"trainYears[{i}]", y) for i, y in enumerate(years_value)]
+    train_years = [_year(f"trainYears[{i}]", y, latest_year) for i, y in enumerate(years_value)]
     if len(set(train_years)) != len(train_years):
         raise InvalidExecutionInputError(f"trainYears must not repeat a year, got {train_years}")
-    test_year = _year("testYear", merged["testYear"])
+    test_year = _year("testYear", merged["testYear"], latest_year)
     if test_year in train_years:
         raise InvalidExecutionInputError(f"testYear {test_year} is also in trainYears; the test year must be held out")
+    groups = sum(group_count(year) for year in [*train_years, test_year])
+    if groups > MAX_SHARD_ITEMS:
+        raise InvalidExecutionInputError(
+            f"trainYears and testYear are {groups} source groups (1 per year to 2005, 12 per later year: one per "
+            f"month); one run prepares at most {MAX_SHARD_ITEMS} (e.g. 16 years from 2006 on and 8 before)"
+        )
 
     config: dict[str, Any] = {
         "trainYears": sorted(train_years),
@@ -276,7 +290,9 @@ def build_config(
     source_locations: list[str] | None = None,
 ) -> dict[str, Any]:
     """The full run config stored at `$.config` (docs/ARCHITECTURE.md)."""
-    config = validate_execution_input(raw_input, defaults, source_locations)
+    config = validate_execution_input(
+        raw_input, defaults, source_locations, latest_year=latest_complete_year(start_time)
+    )
     prefix = check_resource_prefix(resource_prefix)
     run_id = run_id_for(execution_name, start_time)
     names = {suffix: f"{prefix}-{run_id}-{suffix}" for suffix in BRANCH_SUFFIXES}
@@ -292,8 +308,13 @@ def build_config(
             "datasetPrefix": dataset_prefix_for(config),
             "runPrefix": f"runs/{run_id}/",
             "names": names,
-            "shardYears": [{"year": y, "role": "train"} for y in config["trainYears"]]
-            + [{"year": config["testYear"], "role": "test"}],
+            # One Map item per source group (a year's file, or one month of monthly/daily files): at most
+            # 12 per year, so the Map's item count stays bounded (the history-bound test uses this).
+            "shardYears": [
+                {"year": year, "role": role, "group": group, "layout": layout(year)}
+                for year, role in [*((y, "train") for y in config["trainYears"]), (config["testYear"], "test")]
+                for group in range(group_count(year))
+            ],
             "hyperParameters": {**BASE_HYPERPARAMETERS, **config["hyperParameters"]},
             "stoppingCondition": stopping_condition,
             "endpointPollSchedule": schedule,
