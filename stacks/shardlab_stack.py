@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import ArnFormat, Aws, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack
+from aws_cdk import ArnFormat, Aws, CfnCondition, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -22,6 +22,7 @@ from stacks.names import (
     training_sync_rule_arn,
 )
 from stacks.notebook import NotebookInstance
+from stacks.regions import notebook_supported_here, only_where_notebooks_exist
 from stacks.storage import DATASETS_PREFIX, RUNS_PREFIX, DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, LinearLearnerImage, SageMakerExecutionRole
 from stacks.workflow import Pipeline, PipelineFunctions
@@ -101,13 +102,15 @@ class ShardlabStack(Stack):
             auto_delete.node.add_dependency(self.guard.resource)
 
         self.notebook: NotebookInstance | None = None
-        if settings.notebook:
+        self.notebook_condition: CfnCondition | None = None
+        if settings.notebook and notebook_supported_here(self):
             self.notebook = NotebookInstance(
                 self, "Notebook", resource_prefix=prefix, instance_type=settings.notebook_instance_type,
                 idle_minutes=settings.notebook_idle_minutes, bucket_name=bucket.bucket_name,
                 state_machine_arn=state_machine.state_machine_arn,
             )
             self._grant_notebook(self.notebook.role, bucket.bucket_arn, defaults)
+            self.notebook_condition = only_where_notebooks_exist(self.notebook)
 
         self._dashboard(prefix, settings.metrics_namespace)
         self._outputs(bucket.bucket_name, state_machine.state_machine_arn)
@@ -261,7 +264,8 @@ class ShardlabStack(Stack):
             ("Training speed-up of ShardedByS3Key", "TrainingSpeedUp"),
         ]
         self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=f"{prefix}-comparison",
+            # Dashboard names are account-global (every other name here is regional or generated).
+            self, "Dashboard", dashboard_name=f"{prefix}-comparison-{self.region}",
             default_interval=Duration.days(14),
             widgets=[[cloudwatch.GraphWidget(title=title, left=[search(metric, "Maximum")], width=12,
                                              view=cloudwatch.GraphWidgetView.BAR)]
@@ -280,5 +284,5 @@ class ShardlabStack(Stack):
                   value=f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
                         f"#dashboards:name={self.dashboard.dashboard_name}")
         if self.notebook is not None:
-            CfnOutput(self, "NotebookUrl", value=self.notebook.console_url,
+            CfnOutput(self, "NotebookUrl", value=self.notebook.console_url, condition=self.notebook_condition,
                       description="JupyterLab on the notebook instance (stops itself when idle)")

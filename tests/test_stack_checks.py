@@ -1,5 +1,6 @@
-"""cdk-nag (no unacknowledged finding), cfn-lint (no errors), and the pinned CDK CLI's `cdk synth` with no
-AWS credentials, no network and no Docker, giving the same template as the in-process synth."""
+"""cdk-nag (no unacknowledged finding), cfn-lint (no errors in any region of the image map), and the pinned
+CDK CLI's `cdk synth` with no AWS credentials, no network and no Docker, giving the same template as the
+in-process synth."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from aws_cdk import aws_iam as iam
 
 from app import add_checks
 from local.template import REPO_ROOT, Assembly
+from stacks.regions import NOTEBOOK_CONDITION_ID, NOTEBOOK_UNAVAILABLE_REGIONS
+from stacks.training import LINEAR_LEARNER_ACCOUNTS
 
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 
@@ -34,16 +37,33 @@ def test_cdk_nag_finds_nothing_unacknowledged_and_every_acknowledgement_has_a_re
         assert violation["acknowledgedAt"] != "Shardlab", violation["ruleName"]
 
 
-def test_cfn_lint_reports_no_errors(assembly: Assembly) -> None:
+CFN_LINT = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())"]
+
+
+def test_cfn_lint_finds_no_errors_in_any_region_of_the_image_map(assembly: Assembly, tmp_path: Path) -> None:
+    """One cfn-lint run over every region the region rule admits. A probe copy without the notebook's region
+    condition proves the run is live: it must show E3006 exactly in the regions the stack leaves it out of."""
+    template = json.loads(assembly.template_path.read_text())
+    for resource in template["Resources"].values():
+        if resource.get("Condition") == NOTEBOOK_CONDITION_ID:
+            del resource["Condition"]
+    probe = tmp_path / "probe.template.json"
+    probe.write_text(json.dumps(template))
     result = subprocess.run(
-        [sys.executable, "-m", "cfnlint", "--format", "json", str(assembly.template_path)],
-        capture_output=True, text=True, check=False, timeout=120,
+        [*CFN_LINT, "--format", "json", "--regions", *sorted(LINEAR_LEARNER_ACCOUNTS), "--",
+         str(assembly.template_path), str(probe)],
+        capture_output=True, text=True, check=False, timeout=300,
     )
-    findings = json.loads(result.stdout or "[]")
-    errors = [f for f in findings if f["Level"] == "Error"]
+    assert result.stdout.strip().startswith("["), result.stderr[-2000:]
+    findings = json.loads(result.stdout)
+    stack_findings = [f for f in findings if Path(f["Filename"]) == assembly.template_path]
+    errors = [f for f in stack_findings if f["Level"] == "Error"]
     assert errors == [], errors
     # The only warning: CDK writes DependsOn for roles a Lambda already references (harmless).
-    assert {f["Rule"]["Id"] for f in findings} <= {"W3005"}
+    assert {f["Rule"]["Id"] for f in stack_findings} <= {"W3005"}
+    probe_errors = {(f["Rule"]["Id"], f["Message"].rsplit("'", 2)[-2]) for f in findings
+                    if Path(f["Filename"]) == probe and f["Level"] == "Error"}
+    assert probe_errors == {("E3006", region) for region in NOTEBOOK_UNAVAILABLE_REGIONS}, probe_errors
 
 
 def _offline_environment(home: Path) -> dict[str, str]:

@@ -145,7 +145,9 @@ def test_outputs_and_dashboard(template: dict[str, Any], assertions: Template) -
     assert {"BucketName", "StateMachineArn", "StateMachineConsoleUrl", "ExampleExecutionInput", "NotebookUrl",
             "DashboardUrl"} <= set(outputs)
     assert json.loads(outputs["ExampleExecutionInput"]["Value"])["testYear"] == 1984
-    assertions.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "shardlab-comparison"})
+    # Dashboard names are account-global: the region keeps two regions' stacks apart.
+    assertions.has_resource_properties("AWS::CloudWatch::Dashboard", {
+        "DashboardName": {"Fn::Join": ["", ["shardlab-comparison-", {"Ref": "AWS::Region"}]]}})
     (dashboard,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for metric in ("TestMSE", "TrainingTimeInSeconds", "BillableInstanceSeconds", "TrainingSpeedUp"):
