@@ -17,8 +17,12 @@ from stacks.lambda_code import ProjectFunction
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn
 
 GUARD_POLL_INTERVAL = Duration.seconds(30)
-# An endpoint stuck in Creating can only be deleted once it fails (about an hour); 2 h is the framework's max.
-GUARD_TIMEOUT = Duration.hours(2)
+# CloudFormation fails a custom resource that has not answered within its ServiceTimeout (at most 3600 s), so
+# the Provider framework's own total timeout (up to 2 h) must end first: the guard then fails with the list of
+# what is still pending (e.g. an endpoint stuck in Creating, which can only be deleted once it fails, about an
+# hour), the stack goes to DELETE_FAILED, and a later `cdk destroy` starts the guard again (README "Clean-up").
+GUARD_SERVICE_TIMEOUT = Duration.hours(1)
+GUARD_TIMEOUT = Duration.minutes(55)
 
 
 def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatement]:
@@ -125,6 +129,7 @@ class CleanupGuard(Construct):
             "Resource",
             service_token=self.provider.service_token,
             resource_type="Custom::ShardlabCleanupGuard",
+            service_timeout=GUARD_SERVICE_TIMEOUT,
             properties={"ResourcePrefix": resource_prefix, "StateMachineArn": state_machine_arn},
         )
 

@@ -174,3 +174,19 @@ def test_lifecycle_script_is_valid_bash_and_its_idle_check_valid_python(template
     idle_check = rendered.split("/usr/local/bin/shardlab-idle-stop <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
     compile(idle_check, "shardlab-idle-stop", "exec")
     assert "--idle-minutes 60" in rendered
+
+
+def test_cleanup_guard_gives_up_before_cloudformation_does(template: dict[str, Any]) -> None:
+    """CloudFormation fails a custom resource after its ServiceTimeout (at most 3600 s): the Provider framework's
+    waiter (isComplete retried every IntervalSeconds, MaxAttempts times) must end, and report, before that."""
+    (guard,) = [r for r in template["Resources"].values() if r["Type"] == "Custom::ShardlabCleanupGuard"]
+    service_timeout = int(guard["Properties"].get("ServiceTimeout", 3600))
+    assert service_timeout <= 3600
+    (waiter,) = [r for lid, r in template["Resources"].items()
+                 if r["Type"] == "AWS::StepFunctions::StateMachine" and lid.startswith("CleanupGuardProviderwaiter")]
+    text = "".join(part for part in waiter["Properties"]["DefinitionString"]["Fn::Join"][1] if isinstance(part, str))
+    (retry,) = json.loads(text)["States"]["framework-isComplete-task"]["Retry"]  # ARNs left out: still JSON
+    assert retry["BackoffRate"] == 1
+    waiter_seconds = retry["IntervalSeconds"] * retry["MaxAttempts"]
+    # Room for the last isComplete pass (its Lambda timeout) and the onTimeout report.
+    assert waiter_seconds + 5 * 60 <= service_timeout, (waiter_seconds, service_timeout)

@@ -66,6 +66,8 @@ def is_complete(event: dict[str, Any], context: object) -> dict[str, Any]:
     if event["RequestType"] != "Delete":
         return {"IsComplete": True}
     report = _cleanup_pass()
+    if report.pending:  # the log says what a timed-out destroy left (README "Clean-up")
+        print(f"still pending: {', '.join(report.pending)}")
     return {"IsComplete": not report.pending}
 
 
