@@ -5,11 +5,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test lint bench synth deploy destroy lock clean
+.PHONY: demo demo-full test lint bench synth deploy destroy lock clean
 
-demo:  ## run the whole workshop offline (local mode) and print the comparison
+demo:  ## run the whole workshop offline (local mode) on years of 1/5 full size; print the comparison
 	@scripts/bootstrap.sh app
-	@$(PY) -m local run
+	@$(PY) -m local run --scale 0.2
+
+demo-full:  ## the same on full-size years (430,941 rows each, generated from the bundled rows)
+	@scripts/bootstrap.sh app
+	@$(PY) -m local run --scale full
 
 test:  ## the whole test suite (linters included)
 	@scripts/bootstrap.sh dev

@@ -4,6 +4,7 @@ python -m local run                               # defaults: train 1979-1983, t
 python -m local run --years 1979-1981 --test-year 1982
 python -m local run --input '{"instanceCount": 3, "hyperParameters": {"epochs": "4"}}'
 python -m local run --keep-endpoints              # keep serving both endpoints until Ctrl-C
+python -m local run --scale full                  # full-size years (430,941 rows each) generated from the sample
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local.console import Console
-from local.demo import run_demo
+from local.demo import Scale, run_demo
 
 
 def _years(text: str) -> list[int]:
@@ -42,6 +43,13 @@ def _input(text: str) -> dict[str, Any]:
     return value
 
 
+def _scale(text: str) -> Scale:
+    try:
+        return Scale.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +60,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--keep-endpoints", action="store_true", help="keep both endpoints serving until Ctrl-C")
     run.add_argument("--out", type=Path, default=Path("out"), help="where report files go (default ./out)")
     run.add_argument("--name", help="execution name (default: a unique local-... name)")
+    run.add_argument(
+        "--scale",
+        type=_scale,
+        default=Scale.parse("sample"),
+        help="sample: the bundled real rows as they are (default); full: every year generated at the real 1979 "
+        "file's size (430,941 rows) from that year's own bundled rows, with seeded noise; or a fraction of full "
+        "(e.g. 0.25)",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             name=args.name,
             keep_endpoints=args.keep_endpoints,
             started=started,
+            scale=args.scale,
         )
     except KeyboardInterrupt:
         console.line("interrupted: local mode shut down")

@@ -80,7 +80,7 @@ from local.linear_learner import (
 )
 from local.linear_model import LinearModel, ModelArtifactError
 
-STARTING_SECONDS = 90.0
+STARTING_SECONDS = 90.0  # assumption: instance provisioning ("Starting"), before TrainingStartTime
 UPLOADING_SECONDS = 3.0
 ENDPOINT_CREATING_SECONDS = 240.0
 ENDPOINT_DELETING_SECONDS = 10.0

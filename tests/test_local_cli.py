@@ -43,6 +43,21 @@ def test_bad_arguments_are_refused_with_a_clear_message(argv: list[str], capsys:
     assert "--years" in capsys.readouterr().err or "--input" in capsys.readouterr().err
 
 
+def test_scale_argument_and_what_the_demo_says_about_its_data() -> None:
+    assert cli.parse_args(["run"]).scale == demo.Scale("sample", None)
+    assert cli.parse_args(["run", "--scale", "full"]).scale == demo.Scale("full", 1.0)
+    assert demo.rows_per_year(cli.parse_args(["run", "--scale", "0.2"]).scale) == 86_188
+    for bad in ("2", "0", "big"):
+        with pytest.raises(SystemExit):
+            cli.parse_args(["run", "--scale", bad])
+    sample_note = demo.scale_note(demo.Scale("sample", None), {"trainingSpeedUp": 1.0})
+    # Never "sharding barely matters": the sample's times do not measure it, full-size runs do.
+    assert "barely" not in sample_note and "do not\nmeasure what sharding does" in sample_note
+    assert "make demo-full" in sample_note
+    full_note = demo.scale_note(demo.Scale("full", 1.0), {"trainingSpeedUp": 3.8})
+    assert "430,941 rows" in full_note and "no row is shared" in full_note and "ClusterModel" in full_note
+
+
 def test_run_prints_progress_comparison_and_writes_reports(
     template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
