@@ -1,0 +1,91 @@
+"""Benchmark: the true-scale local run (``python -m local run --scale full``, ``make demo-full``) end to end.
+
+Runs, each as its own process exactly as a user would (synth, local AWS, data, the state machine, report):
+
+- baseline ("sample"): ``python -m local run`` on the bundled real sample;
+- candidate ("full"): ``python -m local run --scale full``: six years of 430,941 rows generated from each
+  year's own bundled rows (data/scale_up.py), then the same state machine.
+
+Prints each run's wall time and the full run's ratio to the sample run, then what the full run's report
+says: training time of both jobs (simulated cluster, local/linear_learner.ClusterModel) and their ratio,
+both test MSEs, and the rows each ShardedByS3Key host trained on (shard planner: equal within 1%).
+Exits 1 if the full run fails, takes 300 s or more (target: under 5 minutes on 2 cores), or the per-host
+rows differ by more than 1%.
+
+Usage: ``python bench/bench_demo_full.py [--skip-baseline]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_SECONDS = 300.0
+
+
+def run(scale: str, out: Path) -> tuple[float, dict[str, Any]]:
+    """Wall seconds of one ``python -m local run --scale <scale>`` and its report.json."""
+    command = [sys.executable, "-m", "local", "run", "--scale", scale, "--out", str(out), "--name", f"bench-{scale}"]
+    started = time.perf_counter()
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        print(finished.stdout[-4000:], finished.stderr[-4000:], sep="\n")
+        raise SystemExit(f"python -m local run --scale {scale} failed with exit code {finished.returncode}")
+    return seconds, json.loads((out / f"bench-{scale}" / "report.json").read_text())
+
+
+def describe(name: str, seconds: float, report: dict[str, Any]) -> None:
+    models = report["models"]
+    times = {kind: models[kind]["training"]["trainingTimeInSeconds"] for kind in ("replicated", "sharded")}
+    mse = {kind: models[kind]["test"]["mse"] for kind in ("replicated", "sharded")}
+    print(
+        f"{name:<6}: {seconds:6.1f} s wall; {report['testData']['rows']:,} test rows; training time "
+        f"FullyReplicated {times['replicated']} s, ShardedByS3Key {times['sharded']} s "
+        f"(ratio {times['replicated'] / times['sharded']:.2f}x); test MSE {mse['replicated']:.5f} vs "
+        f"{mse['sharded']:.5f}"
+    )
+    print(f"        verdict: {report['verdict']}")
+
+
+def host_rows(report: dict[str, Any]) -> list[int]:
+    return [host["rows"] for host in report.get("hosts", {}).get("ShardedByS3Key", [])]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--skip-baseline", action="store_true", help="only the full-size run")
+    args = parser.parse_args(argv)
+    print(f"load average (1 min) before: {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="bench-demo-full-") as scratch:
+        baseline = None if args.skip_baseline else run("sample", Path(scratch))
+        full_seconds, full = run("full", Path(scratch))
+    if baseline is not None:
+        describe("sample", *baseline)
+    describe("full", full_seconds, full)
+    failures = []
+    if baseline is not None:
+        print(f"full-size run wall / sample run wall: {full_seconds / baseline[0]:.2f}x")
+    print(f"full-size run: {full_seconds:.1f} s (target < {TARGET_SECONDS:.0f} s)")
+    if full_seconds >= TARGET_SECONDS:
+        failures.append(f"full-size run took {full_seconds:.1f} s >= {TARGET_SECONDS:.0f} s")
+    rows = host_rows(full)
+    print(f"rows per ShardedByS3Key host: {rows}")
+    if not rows or (max(rows) - min(rows)) > 0.01 * max(rows):
+        failures.append(f"per-host rows not equal within 1%: {rows}")
+    print(f"load average (1 min) after: {os.getloadavg()[0]:.1f}")
+    for failure in failures:
+        print("MISSED:", failure)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
