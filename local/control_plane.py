@@ -778,7 +778,7 @@ class LocalSageMaker:
         billable = training_seconds
         spot = bool(job.request.get("EnableManagedSpotTraining"))
         if spot:
-            billable = max(math.ceil(billable * (1 - self.spot_savings)), 1)
+            billable = max(math.ceil(round(billable * (1 - self.spot_savings), 9)), 1)  # 10 s x 0.3 is 3 s, not 4
         default_messages = {
             "Completed": "Training job completed",
             "Failed": f"Training job failed: {failure_reason}",
