@@ -226,6 +226,7 @@ def run_shardlab(path: Path, codes: list[str]) -> dict[str, Any]:
             "maxBadRowFraction": 0.01,
             "bucket": "bench",
             "datasetPrefix": "datasets/bench/",
+            "instanceCount": 5,
         }
         started, cpu_started = time.perf_counter(), time.process_time()
         stats = shard_year(s3, event)

@@ -105,6 +105,23 @@ def project_lambdas(deployment: LocalDeployment) -> list[LambdaSpec]:
     return specs
 
 
+# Lambda's memory quota of a new account (CreateFunction refuses more; CloudFormation rolls the stack back).
+LAMBDA_MEMORY_LIMIT_MB = 3008
+
+
+def check_lambda_limits(deployment: LocalDeployment) -> None:
+    """Refuse what CloudFormation's Lambda handler would refuse in a new account, with Lambda's message."""
+    for logical_id, resource in deployment.resources_of_type("AWS::Lambda::Function").items():
+        memory = int(resource.get("Properties", {}).get("MemorySize", 128))
+        if memory > LAMBDA_MEMORY_LIMIT_MB:
+            raise LocalModeError(
+                f"{logical_id} CREATE_FAILED: Resource handler returned message: \"1 validation error detected: "
+                f"Value '{memory}' at 'memorySize' failed to satisfy constraint: Member must have value less "
+                f"than or equal to {LAMBDA_MEMORY_LIMIT_MB} (Service: Lambda, Status Code: 400)\" "
+                f"(HandlerErrorCode: InvalidRequest)"
+            )
+
+
 def merged_environment(specs: list[LambdaSpec]) -> dict[str, str]:
     """Handlers run in one process, so their environments must agree where they overlap."""
     merged: dict[str, str] = {}
@@ -203,6 +220,7 @@ class LocalShardlab:
         self._stack.close()
 
     def _start(self) -> None:
+        check_lambda_limits(self.deployment)
         specs = project_lambdas(self.deployment)
         self._stack.enter_context(patched_environ(_FAKE_CREDENTIALS))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))

@@ -64,7 +64,9 @@ def test_python_lambdas_have_the_contract_handlers_runtime_arch_and_destroyable_
         assert template["Resources"][log_group]["DeletionPolicy"] == "Delete"
     by_handler = {f["handler"]: f for f in functions.values()}
     assert by_handler["dataprep.handler.shard"]["timeout"] == 900
-    assert by_handler["dataprep.handler.shard"]["memory"] >= 4096
+    # A new account allows at most 3,008 MB per function (bench/bench_shard_memory.py sizes the shard one).
+    assert all(128 <= f["memory"] <= 3008 for f in functions.values()), functions
+    assert by_handler["dataprep.handler.shard"]["memory"] == 1769  # one full vCPU
     assert by_handler["compare.handler.handler"]["environment"]["SHARDLAB_METRICS_NAMESPACE"] == "Shardlab/shardlab"
     assert json.loads(by_handler["workflow_input.handler.handler"]["environment"]["SHARDLAB_DEFAULTS"]) == DEFAULTS
     for handler in ("cleanup.handler.on_event", "cleanup.handler.is_complete"):
