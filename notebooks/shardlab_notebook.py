@@ -271,9 +271,17 @@ def read_dense_recordio(blob: bytes, feature_dim: int) -> tuple[np.ndarray, np.n
 
 
 def read_test_data(s3: Any, report: dict[str, Any], feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The test year's rows: one object, or every object under a prefix in key order (as compare scores them)."""
     bucket, key = parse_s3_uri(report["testData"]["uri"])
-    blob = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return read_dense_recordio(blob, feature_dim)
+    if key.endswith("/"):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        keys = sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+        if not keys:
+            raise ValueError(f"no test objects under s3://{bucket}/{key}")
+    else:
+        keys = [key]
+    parts = [read_dense_recordio(s3.get_object(Bucket=bucket, Key=k)["Body"].read(), feature_dim) for k in keys]
+    return np.concatenate([f for f, _ in parts]), np.concatenate([y for _, y in parts])
 
 
 # --- endpoints and training jobs ----------------------------------------------------------------------------
