@@ -36,6 +36,12 @@ Lifecycles (times are *simulated* seconds; the thread sleeps ``simulated × time
   registers it in the hosting registry → ``InService``; if the artifact cannot be read or is not a local model,
   ``Failed`` with a FailureReason. ``DeleteEndpoint`` → ``Deleting`` → unregistered and gone.
 
+Quotas (``quotas=``, a ``local.service_quotas.LocalServiceQuotas`` or ``{quota name: value}``): AWS's instance
+quotas by name; ``CreateTrainingJob`` and ``CreateEndpoint`` answer ``ResourceLimitExceeded`` as SageMaker does
+when the instances of running jobs (``InProgress``/``Stopping``; spot and on-demand counted apart) or of
+endpoints (any status but ``Failed``) plus the request would pass one. The same values are served as Service
+Quotas (the pipeline's pre-flight reads them).
+
 Fault injection (``FaultPlan``, for tests): keys are ``fnmatch`` patterns of names or operations.
 ``training_failures``: job name → FailureReason the job fails with during ``Training``;
 ``endpoint_failures``: endpoint name → FailureReason the endpoint fails with while ``Creating``;
@@ -79,6 +85,7 @@ from local.linear_learner import (
     TrainingStoppedError,
 )
 from local.linear_model import LinearModel, ModelArtifactError
+from local.service_quotas import LocalServiceQuotas
 
 STARTING_SECONDS = 90.0  # assumption: instance provisioning ("Starting"), before TrainingStartTime
 UPLOADING_SECONDS = 3.0
@@ -380,6 +387,7 @@ class _Endpoint:
     status: str = "Creating"
     failure_reason: str | None = None
     variants: list[dict[str, Any]] = field(default_factory=list)
+    instances: dict[str, int] = field(default_factory=dict)  # instance type -> count it holds (quotas)
 
 
 class LocalSageMaker:
@@ -398,8 +406,12 @@ class LocalSageMaker:
         listener: Listener | None = None,
         spot_savings: float = DEFAULT_SPOT_SAVINGS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        quotas: LocalServiceQuotas | Mapping[str, float] | None = None,
     ) -> None:
         self.registry = registry
+        # Instance quotas, enforced on CreateTrainingJob/CreateEndpoint and served as Service Quotas.
+        self.quotas = (quotas if isinstance(quotas, LocalServiceQuotas)
+                       else LocalServiceQuotas(quotas, region=region, account_id=account_id))
         self.region = region
         self.account_id = account_id
         self.time_scale = time_scale
@@ -569,6 +581,10 @@ class LocalSageMaker:
         with self._lock:
             if name in self._jobs:  # lost a race with a concurrent create of the same name
                 raise SageMakerApiError("ResourceInUse", f"Training job {name} already exists ({job.arn})")
+            held = [(j.request["ResourceConfig"]["InstanceType"], int(j.request["ResourceConfig"]["InstanceCount"]))
+                    for j in self._jobs.values() if j.status in ("InProgress", "Stopping")
+                    and bool(j.request.get("EnableManagedSpotTraining")) == spot]
+            self.quotas.check_training(resource["InstanceType"], int(resource["InstanceCount"]), held, spot=spot)
             self._jobs[name] = job
             self._tags[job.arn] = list(request.get("Tags", []))
         self._emit("training.status", name=name, status=job.status, secondary=job.secondary)
@@ -1034,6 +1050,12 @@ class LocalSageMaker:
                 raise _validation(f'Cannot create already existing endpoint "{arn}".')
             now = self.clock()
             endpoint = _Endpoint(name, arn, config.name, now, now)
+            for variant in config.request["ProductionVariants"]:
+                if "InstanceType" in variant:  # serverless variants hold no instances
+                    count = endpoint.instances.get(variant["InstanceType"], 0)
+                    endpoint.instances[variant["InstanceType"]] = count + int(variant.get("InitialInstanceCount", 1))
+            self.quotas.check_endpoint(endpoint.instances, [e.instances for e in self._endpoints.values()
+                                                            if e.status != "Failed"])
             self._endpoints[name] = endpoint
             self._tags[arn] = list(request.get("Tags", []))
             variants = [dict(v) for v in config.request["ProductionVariants"]]

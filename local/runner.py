@@ -237,6 +237,7 @@ class LocalShardlab:
                 {
                     "AWS_ENDPOINT_URL_SAGEMAKER": self.server.url,
                     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.server.url,
+                    "AWS_ENDPOINT_URL_SERVICE_QUOTAS": self.server.url,  # local.service_quotas
                     **merged_environment(specs),
                 }
             )
@@ -266,6 +267,7 @@ class LocalShardlab:
             **_FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL_SAGEMAKER": self.server.url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.server.url,
+            "AWS_ENDPOINT_URL_SERVICE_QUOTAS": self.server.url,
             "SHARDLAB_BUCKET": self.deployment.bucket_name,
         }
         if self.aws_url:

@@ -4,6 +4,8 @@
   comes from the ``EndpointRegistry``, the answer from ``hosting.invoke``.
 - ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` is the control plane (JSON 1.1 protocol), handed
   to ``control_plane.handle(operation, params)``.
+- ``POST /`` with ``X-Amz-Target: ServiceQuotasV20190624.<Operation>`` is Service Quotas (the control plane's
+  ``quotas``, ``local.service_quotas``), reached through ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``.
 
 Errors use each protocol's wire shape so botocore raises the same ``ClientError`` subclasses as on AWS.
 Point boto3 here with ``endpoint_url=server.url`` or ``AWS_ENDPOINT_URL_SAGEMAKER(_RUNTIME)``.
@@ -24,6 +26,7 @@ from urllib.parse import unquote
 
 from local.errors import SageMakerApiError
 from local.hosting import EndpointRegistry, ModelContainerError, invoke
+from local.service_quotas import TARGET_PREFIX as QUOTAS_TARGET_PREFIX
 
 LOG = logging.getLogger(__name__)
 
@@ -144,11 +147,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps({"__type": code, "message": message}).encode(), "application/x-amz-json-1.1")
 
     def _control_plane(self, target: str, body: bytes) -> None:
-        if not target.startswith(_TARGET_PREFIX):
+        control_plane: Any = self.server.control_plane
+        if target.startswith(QUOTAS_TARGET_PREFIX) and control_plane is not None:
+            operation = target[len(QUOTAS_TARGET_PREFIX) :]
+            control_plane = control_plane.quotas
+        elif target.startswith(_TARGET_PREFIX):
+            operation = target[len(_TARGET_PREFIX) :]
+        else:
             self._json_error("UnknownOperationException", f"Unknown target {target!r}", 400)
             return
-        operation = target[len(_TARGET_PREFIX) :]
-        control_plane = self.server.control_plane
         if control_plane is None:
             self._json_error(
                 "UnknownOperationException", f"{operation}: this local server has no SageMaker control plane", 400

@@ -86,6 +86,10 @@ def acknowledge_findings(stack: ShardlabStack) -> None:
         for finding in gdelt:
             ack(function.role, finding, gdelt_reason)
 
+    ack(stack.quota_check.role, _iam5("*"),
+        "servicequotas:ListServiceQuotas/ListAWSDefaultServiceQuotas support no resource-level permissions; "
+        "read-only, called with ServiceCode sagemaker by the pre-flight")
+
     compare_role = stack.compare.role
     ack(compare_role, datasets, datasets_reason)
     ack(compare_role, _iam5(f"{bucket}/runs/*"), runs_reason)
@@ -114,7 +118,7 @@ def acknowledge_findings(stack: ShardlabStack) -> None:
         "X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:CreateLogDelivery etc.) "
         "support no resource-level permissions (statements added by CDK for tracing and logging)")
     functions = [stack.workflow_input, prep.profile, prep.shard, prep.finalize, stack.compare,
-                 stack.run_cleanup.function]
+                 stack.run_cleanup.function, stack.quota_check]
     for project_function in functions:
         ack(state_machine, _iam5(f"{_arn_of(project_function.function)}:*"),
             "CDK's LambdaInvoke grant covers the function's versions/aliases (<arn>:*) of this one function")

@@ -67,6 +67,16 @@ class ShardlabStack(Stack):
             environment={**common_env, "SHARDLAB_METRICS_NAMESPACE": settings.metrics_namespace},
         )
         self.run_cleanup = RunCleanup(self, "RunCleanup", resource_prefix=prefix)
+        self.quota_check = ProjectFunction(
+            self, "QuotaCheck", handler="preflight.handler.handler",
+            description="shardlab: SageMaker instance quotas (Service Quotas) vs. the run's need",
+            timeout=Duration.seconds(60),
+        )
+        self.quota_check.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadSageMakerQuotas",  # List* of Service Quotas support no resource-level permissions
+            actions=["servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas"],
+            resources=["*"],
+        ))
 
         self.pipeline = Pipeline(
             self,
@@ -78,6 +88,7 @@ class ShardlabStack(Stack):
                 finalize=self.data_preparation.finalize.function,
                 compare=self.compare.function,
                 cleanup=self.run_cleanup.function.function,
+                quota_check=self.quota_check.function,
             ),
             sagemaker_role_arn=self.sagemaker_role.role.role_arn,
             image_uri=self.image.image_uri,

@@ -1,6 +1,6 @@
 """The pipeline's state machine (JSONPath only: local mode runs this definition on moto's interpreter).
 
-Validate input -> profile base year -> (cached? | shard years -> finalize) -> hyperparameters ->
+Validate input -> check service quotas -> profile base year -> (cached? | shard years -> finalize) -> hyperparameters ->
 train both ways (Parallel, .sync) -> host both models (Parallel, bounded wait) -> compare ->
 clean up unless keepEndpoints -> Done. From training on, any failure runs the clean-up and then fails
 with the original Error and Cause.
@@ -42,8 +42,10 @@ class PipelineFunctions:
     """The Lambda functions the state machine invokes (wired by handler string in the stack)."""
 
     def __init__(self, *, validate: lambda_.IFunction, profile: lambda_.IFunction, shard: lambda_.IFunction,
-                 finalize: lambda_.IFunction, compare: lambda_.IFunction, cleanup: lambda_.IFunction) -> None:
+                 finalize: lambda_.IFunction, compare: lambda_.IFunction, cleanup: lambda_.IFunction,
+                 quota_check: lambda_.IFunction) -> None:
         self.validate = validate
+        self.quota_check = quota_check
         self.profile = profile
         self.shard = shard
         self.finalize = finalize
@@ -77,6 +79,18 @@ class Pipeline(Construct):
                                                "executionStartTime": J.execution_start_time}),
             result_selector={"config": J.object_at("$.Payload")},
             result_path="$",
+        )
+        quota_check = tasks.LambdaInvoke(
+            self,
+            "Check service quotas",
+            comment="SageMaker instance quotas vs. this run's need; too low fails here, before any cost.",
+            lambda_function=functions.quota_check,
+            payload=sfn.TaskInput.from_object({
+                key: J.string_at(f"$.config.{key}")
+                for key in ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances")
+            }),
+            result_selector={"report": J.object_at("$.Payload")},
+            result_path="$.quotaCheck",
         )
         profile = tasks.LambdaInvoke(
             self,
@@ -253,7 +267,7 @@ class Pipeline(Construct):
             .when(sfn.Condition.boolean_equals("$.profile.cached", True), train_and_compare)
             .otherwise(shard_years.next(finalize).next(feature_dim))
         )
-        definition = validate.next(profile).next(cached)
+        definition = validate.next(quota_check).next(profile).next(cached)
 
         self.log_group = logs.LogGroup(
             self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY

@@ -317,6 +317,8 @@ def _bucket(template: dict[str, Any]) -> str:
 LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     # What each handler's code calls, for the sample run (bucket/keys per docs/ARCHITECTURE.md).
     "workflow_input.handler.handler": [],
+    "preflight.handler.handler": [("servicequotas:ListServiceQuotas", "*", {}),
+                                  ("servicequotas:ListAWSDefaultServiceQuotas", "*", {})],
     "dataprep.handler.profile": [
         ("s3:GetObject", "arn:aws:s3:::gdelt-open-data/events/1979.csv", {}),
         ("s3:GetObject", "arn:aws:s3:::{bucket}/{dataset}manifest.json", {}),
@@ -431,7 +433,8 @@ NO_RESOURCE_LEVEL = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata", "s
                      "xray:*", "logs:createlogdelivery", "logs:deletelogdelivery", "logs:describelogGroups",
                      "logs:describeresourcepolicies", "logs:getlogdelivery", "logs:listlogdeliveries",
                      "logs:putresourcepolicy", "logs:updatelogdelivery", "xray:getsamplingrules",
-                     "xray:getsamplingtargets", "xray:puttelemetryrecords", "xray:puttracesegments"}
+                     "xray:getsamplingtargets", "xray:puttelemetryrecords", "xray:puttracesegments",
+                     "servicequotas:listservicequotas", "servicequotas:listawsdefaultservicequotas"}
 NO_RESOURCE_LEVEL = {a.lower() for a in NO_RESOURCE_LEVEL}
 
 

@@ -37,6 +37,10 @@ class FakePipeline:
     def _record(self, name: str, event: dict[str, Any]) -> None:
         self.events.setdefault(name, []).append(event)
 
+    def preflight(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        self._record("preflight", event)
+        return {"region": REGION, "checked": [], "unchecked": []}
+
     def profile(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         self._record("profile", event)
         codes = [f"{c:03d}" for c in range(10, 10 + event["topEventCodes"])]
@@ -67,6 +71,7 @@ def _run(template: dict[str, Any], definition: dict[str, Any], fake: FakePipelin
     monkeypatch.delenv("SHARDLAB_DEFAULTS", raising=False)
     handlers = {
         "workflow_input.handler.handler": workflow_input_handler.handler,
+        "preflight.handler.handler": fake.preflight,
         "dataprep.handler.profile": fake.profile,
         "dataprep.handler.shard": fake.shard,
         "dataprep.handler.finalize": fake.finalize,
@@ -116,6 +121,8 @@ def test_whole_pipeline_runs_and_cleans_up(
     assert shards == [(y, "train") for y in range(1979, 1984)] + [(1984, "test")]
     assert {len(e["eventCodes"]) for e in fake.events["shard"]} == {20}
     assert fake.events["profile"][0]["year"] == 1979
+    assert fake.events["preflight"] == [{"instanceCount": 5, "trainingInstanceType": "ml.c5.2xlarge",
+                                         "hostingInstanceType": "ml.m5.xlarge", "useSpotInstances": False}]
     compare = fake.events["compare"][0]
     prefix = compare["parameters"]["datasetPrefix"]
     assert compare["testData"] == f"s3://{BUCKET}/{prefix}test/"

@@ -56,7 +56,7 @@ def test_python_lambdas_have_the_contract_handlers_runtime_arch_and_destroyable_
     assert sorted(f["handler"] for f in functions.values()) == sorted([
         "workflow_input.handler.handler", "dataprep.handler.profile", "dataprep.handler.shard",
         "dataprep.handler.finalize", "compare.handler.handler", "cleanup.handler.run_cleanup",
-        "cleanup.handler.on_event", "cleanup.handler.is_complete"])
+        "cleanup.handler.on_event", "cleanup.handler.is_complete", "preflight.handler.handler"])
     for lid in functions:
         properties = template["Resources"][lid]["Properties"]
         assert properties["Runtime"] == "python3.14" and properties["Architectures"] == ["arm64"], lid

@@ -1,0 +1,1 @@
+"""Pre-flight: checks the account's SageMaker instance quotas before a run spends anything."""

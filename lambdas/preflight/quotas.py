@@ -1,0 +1,133 @@
+"""Service Quotas pre-flight: does the account's SageMaker quota allow this run's instances at all?
+
+A run starts 2 training jobs of `instanceCount` instances at once (one per distribution type), then 2 endpoints
+of one instance each. New accounts often have lower quotas (some 0); SageMaker would refuse the first Create*
+only after data preparation. This check runs right after input validation, before anything costs money.
+
+Quotas are matched by name (their codes differ between quotas and are not documented per instance type):
+`<type> for training job usage` (`... for spot training job usage` with managed spot training),
+`Number of instances across all (spot) training jobs`, `<type> for endpoint usage`,
+`Number of instances across active endpoints`. The applied value comes from `ListServiceQuotas`; a quota that
+has no applied value there is read from `ListAWSDefaultServiceQuotas` (AWS's default is then what applies).
+
+What is checked is the quota's value against this run's need. Instances other workloads use at the same time
+are not counted (Service Quotas does not report usage); SageMaker itself still refuses a request over the
+limit (ResourceLimitExceeded), which the run's Catch cleans up after.
+
+When a quota cannot be read (not listed in this region, or Service Quotas denies, throttles after retries or
+fails), it is reported under "unchecked" and the run goes on: a missing permission or a renamed quota must not
+stop runs that SageMaker would accept. Only a quota that is read and is too low fails the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+SERVICE_CODE = "sagemaker"
+TRAINING_JOBS = 2  # FullyReplicated and ShardedByS3Key train at the same time
+ENDPOINTS = 2
+INSTANCES_PER_ENDPOINT = 1  # stacks/hosting.py: InitialInstanceCount
+PAGE_SIZE = 100
+
+
+class InsufficientQuotaError(Exception):
+    """A SageMaker quota is below what this run needs; the message names each quota, the need and the value."""
+
+
+@dataclass(frozen=True)
+class Need:
+    quota: str
+    instances: int
+    why: str
+
+
+def needs(config: dict[str, Any]) -> list[Need]:
+    count = int(config["instanceCount"])
+    training_type = config["trainingInstanceType"]
+    hosting_type = config["hostingInstanceType"]
+    spot = "spot " if config.get("useSpotInstances") else ""
+    training = TRAINING_JOBS * count
+    why_training = (f"{TRAINING_JOBS} training jobs at once x instanceCount {count} {spot}{training_type} "
+                    "instances")
+    hosting = ENDPOINTS * INSTANCES_PER_ENDPOINT
+    why_hosting = f"{ENDPOINTS} endpoints x {INSTANCES_PER_ENDPOINT} {hosting_type} instance"
+    return [
+        Need(f"{training_type} for {spot}training job usage", training, why_training),
+        Need(f"Number of instances across all {spot}training jobs", training, why_training),
+        Need(f"{hosting_type} for endpoint usage", hosting, why_hosting),
+        Need("Number of instances across active endpoints", hosting, why_hosting),
+    ]
+
+
+def _listed(client: Any, operation: str, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator(operation).paginate(ServiceCode=SERVICE_CODE,
+                                                         PaginationConfig={"PageSize": PAGE_SIZE}):
+        for quota in page.get("Quotas", []):
+            if quota.get("QuotaName") in wanted and "Value" in quota:
+                found[quota["QuotaName"]] = quota
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
+    return f"{type(error).__name__}: {error}"
+
+
+def check_quotas(client: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Reads the quotas of `needs(config)`; raises InsufficientQuotaError if one is below its need."""
+    wanted = needs(config)
+    names = {need.quota for need in wanted}
+    found: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    problems: list[str] = []
+    for operation, source in (("list_service_quotas", "applied"), ("list_aws_default_service_quotas", "default")):
+        missing = names - set(found)
+        if not missing:
+            break
+        try:
+            listed = _listed(client, operation, missing)
+        except (ClientError, BotoCoreError) as error:
+            problems.append(f"{operation}: {_reason(error)}")
+            continue
+        found.update(listed)
+        sources.update(dict.fromkeys(listed, source))
+    region = client.meta.region_name
+    checked, unchecked, short = [], [], []
+    for need in wanted:
+        quota = found.get(need.quota)
+        if quota is None:
+            reason = "; ".join(problems) or f"Service Quotas lists no quota of this name for SageMaker in {region}"
+            unchecked.append({"quota": need.quota, "need": need.instances, "reason": reason})
+            continue
+        value = float(quota["Value"])
+        entry = {"quota": need.quota, "code": quota.get("QuotaCode", ""), "value": value,
+                 "need": need.instances, "source": sources[need.quota]}
+        checked.append(entry)
+        if value < need.instances:
+            short.append((need, entry))
+    if short:
+        raise InsufficientQuotaError(_message(short, region))
+    return {"region": region, "checked": checked, "unchecked": unchecked}
+
+
+def _message(short: list[tuple[Need, dict[str, Any]]], region: str) -> str:
+    parts = []
+    for need, entry in short:
+        code = entry["code"]
+        parts.append(
+            f"SageMaker quota '{need.quota}' ({code}) is {entry['value']:g} in {region}, but this run needs "
+            f"{need.instances} ({need.why}). Request an increase in the Service Quotas console (AWS services > "
+            f"Amazon SageMaker > '{need.quota}' > Request increase at account level) or with "
+            f"`aws service-quotas request-service-quota-increase --service-code {SERVICE_CODE} --quota-code {code} "
+            f"--desired-value {need.instances} --region {region}`"
+        )
+    return ("; ".join(parts) + ". Or start the run with a smaller instanceCount or other instance types. "
+            "Nothing was started.")

@@ -1,0 +1,131 @@
+"""The Service Quotas pre-flight (lambdas/preflight): reads the quotas a run needs by name, fails with a message
+that names the quota, the need, the value and how to ask for more; never fails a run because a quota could not
+be read. Requests go through boto3 to local mode's Service Quotas (or botocore's Stubber, which validates every
+request against the service model)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from local.control_plane import LocalSageMaker
+from local.hosting import EndpointRegistry
+from local.server import LocalSageMakerServer
+from local.service_quotas import quota_code
+from preflight.quotas import InsufficientQuotaError, check_quotas, needs
+from workflow_input.config import build_config
+
+REGION = "us-east-1"
+
+
+def run_config(**overrides: Any) -> dict[str, Any]:
+    return build_config(overrides, execution_name="x", bucket="b", resource_prefix="shardlab")
+
+
+@pytest.fixture
+def local_quotas(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalSageMaker, Any]]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    plane = LocalSageMaker()
+    server = LocalSageMakerServer(registry=EndpointRegistry(), control_plane=plane)
+    server.start()
+    try:
+        yield plane, boto3.client("service-quotas", endpoint_url=server.url, region_name=REGION)
+    finally:
+        server.stop()
+        plane.shutdown()
+
+
+def test_the_defaults_need_ten_training_and_two_endpoint_instances() -> None:
+    assert [(n.quota, n.instances) for n in needs(run_config())] == [
+        ("ml.c5.2xlarge for training job usage", 10),
+        ("Number of instances across all training jobs", 10),
+        ("ml.m5.xlarge for endpoint usage", 2),
+        ("Number of instances across active endpoints", 2),
+    ]
+    spot = needs(run_config(useSpotInstances=True, instanceCount=3))
+    assert (spot[0].quota, spot[0].instances) == ("ml.c5.2xlarge for spot training job usage", 6)
+    assert spot[1].quota == "Number of instances across all spot training jobs"
+
+
+def test_enough_quota_passes_and_reports_what_it_checked(local_quotas: tuple[LocalSageMaker, Any]) -> None:
+    _, client = local_quotas
+    report = check_quotas(client, run_config())
+    assert report["unchecked"] == [] and len(report["checked"]) == 4
+    assert {c["source"] for c in report["checked"]} == {"applied"}
+    assert all(c["value"] >= c["need"] for c in report["checked"])
+
+
+def test_a_low_training_quota_fails_with_the_quota_the_need_the_value_and_how_to_raise_it(
+    local_quotas: tuple[LocalSageMaker, Any]
+) -> None:
+    plane, client = local_quotas
+    name = "ml.c5.2xlarge for training job usage"
+    plane.quotas.set(name, 4)
+    with pytest.raises(InsufficientQuotaError) as refused:
+        check_quotas(client, run_config())
+    message = str(refused.value)
+    assert f"SageMaker quota '{name}' ({quota_code(name)}) is 4 in us-east-1, but this run needs 10" in message
+    assert "2 training jobs at once x instanceCount 5 ml.c5.2xlarge instances" in message
+    assert "Service Quotas console (AWS services > Amazon SageMaker >" in message
+    assert (f"aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code "
+            f"{quota_code(name)} --desired-value 10 --region us-east-1") in message
+    assert "Number of instances" not in message  # only the quota that is short
+
+
+def test_a_zero_endpoint_quota_fails_too(local_quotas: tuple[LocalSageMaker, Any]) -> None:
+    plane, client = local_quotas
+    plane.quotas.set("ml.m5.xlarge for endpoint usage", 0)
+    with pytest.raises(InsufficientQuotaError, match=r"'ml.m5.xlarge for endpoint usage' .* is 0 in us-east-1, "
+                                                     r"but this run needs 2 \(2 endpoints x 1 ml.m5.xlarge"):
+        check_quotas(client, run_config())
+
+
+def test_a_quota_service_quotas_does_not_list_is_reported_unchecked_not_failed(
+    local_quotas: tuple[LocalSageMaker, Any]
+) -> None:
+    _, client = local_quotas
+    report = check_quotas(client, run_config(trainingInstanceType="ml.zz9.huge"))
+    assert [u["quota"] for u in report["unchecked"]] == ["ml.zz9.huge for training job usage"]
+    assert "lists no quota of this name" in report["unchecked"][0]["reason"]
+
+
+def _stubbed() -> tuple[Any, Stubber]:
+    client = boto3.client("service-quotas", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+def test_denied_or_throttled_service_quotas_never_fail_the_run() -> None:
+    client, stub = _stubbed()
+    for operation, code in (("list_service_quotas", "AccessDeniedException"),
+                            ("list_aws_default_service_quotas", "TooManyRequestsException")):
+        stub.add_client_error(operation, service_error_code=code, service_message="no",
+                              expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    with stub:
+        report = check_quotas(client, run_config())
+    stub.assert_no_pending_responses()
+    assert report["checked"] == [] and len(report["unchecked"]) == 4
+    reason = report["unchecked"][0]["reason"]
+    assert "AccessDeniedException" in reason and "TooManyRequestsException" in reason
+
+
+def test_a_quota_without_an_applied_value_is_read_from_the_aws_default() -> None:
+    client, stub = _stubbed()
+
+    def quota(name: str, value: float) -> dict[str, Any]:
+        return {"ServiceCode": "sagemaker", "QuotaCode": "L-1", "QuotaName": name, "Value": value}
+
+    applied = [quota("ml.c5.2xlarge for training job usage", 20),
+               quota("Number of instances across all training jobs", 20),
+               quota("Number of instances across active endpoints", 20)]
+    stub.add_response("list_service_quotas", {"Quotas": applied},
+                      expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    stub.add_response("list_aws_default_service_quotas", {"Quotas": [quota("ml.m5.xlarge for endpoint usage", 0)]},
+                      expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    with stub, pytest.raises(InsufficientQuotaError, match=r"'ml.m5.xlarge for endpoint usage' .* is 0"):
+        check_quotas(client, run_config())
+
