@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -36,3 +37,17 @@ class DataBucket(Construct):
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
             auto_delete_objects=not retain,
         )
+        if not retain:
+            self.auto_delete_logs = self._auto_delete_log_group()
+
+    def _auto_delete_log_group(self) -> logs.LogGroup:
+        """CDK's bucket-emptying provider would log to an implicit /aws/lambda/<name> group that outlives
+        `cdk destroy`; give it a destroyable group (deleted after the function: the function references it)."""
+        stack = Stack.of(self)
+        provider = stack.node.find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
+        handler = provider.node.find_child("Handler")
+        assert isinstance(handler, CfnResource)
+        log_group = logs.LogGroup(self, "AutoDeleteObjectsLogs", retention=logs.RetentionDays.ONE_MONTH,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        handler.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})
+        return log_group

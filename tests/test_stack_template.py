@@ -192,3 +192,17 @@ def test_cleanup_guard_gives_up_before_cloudformation_does(template: dict[str, A
     waiter_seconds = retry["IntervalSeconds"] * retry["MaxAttempts"]
     # Room for the last isComplete pass (its Lambda timeout) and the onTimeout report.
     assert waiter_seconds + 5 * 60 <= service_timeout, (waiter_seconds, service_timeout)
+
+
+def test_every_lambda_logs_to_a_group_the_stack_deletes(template: dict[str, Any]) -> None:
+    """A function without LoggingConfig logs to an implicit /aws/lambda/<name> group that outlives `cdk destroy`
+    (CDK's own provider functions included)."""
+    resources = template["Resources"]
+    for lid, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        group = resource["Properties"].get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        assert group in resources, f"{lid} logs to an implicit log group"
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert resources[group]["DeletionPolicy"] == "Delete", lid
+        assert resources[group]["Properties"].get("RetentionInDays"), lid
