@@ -173,6 +173,19 @@ def test_failure_after_training_cleans_up_and_fails_with_the_original_error(
     assert state["endpoints"] == [] and state["models"] == []
 
 
+def test_monthly_and_daily_years_shard_as_one_map_item_per_month(
+    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
+) -> None:
+    fake = FakePipeline()
+    description, _ = _run(template, definition, fake,
+                          {"trainYears": [2005, 2010], "testYear": 2015, "endpointPollSeconds": 1}, monkeypatch)
+    assert description["status"] == "SUCCEEDED", description
+    items = sorted((e["year"], e["group"], e["role"]) for e in fake.events["shard"])
+    assert items == [(2005, 0, "train")] + [(2010, g, "train") for g in range(12)] + [(2015, g, "test")
+                                                                                      for g in range(12)]
+    assert {e["instanceCount"] for e in fake.events["shard"]} == {5}
+
+
 def test_invalid_input_fails_first_with_the_field_named_and_creates_nothing(
     template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, region_env: None
 ) -> None:
