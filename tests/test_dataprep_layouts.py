@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+from moto_helpers import mocked_s3
 
 from dataprep.errors import SourceDataError
 from dataprep.pipeline import finalize_dataset, profile_year, shard_year
@@ -32,13 +31,7 @@ ROWS_PER_OBJECT = 40
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=SOURCE_BUCKET)
-        client.create_bucket(Bucket=BUCKET)
+    with mocked_s3(monkeypatch, SOURCE_BUCKET, BUCKET) as client:
         yield client
 
 

@@ -10,9 +10,8 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+from moto_helpers import mocked_s3
 from test_dataprep_s3 import BUCKET, PREFIX, SOURCE_BUCKET, make_row, profile_event, put_source, shard_event
 
 from dataprep.errors import SourceDataError
@@ -26,13 +25,7 @@ TRAIN_YEARS = (1979, 1980, 1981, 1982, 1983)
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=SOURCE_BUCKET)
-        client.create_bucket(Bucket=BUCKET)
+    with mocked_s3(monkeypatch, SOURCE_BUCKET, BUCKET) as client:
         for year in TRAIN_YEARS:
             put_source(client, year)
         yield client

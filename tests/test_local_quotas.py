@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
+from moto_helpers import mocked_s3
 from test_local_control_plane import BUCKET, finished_job, training_request
 
 from local.control_plane import FaultPlan, LocalSageMaker
@@ -23,12 +23,7 @@ C5 = "ml.c5.2xlarge for training job usage"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
+    with mocked_s3(monkeypatch, BUCKET) as s3:
         for channel in ("train", "validation"):
             s3.put_object(Bucket=BUCKET, Key=f"data/{channel}/1979.data", Body=b"")
         yield s3
