@@ -42,7 +42,8 @@ def refusal(error: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 
 
 def test_create_training_job_over_quota_answers_resource_limit_exceeded_as_aws(aws: Any) -> None:
-    plane = LocalSageMaker(s3_client=aws, quotas={C5: 4}, faults=FaultPlan(slow_training={"first": 30.0}))
+    plane = LocalSageMaker(s3_client=aws, quotas={C5: 4},
+                           faults=FaultPlan(slow_training={"first": 30.0, "second": 30.0}))
     server, sagemaker, _ = served(plane)
     try:
         with pytest.raises(ClientError) as refused:
