@@ -104,6 +104,12 @@ def acknowledge_findings(stack: ShardlabStack) -> None:
     for role in [run_cleanup_role, *guard_roles]:
         for resource_type in sagemaker_types:
             ack(role, _iam5(f"{SAGEMAKER_ARN}:{resource_type}/{prefix}-*"), RUNTIME_NAMES)
+        ack(role, _iam5(f"{LOGS_ARN}:log-group:/aws/sagemaker/Endpoints/{prefix}-*"),
+            "deletes the log groups SageMaker made for the run's endpoints (named after them); " + RUNTIME_NAMES)
+        ack(role, _iam5(f"{LOGS_ARN}:log-group:/aws/sagemaker/TrainingJobs:*"),
+            "DescribeLogStreams only: finds the run's streams in SageMaker's shared group by name prefix")
+        ack(role, _iam5(f"{LOGS_ARN}:log-group:/aws/sagemaker/TrainingJobs:log-stream:{prefix}-*"),
+            "deletes the streams SageMaker wrote for the run's jobs (<job>/algo-N-...); " + RUNTIME_NAMES)
     for role in guard_roles:
         ack(role, _iam5("*"),
             "sagemaker:ListTrainingJobs/ListEndpoints/ListEndpointConfigs/ListModels support no resource-level "

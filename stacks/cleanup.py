@@ -2,7 +2,8 @@
 
 The guard's Delete runs before anything else of the stack is deleted (it depends on the rest): it stops
 running executions, stops the stack's training jobs and deletes its endpoints (waiting until they are
-gone), endpoint configs and models, so `cdk destroy` leaves nothing that costs money.
+gone), endpoint configs and models, so `cdk destroy` leaves nothing that costs money; then SageMaker's own
+logs of those runs (the endpoints' log groups, the jobs' streams in the shared TrainingJobs group).
 """
 
 from __future__ import annotations
@@ -25,8 +26,35 @@ GUARD_SERVICE_TIMEOUT = Duration.hours(1)
 GUARD_TIMEOUT = Duration.minutes(55)
 
 
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+
+
+def _log_arn(stack: Stack, resource_name: str) -> str:
+    return stack.format_arn(service="logs", resource="log-group", resource_name=resource_name,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+
 def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatement]:
     return [
+        # SageMaker creates these itself and never deletes them; the endpoint's group is named after it.
+        iam.PolicyStatement(
+            sid="DeleteRunEndpointLogs",
+            actions=["logs:DeleteLogGroup"],
+            resources=[_log_arn(stack, f"{ENDPOINT_LOG_GROUP_PREFIX}{prefix}-*")],
+        ),
+        # The TrainingJobs group is shared by every job of the account: list it, delete only this
+        # prefix's streams (`<job name>/algo-<host>-<epoch>`; DeleteLogStream is authorized per stream).
+        iam.PolicyStatement(
+            sid="FindRunTrainingLogs",
+            actions=["logs:DescribeLogStreams"],
+            resources=[_log_arn(stack, TRAINING_LOG_GROUP), _log_arn(stack, f"{TRAINING_LOG_GROUP}:*")],
+        ),
+        iam.PolicyStatement(
+            sid="DeleteRunTrainingLogs",
+            actions=["logs:DeleteLogStream"],
+            resources=[_log_arn(stack, f"{TRAINING_LOG_GROUP}:log-stream:{prefix}-*")],
+        ),
         iam.PolicyStatement(
             sid="StopRunTrainingJobs",
             actions=["sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
+from moto import mock_aws
 
 from cleanup import handler as cleanup_handler
 from cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
 
 REGION_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
-_MODELS = {name: botocore.session.get_session().get_service_model(name) for name in ("sagemaker", "stepfunctions")}
+_MODELS = {name: botocore.session.get_session().get_service_model(name)
+           for name in ("sagemaker", "stepfunctions", "logs")}
+TRAINING_LOGS = "/aws/sagemaker/TrainingJobs"
 
 
 def _validated(service: str, operation: str, params: dict[str, Any]) -> None:
@@ -151,43 +156,132 @@ class FakeStepFunctions:
 RUN = ["shardlab-r1-abc-replicated", "shardlab-r1-abc-sharded"]
 
 
-def test_run_cleanup_stops_training_and_deletes_everything_of_the_run() -> None:
+@pytest.fixture
+def logs() -> Iterator[Any]:
+    """moto's CloudWatch Logs; every request is checked against botocore's logs model and recorded."""
+    with mock_aws():
+        client = boto3.client("logs", region_name="us-east-1")
+        client.calls = []
+
+        def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+            _validated("logs", botocore.xform_name(model.name), params)
+            client.calls.append((model.name, params))
+
+        client.meta.events.register("provide-client-params.logs", record)
+        yield client
+
+
+def write_sagemaker_logs(logs: Any, name: str, *, hosts: int = 2) -> None:
+    """What SageMaker writes for a job + endpoint of this name (group per endpoint, shared training group)."""
+    if not logs.describe_log_groups(logGroupNamePrefix=TRAINING_LOGS)["logGroups"]:
+        logs.create_log_group(logGroupName=TRAINING_LOGS)
+    for host in range(1, hosts + 1):
+        logs.create_log_stream(logGroupName=TRAINING_LOGS, logStreamName=f"{name}/algo-{host}-1767225600")
+    logs.create_log_group(logGroupName=f"/aws/sagemaker/Endpoints/{name}")
+    logs.create_log_stream(logGroupName=f"/aws/sagemaker/Endpoints/{name}", logStreamName="AllTraffic/i-0abc")
+
+
+def log_groups(logs: Any) -> set[str]:
+    return {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}
+
+
+def training_streams(logs: Any) -> set[str]:
+    return {s["logStreamName"] for s in logs.describe_log_streams(logGroupName=TRAINING_LOGS)["logStreams"]}
+
+
+def test_run_cleanup_stops_training_and_deletes_everything_of_the_run(logs: Any) -> None:
     sagemaker = FakeSageMaker()
     sagemaker.add_run(RUN[0], "shardlab", job="InProgress")
     sagemaker.add_run(RUN[1], "shardlab")
     sagemaker.add_run("shardlab-other-run-sharded", "shardlab")
-    report = cleanup_run(sagemaker, RUN)
+    # Names that start like the run's: a stream of job "<name>2" must survive "<name>/" prefix deletion.
+    for name in [*RUN, "shardlab-other-run-sharded", f"{RUN[0]}2"]:
+        write_sagemaker_logs(logs, name)
+    # Waiting (each sleep lets SageMaker move on) until the job stopped and the endpoints are gone.
+    report = cleanup_run(sagemaker, logs, RUN, settle_seconds=30, sleep=lambda _: sagemaker.tick())
     assert report.stopped_training_jobs == [RUN[0]]
     assert report.deleted_endpoints == RUN and report.deleted_endpoint_configs == RUN
     assert report.deleted_models == RUN and report.pending == []
     assert set(sagemaker.configs) == set(sagemaker.models) == {"shardlab-other-run-sharded"}
     assert sagemaker.endpoints["shardlab-other-run-sharded"]["status"] == "InService"
+    assert report.deleted_log_groups == [f"/aws/sagemaker/Endpoints/{name}" for name in RUN]
+    assert sorted(report.deleted_log_streams) == sorted(
+        f"{TRAINING_LOGS}:{name}/algo-{host}-1767225600" for name in RUN for host in (1, 2))
+    assert log_groups(logs) == {TRAINING_LOGS, "/aws/sagemaker/Endpoints/shardlab-other-run-sharded",
+                                f"/aws/sagemaker/Endpoints/{RUN[0]}2"}
+    assert training_streams(logs) == {f"{name}/algo-{host}-1767225600" for name in
+                                      ("shardlab-other-run-sharded", f"{RUN[0]}2") for host in (1, 2)}
 
 
-def test_run_cleanup_is_idempotent() -> None:
+def test_run_cleanup_keeps_logs_until_the_job_stopped_and_the_endpoint_is_gone(logs: Any) -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab", job="InProgress")
+    write_sagemaker_logs(logs, RUN[0])
+    event = {"names": {"replicated": RUN[0]}}
+    with pytest.raises(CleanupIncompleteError) as first:
+        cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    assert f"endpoint/{RUN[0]} (Deleting)" in str(first.value)
+    assert f"training-job/{RUN[0]} (Stopping)" in str(first.value)
+    # Still written to: nothing of the logs is touched.
+    assert f"/aws/sagemaker/Endpoints/{RUN[0]}" in log_groups(logs)
+    assert len(training_streams(logs)) == 2
+    assert [op for op, _ in logs.calls if op.startswith("Delete")] == []
+    sagemaker.tick()
+    result = cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    assert result["deletedLogGroups"] == [f"/aws/sagemaker/Endpoints/{RUN[0]}"]
+    assert len(result["deletedLogStreams"]) == 2 and training_streams(logs) == set()
+    # The streams were found by the job's own prefix (with its "/"), page by page.
+    assert ("DescribeLogStreams", {"logGroupName": TRAINING_LOGS, "logStreamNamePrefix": f"{RUN[0]}/"}) in logs.calls
+
+
+def test_run_cleanup_deletes_every_page_of_a_jobs_streams(logs: Any) -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[1], "shardlab", endpoint=None)
+    write_sagemaker_logs(logs, RUN[1], hosts=75)  # DescribeLogStreams answers at most 50 per page
+    report = cleanup_run(sagemaker, logs, [RUN[1]])
+    assert len(report.deleted_log_streams) == 75 and training_streams(logs) == set()
+    assert sum(op == "DescribeLogStreams" for op, _ in logs.calls) >= 2
+
+
+def test_run_cleanup_when_sagemaker_never_logged_anything(logs: Any) -> None:
     sagemaker = FakeSageMaker()
     sagemaker.add_run(RUN[0], "shardlab")
-    first = cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0], "sharded": RUN[1]}})
-    assert first["deletedEndpoints"] == [RUN[0]]
+    sagemaker.endpoints.clear()
+    report = cleanup_run(sagemaker, logs, [RUN[0]])  # no TrainingJobs group, no endpoint group
+    assert report.pending == [] and report.deleted_log_groups == report.deleted_log_streams == []
+
+
+def test_run_cleanup_is_idempotent(logs: Any) -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab")
+    event = {"names": {"replicated": RUN[0], "sharded": RUN[1]}}
+    with pytest.raises(CleanupIncompleteError, match="Deleting"):  # its endpoint's logs wait for it to go
+        cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    assert sagemaker.endpoints[RUN[0]]["status"] == "Deleting"
     sagemaker.tick()
-    second = cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0], "sharded": RUN[1]}})
+    cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    second = cleanup_handler.run_cleanup_with(sagemaker, logs, event)
     assert second == {"stoppedTrainingJobs": [], "deletedEndpoints": [], "deletedEndpointConfigs": [],
-                      "deletedModels": [], "stoppedExecutions": [], "pending": []}
+                      "deletedModels": [], "stoppedExecutions": [], "deletedLogGroups": [],
+                      "deletedLogStreams": [], "pending": []}
 
 
-def test_run_cleanup_retries_while_an_endpoint_is_still_creating() -> None:
+def test_run_cleanup_retries_while_an_endpoint_is_still_creating(logs: Any) -> None:
     sagemaker = FakeSageMaker()
     sagemaker.add_run(RUN[0], "shardlab", endpoint="Creating")
+    write_sagemaker_logs(logs, RUN[0])
     with pytest.raises(CleanupIncompleteError, match=f"endpoint/{RUN[0]} \\(Creating\\)"):
-        cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0]}})
+        cleanup_handler.run_cleanup_with(sagemaker, logs, {"names": {"replicated": RUN[0]}}, settle_seconds=30)
     assert RUN[0] not in sagemaker.models  # everything else is already gone
+    assert f"/aws/sagemaker/Endpoints/{RUN[0]}" in log_groups(logs) and training_streams(logs) == set()
     sagemaker.endpoints[RUN[0]]["status"] = "Failed"
-    assert cleanup_handler.run_cleanup_with(sagemaker, {"names": {"replicated": RUN[0]}})["deletedEndpoints"] == [
-        RUN[0]
-    ]
+    result = cleanup_handler.run_cleanup_with(sagemaker, logs, {"names": {"replicated": RUN[0]}},
+                                              settle_seconds=30, sleep=lambda _: sagemaker.tick())
+    assert result["deletedEndpoints"] == [RUN[0]]
+    assert result["deletedLogGroups"] == [f"/aws/sagemaker/Endpoints/{RUN[0]}"]
 
 
-def test_run_cleanup_surfaces_errors_other_than_not_found() -> None:
+def test_run_cleanup_surfaces_errors_other_than_not_found(logs: Any) -> None:
     sagemaker = FakeSageMaker()
     sagemaker.add_run(RUN[0], "shardlab")
 
@@ -196,38 +290,51 @@ def test_run_cleanup_surfaces_errors_other_than_not_found() -> None:
 
     sagemaker.delete_model = denied  # type: ignore[method-assign]
     with pytest.raises(ClientError, match="AccessDenied"):
-        cleanup_run(sagemaker, [RUN[0]])
+        cleanup_run(sagemaker, logs, [RUN[0]])
 
 
 @pytest.mark.parametrize("event", [{}, {"names": {}}, {"names": {"replicated": ""}}, {"names": ["a"]}])
 def test_run_cleanup_rejects_events_without_names(event: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="names"):
-        cleanup_handler.run_cleanup_with(FakeSageMaker(), event)
+        cleanup_handler.run_cleanup_with(FakeSageMaker(), None, event)
 
 
-def test_guard_cleans_only_this_stacks_resources_and_waits_until_endpoints_are_gone() -> None:
+def test_guard_cleans_only_this_stacks_resources_and_waits_until_endpoints_are_gone(logs: Any) -> None:
     sagemaker = FakeSageMaker()
     sagemaker.add_run(RUN[0], "shardlab", job="InProgress")
     sagemaker.add_run(RUN[1], "shardlab", endpoint="Creating")
     # Another stack whose prefix starts with ours, and something unrelated that merely contains it.
     sagemaker.add_run("shardlab-dev-r9-def-sharded", "shardlab-dev", job="InProgress")
     sagemaker.add_run("my-shardlab-thing", "someone-else")
+    # A run that kept its endpoints, long finished, and one whose endpoint was deleted by hand.
+    sagemaker.add_run("shardlab-r0-old-sharded", "shardlab")
+    sagemaker.add_run("shardlab-r0-old-replicated", "shardlab", endpoint=None)
+    neighbours = ["shardlab-dev-r9-def-sharded", "my-shardlab-thing"]
+    for name in [*RUN, *neighbours, "shardlab-r0-old-sharded", "shardlab-r0-old-replicated"]:
+        write_sagemaker_logs(logs, name)
     sfn = FakeStepFunctions(["arn:aws:states:us-east-1:123456789012:execution:shardlab-pipeline:r1"])
     state_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:shardlab-pipeline"
 
-    first = cleanup_stack(sagemaker, sfn, prefix="shardlab", state_machine_arn=state_machine)
+    first = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=state_machine)
     assert first.stopped_executions == sfn.stopped and sfn.running == []
     assert first.stopped_training_jobs == [RUN[0]]
-    assert first.deleted_endpoints == [RUN[0]]
+    assert first.deleted_endpoints == [RUN[0], "shardlab-r0-old-sharded"]
     assert sorted(first.pending) == sorted([f"training-job/{RUN[0]}", f"endpoint/{RUN[0]} (Deleting)",
-                                            f"endpoint/{RUN[1]} (Creating)"])
+                                            f"endpoint/{RUN[1]} (Creating)",
+                                            "endpoint/shardlab-r0-old-sharded (Deleting)"])
+    # Only the logs nothing writes any more: the hand-deleted endpoint's group, the finished jobs' streams.
+    assert first.deleted_log_groups == ["/aws/sagemaker/Endpoints/shardlab-r0-old-replicated"]
+    assert {s.split(":")[1].split("/algo")[0] for s in first.deleted_log_streams} == {
+        RUN[1], "shardlab-r0-old-sharded", "shardlab-r0-old-replicated"}
     sagemaker.tick()
     sagemaker.endpoints[RUN[1]]["status"] = "InService"
-    second = cleanup_stack(sagemaker, sfn, prefix="shardlab", state_machine_arn=state_machine)
+    second = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=state_machine)
     assert second.deleted_endpoints == [RUN[1]] and second.pending == [f"endpoint/{RUN[1]} (Deleting)"]
     sagemaker.tick()
-    third = cleanup_stack(sagemaker, sfn, prefix="shardlab", state_machine_arn=state_machine)
+    third = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=state_machine)
     assert third.pending == []
+    assert log_groups(logs) == {TRAINING_LOGS, *(f"/aws/sagemaker/Endpoints/{n}" for n in neighbours)}
+    assert training_streams(logs) == {f"{n}/algo-{h}-1767225600" for n in neighbours for h in (1, 2)}
 
     others = {"shardlab-dev-r9-def-sharded", "my-shardlab-thing"}
     assert set(sagemaker.endpoints) == set(sagemaker.configs) == set(sagemaker.models) == others
@@ -235,11 +342,12 @@ def test_guard_cleans_only_this_stacks_resources_and_waits_until_endpoints_are_g
     assert all(e["status"] == "InService" for e in sagemaker.endpoints.values())
 
 
-def test_guard_handlers_follow_the_provider_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_guard_handlers_follow_the_provider_framework(monkeypatch: pytest.MonkeyPatch, logs: Any) -> None:
     sagemaker = FakeSageMaker()
     sagemaker.add_run(RUN[0], "shardlab")
+    write_sagemaker_logs(logs, RUN[0])
     sfn = FakeStepFunctions([])
-    clients = {"sagemaker": sagemaker, "stepfunctions": sfn}
+    clients = {"sagemaker": sagemaker, "stepfunctions": sfn, "logs": logs}
     monkeypatch.setattr(cleanup_handler.boto3, "client", lambda service, **_: clients[service])
     monkeypatch.setenv("SHARDLAB_PREFIX", "shardlab")
     monkeypatch.setenv("SHARDLAB_STATE_MACHINE_ARN",
@@ -256,6 +364,7 @@ def test_guard_handlers_follow_the_provider_framework(monkeypatch: pytest.Monkey
     sagemaker.tick()
     assert cleanup_handler.is_complete(delete, None) == {"IsComplete": True}
     assert not sagemaker.endpoints and not sagemaker.models and not sagemaker.configs
+    assert log_groups(logs) == {TRAINING_LOGS} and training_streams(logs) == set()
 
 
 def test_failure_summary_names_the_stage_and_keeps_the_original_error_and_cause() -> None:

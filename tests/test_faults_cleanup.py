@@ -3,10 +3,13 @@ existed (SageMaker's 'Requested resource not found.'), and a stop refused while 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from cleanup.sagemaker_cleanup import cleanup_run
 
@@ -42,16 +45,23 @@ class RacingSageMaker:
         raise _validation(f'Could not find model "{ModelName}".', "DeleteModel")
 
 
-def test_a_job_stopped_by_someone_else_meanwhile_counts_as_stopped() -> None:
-    report = cleanup_run(RacingSageMaker("Stopping"), ["lab-run-replicated"])
-    assert report.stopped_training_jobs == [] and report.pending == []
+@pytest.fixture
+def logs() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("logs", region_name="us-east-1")
 
 
-def test_a_job_that_was_never_created_is_nothing_to_clean() -> None:
-    report = cleanup_run(RacingSageMaker("Stopping"), ["lab-run-never-created"])
+def test_a_job_stopped_by_someone_else_meanwhile_counts_as_stopped(logs: Any) -> None:
+    report = cleanup_run(RacingSageMaker("Stopping"), logs, ["lab-run-replicated"])
+    # Not stopped by us, and no error; only its logs wait until it has stopped.
+    assert report.stopped_training_jobs == [] and report.pending == ["training-job/lab-run-replicated (Stopping)"]
+
+
+def test_a_job_that_was_never_created_is_nothing_to_clean(logs: Any) -> None:
+    report = cleanup_run(RacingSageMaker("Stopping"), logs, ["lab-run-never-created"])
     assert report.as_dict() == {key: [] for key in report.as_dict()}
 
 
-def test_a_refused_stop_of_a_job_that_still_runs_is_an_error() -> None:
+def test_a_refused_stop_of_a_job_that_still_runs_is_an_error(logs: Any) -> None:
     with pytest.raises(ClientError, match="in status Stopping"):
-        cleanup_run(RacingSageMaker("InProgress"), ["lab-run-replicated"])
+        cleanup_run(RacingSageMaker("InProgress"), logs, ["lab-run-replicated"])

@@ -351,6 +351,9 @@ LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("sagemaker:DeleteEndpoint", "{endpoint_arn}", {}),
         ("sagemaker:DeleteEndpointConfig", "{config_arn}", {}),
         ("sagemaker:DeleteModel", "{model_arn}", {}),
+        ("logs:DeleteLogGroup", "{log_groups}/aws/sagemaker/Endpoints/{name}", {}),
+        ("logs:DescribeLogStreams", "{log_groups}/aws/sagemaker/TrainingJobs", {}),
+        ("logs:DeleteLogStream", "{log_groups}/aws/sagemaker/TrainingJobs:log-stream:{name}/algo-1-1767225600", {}),
     ],
 }
 GUARD_NEEDS = [
@@ -376,7 +379,8 @@ def _run_values(template: dict[str, Any]) -> dict[str, str]:
     return {"bucket": _bucket(template), "dataset": config["datasetPrefix"], "run": config["runPrefix"],
             "endpoint_arn": sm_arn("endpoint", name), "job_arn": sm_arn("training-job", name),
             "config_arn": sm_arn("endpoint-config", name), "model_arn": sm_arn("model", name),
-            "state_machine_arn": state_machine,
+            "state_machine_arn": state_machine, "name": name,
+            "log_groups": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:",
             "execution_arn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:shardlab-pipeline:run-1"}
 
 
@@ -398,6 +402,25 @@ def test_each_lambda_role_allows_what_its_code_does_and_writes_logs_only_to_its_
     assert not allowed(statements, "sagemaker:DeleteEndpoint", sm_arn("endpoint", "prod-model"))
     assert not allowed(statements, "s3:PutObject", f"arn:aws:s3:::{values['bucket']}/elsewhere/x")
     assert not allowed(statements, "s3:GetObject", "arn:aws:s3:::someone-elses-bucket/x")
+
+
+@pytest.mark.parametrize("handler", ["cleanup.handler.run_cleanup", "cleanup.handler.is_complete"])
+def test_cleanup_roles_delete_sagemaker_logs_of_their_prefix_only(
+    template: dict[str, Any], resolve: Callable[[dict[str, Any]], str], handler: str
+) -> None:
+    statements = role_statements(template, role_of(template, lid_by_handler(template, handler)), resolve)
+    groups = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:"
+    training = f"{groups}/aws/sagemaker/TrainingJobs"
+    assert allowed(statements, "logs:DeleteLogGroup", f"{groups}/aws/sagemaker/Endpoints/shardlab-run-1-sharded")
+    assert allowed(statements, "logs:DeleteLogStream", f"{training}:log-stream:shardlab-run-1-sharded/algo-2-1")
+    # Another prefix's endpoint logs and job streams, the shared group itself, and other groups' streams.
+    assert not allowed(statements, "logs:DeleteLogGroup", f"{groups}/aws/sagemaker/Endpoints/prod-model")
+    assert not allowed(statements, "logs:DeleteLogStream", f"{training}:log-stream:prod-job/algo-1-1")
+    assert not allowed(statements, "logs:DeleteLogGroup", training)
+    assert not allowed(statements, "logs:DeleteLogGroup", f"{groups}/aws/lambda/shardlab-run-1")
+    assert not allowed(statements, "logs:DeleteLogStream",
+                       f"{groups}/aws/sagemaker/Endpoints/prod-model:log-stream:shardlab-x")
+    assert not allowed(statements, "logs:DescribeLogStreams", f"{groups}/aws/lambda/other")
 
 
 def test_sagemaker_execution_role_reads_data_writes_artifacts_and_nothing_else(

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
-from cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
+from cleanup.sagemaker_cleanup import RUN_SETTLE_SECONDS, CleanupIncompleteError, cleanup_run, cleanup_stack
 
 
 def run_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
     """`{"names": {"replicated": ..., "sharded": ...}}` -> what was stopped/deleted.
 
-    Raises CleanupIncompleteError while an endpoint cannot be deleted yet; the state machine retries it.
+    Raises CleanupIncompleteError while an endpoint cannot be deleted yet, or an endpoint/job whose logs are
+    to go is still Deleting/Stopping; the state machine retries it.
     """
-    return run_cleanup_with(boto3.client("sagemaker"), event)
+    return run_cleanup_with(boto3.client("sagemaker"), boto3.client("logs"), event,
+                            settle_seconds=RUN_SETTLE_SECONDS)
 
 
-def run_cleanup_with(sagemaker: Any, event: dict[str, Any]) -> dict[str, Any]:
+def run_cleanup_with(sagemaker: Any, logs: Any, event: dict[str, Any], *, settle_seconds: float = 0.0,
+                     sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     names = event.get("names")
     if not isinstance(names, dict) or not names or not all(isinstance(n, str) and n for n in names.values()):
         raise ValueError(f"run_cleanup needs {{'names': {{branch: name}}}}, got {event!r}")
-    report = cleanup_run(sagemaker, sorted(set(names.values())))
+    report = cleanup_run(sagemaker, logs, sorted(set(names.values())), settle_seconds=settle_seconds,
+                         sleep=sleep)
     if report.pending:
         raise CleanupIncompleteError(f"not deletable yet (retrying): {', '.join(report.pending)}")
     result: dict[str, Any] = dict(report.as_dict())
@@ -75,6 +81,7 @@ def _cleanup_pass() -> Any:
     return cleanup_stack(
         boto3.client("sagemaker"),
         boto3.client("stepfunctions"),
+        boto3.client("logs"),
         prefix=os.environ["SHARDLAB_PREFIX"],
         state_machine_arn=os.environ.get("SHARDLAB_STATE_MACHINE_ARN"),
     )

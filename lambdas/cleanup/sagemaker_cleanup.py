@@ -1,5 +1,9 @@
 """Stop and delete SageMaker resources by exact name (one run) or by stack prefix + tag (stack deletion).
 
+SageMaker's own logs of a run go too, once nothing writes them any more: the endpoint's log group
+``/aws/sagemaker/Endpoints/<name>`` after the endpoint is gone, and the job's streams ``<name>/...`` in the
+shared ``/aws/sagemaker/TrainingJobs`` group after the job stopped (other jobs' streams stay).
+
 Every function is idempotent: a resource that is already gone counts as cleaned up. Resources are matched
 by the `<prefix>-` name prefix AND the `shardlab:stack` tag, because another stack's prefix may start
 with this one's (`shardlab-` also matches `shardlab-dev-...`).
@@ -7,8 +11,10 @@ with this one's (`shardlab-` also matches `shardlab-dev-...`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,6 +22,8 @@ from botocore.exceptions import ClientError
 STACK_TAG = "shardlab:stack"
 # Training jobs in these states still run (and bill) instances.
 RUNNING_TRAINING_STATES = ("InProgress", "Stopping")
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 
 
 class CleanupIncompleteError(RuntimeError):
@@ -29,6 +37,8 @@ class CleanupReport:
     deleted_endpoint_configs: list[str] = field(default_factory=list)
     deleted_models: list[str] = field(default_factory=list)
     stopped_executions: list[str] = field(default_factory=list)
+    deleted_log_groups: list[str] = field(default_factory=list)
+    deleted_log_streams: list[str] = field(default_factory=list)
     # What still has to go away before the clean-up is complete.
     pending: list[str] = field(default_factory=list)
 
@@ -39,6 +49,8 @@ class CleanupReport:
             "deletedEndpointConfigs": self.deleted_endpoint_configs,
             "deletedModels": self.deleted_models,
             "stoppedExecutions": self.stopped_executions,
+            "deletedLogGroups": self.deleted_log_groups,
+            "deletedLogStreams": self.deleted_log_streams,
             "pending": self.pending,
         }
 
@@ -63,14 +75,18 @@ def _endpoint_status(sagemaker: Any, name: str) -> str | None:
         raise
 
 
-def stop_training_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
-    """Ask SageMaker to stop the job if it still runs; stopping releases its instances within minutes."""
+def _training_status(sagemaker: Any, name: str) -> str | None:
     try:
-        status = sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        return str(sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"])
     except ClientError as error:
         if _is_missing(error):
-            return
+            return None
         raise
+
+
+def stop_training_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
+    """Ask SageMaker to stop the job if it still runs; stopping releases its instances within minutes."""
+    status = _training_status(sagemaker, name)
     if status == "InProgress" and _stop_if_in_progress(sagemaker, name):
         report.stopped_training_jobs.append(name)
 
@@ -136,15 +152,91 @@ def delete_model(sagemaker: Any, name: str, report: CleanupReport) -> None:
     report.deleted_models.append(name)
 
 
-def cleanup_run(sagemaker: Any, names: Iterable[str]) -> CleanupReport:
-    """One run's resources: each branch uses one name for its job, model, endpoint config and endpoint."""
+def _is_log_missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
+def delete_endpoint_logs(logs: Any, name: str, report: CleanupReport) -> None:
+    """The endpoint's own log group (call only once the endpoint is gone: a live one still writes it)."""
+    group = f"{ENDPOINT_LOG_GROUP_PREFIX}{name}"
+    try:
+        logs.delete_log_group(logGroupName=group)
+    except ClientError as error:
+        if _is_log_missing(error):
+            return
+        raise
+    report.deleted_log_groups.append(group)
+
+
+def delete_training_logs(logs: Any, name: str, report: CleanupReport) -> None:
+    """The job's streams (``<name>/algo-<host>-<epoch>``) in the shared group; call once the job stopped."""
+    streams: list[str] = []
+    try:
+        for page in logs.get_paginator("describe_log_streams").paginate(
+                logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{name}/"):
+            streams += [stream["logStreamName"] for stream in page.get("logStreams", [])]
+    except ClientError as error:
+        if _is_log_missing(error):  # no job of the account has logged yet
+            return
+        raise
+    for stream in streams:
+        try:
+            logs.delete_log_stream(logGroupName=TRAINING_LOG_GROUP, logStreamName=stream)
+        except ClientError as error:
+            if not _is_log_missing(error):
+                raise
+            continue
+        report.deleted_log_streams.append(f"{TRAINING_LOG_GROUP}:{stream}")
+
+
+# How long one clean-up call waits for a Deleting endpoint / Stopping job before it asks to be retried
+# (the run's clean-up Lambda has 2 minutes; both usually settle within one or two).
+RUN_SETTLE_SECONDS = 60.0
+
+
+def _endpoint_gone(sagemaker: Any, name: str) -> bool:
+    return _endpoint_status(sagemaker, name) is None
+
+
+def _training_stopped(sagemaker: Any, name: str) -> bool:
+    return _training_status(sagemaker, name) not in RUNNING_TRAINING_STATES
+
+
+def _settled(check: Callable[[], bool], deadline: float, sleep: Callable[[float], None]) -> bool:
+    delay = 0.05
+    while not check():
+        if time.monotonic() + delay > deadline:
+            return False
+        sleep(delay)
+        delay = min(delay * 2, 5.0)
+    return True
+
+
+def cleanup_run(sagemaker: Any, logs: Any, names: Iterable[str], *, settle_seconds: float = 0.0,
+                sleep: Callable[[float], None] = time.sleep) -> CleanupReport:
+    """One run's resources: each branch uses one name for its job, model, endpoint config and endpoint.
+
+    Their logs are deleted once nothing writes them; until then the name stays ``pending`` (retry later).
+    """
     report = CleanupReport()
+    names = list(names)
+    deadline = time.monotonic() + settle_seconds
     for name in names:
         stop_training_job(sagemaker, name, report)
-        # An endpoint in Deleting no longer serves or bills, so a run need not wait for it to vanish.
         delete_endpoint(sagemaker, name, report, wait_until_gone=False)
         delete_endpoint_config(sagemaker, name, report)
         delete_model(sagemaker, name, report)
+    for name in names:
+        # An endpoint still Creating/Updating is already pending: its logs go once it could be deleted.
+        if not any(item.startswith(f"endpoint/{name} ") for item in report.pending):
+            if _settled(partial(_endpoint_gone, sagemaker, name), deadline, sleep):
+                delete_endpoint_logs(logs, name, report)
+            else:
+                report.pending.append(f"endpoint/{name} (Deleting)")
+        if _settled(partial(_training_stopped, sagemaker, name), deadline, sleep):
+            delete_training_logs(logs, name, report)
+        else:
+            report.pending.append(f"training-job/{name} (Stopping)")
     return report
 
 
@@ -159,15 +251,13 @@ def _belongs_to_stack(sagemaker: Any, arn: str, prefix: str) -> bool:
 
 
 def stack_training_jobs(sagemaker: Any, prefix: str) -> list[tuple[str, str]]:
-    """(name, status) of this stack's training jobs that still run."""
-    found = []
-    for status in RUNNING_TRAINING_STATES:
-        for job in _paginate(sagemaker, "list_training_jobs", "TrainingJobSummaries",
-                             NameContains=prefix, StatusEquals=status):
-            name = job["TrainingJobName"]
-            if name.startswith(f"{prefix}-") and _belongs_to_stack(sagemaker, job["TrainingJobArn"], prefix):
-                found.append((name, status))
-    return found
+    """(name, status) of this stack's training jobs, in any status (a run's other resources share its name)."""
+    return [
+        (job["TrainingJobName"], job["TrainingJobStatus"])
+        for job in _paginate(sagemaker, "list_training_jobs", "TrainingJobSummaries", NameContains=prefix)
+        if job["TrainingJobName"].startswith(f"{prefix}-")
+        and _belongs_to_stack(sagemaker, job["TrainingJobArn"], prefix)
+    ]
 
 
 def stack_resources(sagemaker: Any, prefix: str, *, operation: str, key: str, name_key: str,
@@ -191,7 +281,8 @@ def stop_running_executions(stepfunctions: Any, state_machine_arn: str, report: 
             report.stopped_executions.append(execution["executionArn"])
 
 
-def cleanup_stack(sagemaker: Any, stepfunctions: Any, *, prefix: str, state_machine_arn: str | None) -> CleanupReport:
+def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
+                  state_machine_arn: str | None) -> CleanupReport:
     """One pass over everything the stack's runs may have left; `pending` empty means nothing remains."""
     report = CleanupReport()
     if state_machine_arn:
@@ -200,14 +291,24 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, *, prefix: str, state_mach
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "StateMachineDoesNotExist":
                 raise
-    for name, status in stack_training_jobs(sagemaker, prefix):
-        if status == "InProgress" and _stop_if_in_progress(sagemaker, name):
-            report.stopped_training_jobs.append(name)
-        report.pending.append(f"training-job/{name}")
-    for endpoint in stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
-                                    name_key="EndpointName", arn_key="EndpointArn"):
+    jobs = stack_training_jobs(sagemaker, prefix)
+    for name, status in jobs:
+        if status in RUNNING_TRAINING_STATES:
+            if status == "InProgress" and _stop_if_in_progress(sagemaker, name):
+                report.stopped_training_jobs.append(name)
+            report.pending.append(f"training-job/{name}")
+    endpoints = stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
+                                name_key="EndpointName", arn_key="EndpointArn")
+    for endpoint in endpoints:
         # `cdk destroy` must not finish while an endpoint still exists.
         delete_endpoint(sagemaker, endpoint["EndpointName"], report, wait_until_gone=True)
+    # Every endpoint of a run is named after its training job, so the stack's jobs name all its logs.
+    remaining_endpoints = {endpoint["EndpointName"] for endpoint in endpoints}
+    for name, status in jobs:
+        if name not in remaining_endpoints:
+            delete_endpoint_logs(logs, name, report)
+        if status not in RUNNING_TRAINING_STATES:
+            delete_training_logs(logs, name, report)
     for config in stack_resources(sagemaker, prefix, operation="list_endpoint_configs", key="EndpointConfigs",
                                   name_key="EndpointConfigName", arn_key="EndpointConfigArn"):
         delete_endpoint_config(sagemaker, config["EndpointConfigName"], report)
