@@ -35,6 +35,10 @@ Lifecycles (times are *simulated* seconds; the thread sleeps ``simulated × time
 - Endpoint: ``Creating`` (``ENDPOINT_CREATING_SECONDS``) → loads the first variant's model artifact from S3,
   registers it in the hosting registry → ``InService``; if the artifact cannot be read or is not a local model,
   ``Failed`` with a FailureReason. ``DeleteEndpoint`` → ``Deleting`` → unregistered and gone.
+- Logs (``local.sagemaker_logs``, through the CloudWatch Logs client, moto's in local mode): when a job starts
+  ``Downloading``, one stream per host ``<job>/algo-<i>-<epoch seconds>`` in ``/aws/sagemaker/TrainingJobs``;
+  when an endpoint's instances come up, ``/aws/sagemaker/Endpoints/<name>`` with a stream per instance
+  (``<variant>/i-...``). Like SageMaker, it never deletes them: the run's clean-up does.
 
 Quotas (``quotas=``, a ``local.service_quotas.LocalServiceQuotas`` or ``{quota name: value}``): AWS's instance
 quotas by name; ``CreateTrainingJob`` and ``CreateEndpoint`` answer ``ResourceLimitExceeded`` as SageMaker does
@@ -85,6 +89,7 @@ from local.linear_learner import (
     TrainingStoppedError,
 )
 from local.linear_model import LinearModel, ModelArtifactError
+from local.sagemaker_logs import SageMakerLogs
 from local.service_quotas import LocalServiceQuotas
 
 STARTING_SECONDS = 90.0  # assumption: instance provisioning ("Starting"), before TrainingStartTime
@@ -398,6 +403,7 @@ class LocalSageMaker:
         *,
         registry: ModelRegistry | None = None,
         s3_client: Any = None,
+        logs_client: Any = None,
         region: str = "us-east-1",
         account_id: str = "123456789012",
         time_scale: float = 0.0,
@@ -421,6 +427,8 @@ class LocalSageMaker:
         self.spot_savings = spot_savings
         self.clock = clock
         self._s3_client = s3_client
+        self._logs_client = logs_client
+        self.sagemaker_logs = SageMakerLogs(lambda: self.logs)
         self._validator = RequestValidator()
         self._lock = threading.RLock()
         self._closing = threading.Event()
@@ -438,6 +446,12 @@ class LocalSageMaker:
         if self._s3_client is None:
             self._s3_client = boto3.client("s3", region_name=self.region)
         return self._s3_client
+
+    @property
+    def logs(self) -> Any:
+        if self._logs_client is None:
+            self._logs_client = boto3.client("logs", region_name=self.region)
+        return self._logs_client
 
     def handle(self, operation: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Answer one API call: validate, then run ``_op_<operation in snake case>``."""
@@ -629,6 +643,7 @@ class LocalSageMaker:
             self._sleep(STARTING_SECONDS, job.stop_requested)
             self._check_stop(job, 0.0, max_runtime, max_wait)
             self._advance(job, "Downloading", "Downloading input data", start)
+            self.sagemaker_logs.training_started(job.name, hosts, self.clock())
             channels = {c["ChannelName"]: c for c in request.get("InputDataConfig", [])}
             host_shards, validation, test, download_bytes = self._download(channels, hosts)
             download_seconds = download_bytes / self.cluster.download_bytes_per_second
@@ -1089,6 +1104,9 @@ class LocalSageMaker:
         with self._lock:
             if self._endpoints.get(endpoint.name) is not endpoint or endpoint.status != "Creating":
                 return  # deleted while creating
+            # The instances ran the container (also when the model then failed to load): they logged.
+            self.sagemaker_logs.endpoint_started(endpoint.name, [
+                (v["VariantName"], int(v.get("InitialInstanceCount", 1))) for v in variants], self.clock())
             if failure is None and served is not None and self.registry is not None:
                 self.registry.register(endpoint.name, served)
             endpoint.status = "Failed" if failure else "InService"

@@ -124,6 +124,23 @@ def _listed(names: list[str]) -> list[str]:
         found += [f"endpoint-config/{c['EndpointConfigName']}"
                   for c in sagemaker.list_endpoint_configs(NameContains=name)["EndpointConfigs"]]
         found += [f"model/{m['ModelName']}" for m in sagemaker.list_models(NameContains=name)["Models"]]
+    return found + sagemaker_logs_of(names)
+
+
+def sagemaker_logs_of(names: list[str]) -> list[str]:
+    """SageMaker's own logs of these runs: each endpoint's group and each job's streams in the shared group."""
+    logs = boto3.client("logs")
+    found: list[str] = []
+    for name in names:
+        group = f"/aws/sagemaker/Endpoints/{name}"
+        found += [f"log-group/{g['logGroupName']}" for g in logs.describe_log_groups(
+            logGroupNamePrefix=group)["logGroups"] if g["logGroupName"] == group]
+        try:
+            streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                                logStreamNamePrefix=f"{name}/")["logStreams"]
+        except logs.exceptions.ResourceNotFoundException:
+            streams = []
+        found += [f"log-stream//aws/sagemaker/TrainingJobs:{s['logStreamName']}" for s in streams]
     return found
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from faults_helpers import SMALL_INPUT, job_status, leaked, run_config, run_names, wait_until
+from faults_helpers import SMALL_INPUT, job_status, leaked, run_config, run_names, sagemaker_logs_of, wait_until
 
 from cleanup import handler as cleanup_handler
 from local.control_plane import FaultPlan
@@ -68,6 +68,12 @@ def test_destroy_leaves_nothing_of_the_stack_and_spares_the_neighbour(template: 
         assert kept["status"] == "SUCCEEDED", kept
         kept_config = run_config(kept["executionArn"])
         assert len(sagemaker.list_endpoints(NameContains=prefix)["Endpoints"]) == 2
+        # Endpoints kept on purpose keep their logs (and so do their finished jobs) until they are deleted.
+        kept_logs = sagemaker_logs_of(run_names(kept_config))
+        assert sorted(g for g in kept_logs if g.startswith("log-group/")) == [
+            f"log-group//aws/sagemaker/Endpoints/{name}" for name in run_names(kept_config)]
+        assert sum(item.startswith("log-stream/") for item in kept_logs) == (
+            SMALL_INPUT["instanceCount"] * 2), kept_logs
 
         running = local.start(SMALL_INPUT, name="running")
         wait_until(lambda: len(sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]) == 2,
@@ -77,6 +83,10 @@ def test_destroy_leaves_nothing_of_the_stack_and_spares_the_neighbour(template: 
         neighbour = _neighbour(sagemaker, like)
         wait_until(lambda: sagemaker.describe_endpoint(EndpointName=neighbour["endpoint"])["EndpointStatus"]
                    == "InService", what="the neighbour's endpoint")
+        boto3.client("logs").create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs",
+                                               logStreamName=f"{neighbour['job']}/algo-1-1767225600")
+        neighbour_logs = sagemaker_logs_of([neighbour["job"]])
+        assert len(neighbour_logs) == 2, neighbour_logs
 
         # Some of the stack's resources are already gone (deleted by hand, or by an earlier, failed destroy).
         sagemaker.delete_model(ModelName=kept_config["names"]["sharded"])
@@ -102,6 +112,7 @@ def test_destroy_leaves_nothing_of_the_stack_and_spares_the_neighbour(template: 
             assert sagemaker.describe_endpoint(EndpointName=neighbour["endpoint"])["EndpointStatus"] == "InService"
             assert sagemaker.describe_endpoint_config(EndpointConfigName=neighbour["endpoint"])
             assert sagemaker.describe_model(ModelName=neighbour["endpoint"])
+            assert sagemaker_logs_of([neighbour["job"]]) == neighbour_logs
             # A second Delete (CloudFormation retries a failed one) finds nothing to do and completes.
             assert _destroy(event) == 1
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -703,4 +704,32 @@ def test_boto3_drives_the_control_plane_through_the_local_server(aws: Any) -> No
             "Code": "ValidationException",
             "Message": "Requested resource not found.",
         }
+    plane.close()
+
+
+def test_training_and_hosting_write_sagemakers_log_groups_and_streams(aws: Any, registry: Registry) -> None:
+    """As SageMaker: a stream per host in the shared TrainingJobs group, a group per endpoint; none deleted."""
+    logs = boto3.client("logs", region_name="us-east-1")
+    plane = LocalSageMaker(registry=registry, s3_client=aws, logs_client=logs)
+    request = training_request("logged-job")
+    request["ResourceConfig"]["InstanceCount"] = 2
+    plane.handle("CreateTrainingJob", request)
+    job = finished_job(plane, "logged-job")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs")["logStreams"]
+    names = sorted(s["logStreamName"] for s in streams)
+    assert [re.sub(r"^logged-job/algo-(\d)-\d{10}$", r"\1", n) for n in names] == ["1", "2"]
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=names[0])["events"]
+    assert events and events[0]["message"]
+
+    _host(plane, "logged-job", job["ModelArtifacts"]["S3ModelArtifacts"])
+    assert wait_for(lambda: plane.handle("DescribeEndpoint", {"EndpointName": "logged-job"}),
+                    lambda r: r["EndpointStatus"] != "Creating")["EndpointStatus"] == "InService"
+    endpoint = logs.describe_log_streams(logGroupName="/aws/sagemaker/Endpoints/logged-job")["logStreams"]
+    assert [re.fullmatch(r"AllTraffic/i-[0-9a-f]{17}", s["logStreamName"]) is not None for s in endpoint] == [True]
+    plane.handle("DeleteEndpoint", {"EndpointName": "logged-job"})
+    assert plane.wait_idle(10)
+    # SageMaker leaves both behind when the endpoint is gone: deleting them is the clean-up's job.
+    groups = {g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/")["logGroups"]}
+    assert groups == {"/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints/logged-job"}
     plane.close()

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from faults_helpers import events
 
 from lambda_common import recordio
 from local.linear_model import LinearModel
@@ -44,6 +45,15 @@ def completed_run(template: dict[str, Any]) -> Any:
             "models": sagemaker.list_models()["Models"],
             "training": sagemaker.list_training_jobs()["TrainingJobSummaries"],
         }
+        logs = boto3.client("logs")
+        leftovers["log_groups"] = [g["logGroupName"] for g in logs.describe_log_groups(
+            logGroupNamePrefix="/aws/sagemaker/Endpoints/")["logGroups"]]
+        leftovers["training_log_streams"] = [s["logStreamName"] for s in logs.describe_log_streams(
+            logGroupName="/aws/sagemaker/TrainingJobs")["logStreams"]]
+        cleanup_results = [json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+                           for e in events(description["executionArn"])
+                           if e.get("taskSucceededEventDetails", {}).get("resource") == "invoke"
+                           and "deletedLogGroups" in e["taskSucceededEventDetails"]["output"]]
         output = json.loads(description.get("output") or "{}")
         run_prefix = f"runs/{output['summary']['runId']}/" if "summary" in output else ""
         report = json.loads(local.read_object(f"{run_prefix}report.json")) if run_prefix else {}
@@ -77,6 +87,7 @@ def completed_run(template: dict[str, Any]) -> Any:
             "output": output,
             "report": report,
             "leftovers": leftovers,
+            "cleanup_results": cleanup_results,
             "jobs": jobs,
             "training": training,
             "artifacts": artifacts,
@@ -135,6 +146,18 @@ def test_endpoints_reached_in_service_and_were_deleted(completed_run: dict[str, 
         assert statuses[-1] == "Deleted"
     leftovers = completed_run["leftovers"]
     assert leftovers["endpoints"] == leftovers["configs"] == leftovers["models"] == []
+
+
+def test_sagemakers_logs_of_the_run_were_written_and_then_deleted(completed_run: dict[str, Any]) -> None:
+    names = sorted(completed_run["jobs"].values())
+    [result] = completed_run["cleanup_results"]
+    assert sorted(result["deletedLogGroups"]) == [f"/aws/sagemaker/Endpoints/{name}" for name in names]
+    hosts = sum(1 for _ in completed_run["training"]["sharded"].hosts) + sum(
+        1 for _ in completed_run["training"]["replicated"].hosts)
+    assert len(result["deletedLogStreams"]) == hosts
+    assert all(s.split(":", 1)[1].split("/")[0] in names for s in result["deletedLogStreams"])
+    leftovers = completed_run["leftovers"]
+    assert leftovers["log_groups"] == leftovers["training_log_streams"] == []
 
 
 def test_report_numbers_agree_with_a_direct_computation(completed_run: dict[str, Any]) -> None:
