@@ -86,7 +86,8 @@ class RunCleanup(Construct):
         stack = Stack.of(self)
         self.function = ProjectFunction(
             self, "Function", handler="cleanup.handler.run_cleanup",
-            description="shardlab: stop/delete one run's training jobs, endpoints, endpoint configs, models",
+            description="shardlab: stop/delete one run's training jobs, endpoints, endpoint configs, models, and "
+                        "SageMaker's logs of them",
             timeout=Duration.minutes(2),
         )
         for statement in _run_resource_statements(stack, resource_prefix):

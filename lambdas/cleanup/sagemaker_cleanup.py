@@ -27,7 +27,8 @@ ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 
 
 class CleanupIncompleteError(RuntimeError):
-    """Some resources cannot be deleted yet (an endpoint still Creating/Updating); retry later."""
+    """Some resources cannot be deleted yet (an endpoint still Creating/Updating), or their logs not yet (an
+    endpoint still Deleting, a job still Stopping); retry later."""
 
 
 @dataclass
