@@ -136,14 +136,21 @@ class _Concatenated:
             self._body = None
 
 
+def _objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """`{"key", "bytes"}` of every object under `prefix` (folder markers left out), in S3 key order."""
+    objects = [
+        {"key": item["Key"], "bytes": int(item["Size"])}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    ]
+    return sorted(objects, key=lambda obj: obj["key"].encode())  # S3 lists keys in UTF-8 binary order
+
+
 def _open_object(s3: Any, uri: str, role: str) -> Any:
     bucket, key = parse_s3_uri(uri)
     if key.endswith("/"):  # a prefix: every object under it, in S3 key order (a year of monthly/daily groups)
-        keys = sorted(
-            (item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
-             for item in page.get("Contents", []) if not item["Key"].endswith("/")),
-            key=lambda k: k.encode(),
-        )
+        keys = [obj["key"] for obj in _objects_under(s3, bucket, key)]
         if not keys:
             raise DatasetError(f"no {role} objects under {uri}")
         return _Concatenated(s3, bucket, keys)
@@ -156,15 +163,10 @@ def _open_object(s3: Any, uri: str, role: str) -> Any:
 def list_train_objects(s3: Any, train_data: str) -> tuple[str, list[str]]:
     """(bucket, keys) of every object under the train prefix; at least one."""
     bucket, prefix = parse_s3_uri(train_data)
-    keys = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-        if not item["Key"].endswith("/")
-    ]
+    keys = [obj["key"] for obj in _objects_under(s3, bucket, prefix)]
     if not keys:
         raise DatasetError(f"no training objects under {train_data}")
-    return bucket, sorted(keys)
+    return bucket, keys
 
 
 def train_host_loads(s3: Any, train_data: str, instance_count: int) -> dict[str, Any]:
@@ -173,12 +175,7 @@ def train_host_loads(s3: Any, train_data: str, instance_count: int) -> dict[str,
     Dense records of one feature_dim all have one size, so the first record's header gives every object's rows.
     """
     bucket, prefix = parse_s3_uri(train_data)
-    objects = [
-        {"key": item["Key"], "bytes": int(item["Size"])}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-        if not item["Key"].endswith("/")
-    ]
+    objects = _objects_under(s3, bucket, prefix)
     if not objects:
         raise DatasetError(f"no training objects under {train_data}")
     first = next((obj for obj in objects if obj["bytes"] >= 8), None)
