@@ -96,7 +96,7 @@ class ShardlabStack(Stack):
             shard_concurrency=settings.shard_concurrency,
         )
         state_machine = self.pipeline.state_machine
-        self._grant_data_preparation(bucket.bucket_arn, defaults)
+        self._grant_data_preparation(bucket.bucket_arn)
         self._grant_compare(bucket.bucket_arn)
         self._grant_state_machine()
 
@@ -120,7 +120,7 @@ class ShardlabStack(Stack):
                 idle_minutes=settings.notebook_idle_minutes, bucket_name=bucket.bucket_name,
                 state_machine_arn=state_machine.state_machine_arn,
             )
-            self._grant_notebook(self.notebook.role, bucket.bucket_arn, defaults)
+            self._grant_notebook(self.notebook.role, bucket.bucket_arn)
             self.notebook_condition = only_where_notebooks_exist(self.notebook)
 
         self._dashboard(prefix, settings.metrics_namespace)
@@ -141,7 +141,7 @@ class ShardlabStack(Stack):
             ))
         return statements
 
-    def _grant_data_preparation(self, bucket_arn: str, defaults: dict[str, Any]) -> None:
+    def _grant_data_preparation(self, bucket_arn: str) -> None:
         read_source = self._read_sources("ReadSourceLocations")
         list_datasets = iam.PolicyStatement(
             sid="ListDatasets", actions=["s3:ListBucket"], resources=[bucket_arn],
@@ -235,7 +235,7 @@ class ShardlabStack(Stack):
         for statement in statements:
             state_machine.add_to_role_policy(statement)
 
-    def _grant_notebook(self, role: iam.IRole, bucket_arn: str, defaults: dict[str, Any]) -> None:
+    def _grant_notebook(self, role: iam.IRole, bucket_arn: str) -> None:
         prefix = self.settings.resource_prefix
         state_machine = self.pipeline.state_machine
         statements = [
