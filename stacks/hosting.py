@@ -35,16 +35,16 @@ def _sagemaker(action: str) -> str:
     return f"arn:{Aws.PARTITION}:states:::sagemaker:{action}"
 
 
-def create_model_state(*, variant: str, role_arn: str, image_uri: str) -> dict[str, Any]:
+def create_model_state(*, branch: str, role_arn: str, image_uri: str) -> dict[str, Any]:
     return {
         "Type": "Task",
         "Resource": _sagemaker("createModel"),
         "Parameters": {
-            "ModelName.$": f"$.config.names.{variant}",
+            "ModelName.$": f"$.config.names.{branch}",
             "ExecutionRoleArn": role_arn,
             "PrimaryContainer": {
                 "Image": image_uri,
-                "ModelDataUrl.$": f"$.training.{variant}.modelArtifacts",
+                "ModelDataUrl.$": f"$.training.{branch}.modelArtifacts",
             },
             "Tags.$": "$.config.tags",
         },
@@ -53,16 +53,16 @@ def create_model_state(*, variant: str, role_arn: str, image_uri: str) -> dict[s
     }
 
 
-def create_endpoint_config_state(*, variant: str) -> dict[str, Any]:
+def create_endpoint_config_state(*, branch: str) -> dict[str, Any]:
     return {
         "Type": "Task",
         "Resource": _sagemaker("createEndpointConfig"),
         "Parameters": {
-            "EndpointConfigName.$": f"$.config.names.{variant}",
+            "EndpointConfigName.$": f"$.config.names.{branch}",
             "ProductionVariants": [
                 {
                     "VariantName": HOSTING_VARIANT,
-                    "ModelName.$": f"$.config.names.{variant}",
+                    "ModelName.$": f"$.config.names.{branch}",
                     "InitialInstanceCount": 1,
                     "InstanceType.$": "$.config.hostingInstanceType",
                     "InitialVariantWeight": 1,
@@ -75,13 +75,13 @@ def create_endpoint_config_state(*, variant: str) -> dict[str, Any]:
     }
 
 
-def create_endpoint_state(*, variant: str) -> dict[str, Any]:
+def create_endpoint_state(*, branch: str) -> dict[str, Any]:
     return {
         "Type": "Task",
         "Resource": _sagemaker("createEndpoint"),
         "Parameters": {
-            "EndpointName.$": f"$.config.names.{variant}",
-            "EndpointConfigName.$": f"$.config.names.{variant}",
+            "EndpointName.$": f"$.config.names.{branch}",
+            "EndpointConfigName.$": f"$.config.names.{branch}",
             "Tags.$": "$.config.tags",
         },
         "ResultPath": "$.created.endpoint",
@@ -89,12 +89,12 @@ def create_endpoint_state(*, variant: str) -> dict[str, Any]:
     }
 
 
-def describe_endpoint_state(*, variant: str) -> dict[str, Any]:
+def describe_endpoint_state(*, branch: str) -> dict[str, Any]:
     # No optimized integration exists for DescribeEndpoint; the AWS SDK integration calls it directly.
     return {
         "Type": "Task",
         "Resource": f"arn:{Aws.PARTITION}:states:::aws-sdk:sagemaker:describeEndpoint",
-        "Parameters": {"EndpointName.$": f"$.config.names.{variant}"},
+        "Parameters": {"EndpointName.$": f"$.config.names.{branch}"},
         # The whole description: FailureReason is present only when the endpoint failed.
         "ResultPath": "$.endpoint",
         "Retry": [SAGEMAKER_SDK_RETRY],

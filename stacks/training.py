@@ -170,11 +170,11 @@ class SageMakerExecutionRole(Construct):
             self.role.add_to_policy(statement)
 
 
-def training_task_state(*, variant: str, role_arn: str, image_uri: str) -> dict[str, Any]:
+def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[str, Any]:
     """`sagemaker:createTrainingJob.sync` written out, because CDK's SageMakerCreateTrainingJob cannot
     express managed spot training (EnableManagedSpotTraining + MaxWaitTimeInSeconds) or a JSONPath
     instance count; writing the Task by hand also keeps its IAM explicit (see workflow.py)."""
-    distribution = DISTRIBUTIONS[variant]
+    distribution = DISTRIBUTIONS[branch]
 
     def channel(name: str, distribution_type: str) -> dict[str, Any]:
         return {
@@ -196,7 +196,7 @@ def training_task_state(*, variant: str, role_arn: str, image_uri: str) -> dict[
         "Comment": f"Train Linear Learner with the train channel {distribution}; waits for the job to end.",
         "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:createTrainingJob.sync",
         "Parameters": {
-            "TrainingJobName.$": f"$.config.names.{variant}",
+            "TrainingJobName.$": f"$.config.names.{branch}",
             "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
             "RoleArn": role_arn,
             "HyperParameters.$": "$.hyperParameters.values",

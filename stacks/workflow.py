@@ -4,10 +4,14 @@ Validate input -> check service quotas -> profile base year -> (cached? | shard 
 train both ways (Parallel, .sync) -> host both models (Parallel, bounded wait) -> compare ->
 clean up unless keepEndpoints -> Done. From training on, any failure runs the clean-up and then fails
 with the original Error and Cause.
+
+`Pipeline` builds each stage in its own method (`_validate_input`, ..., `_keep_or_delete`, `_failure_handling`);
+`__init__` only chains them. docs/ARCHITECTURE.md's stage map names the method behind every state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Token
@@ -17,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
 from stacks.hosting import (
     SAGEMAKER_RETRY,
     create_endpoint_config_state,
@@ -27,11 +32,13 @@ from stacks.hosting import (
 from stacks.training import training_task_state
 
 J = sfn.JsonPath
-VARIANTS = ("replicated", "sharded")
-VARIANT_LABELS = {"replicated": "fully replicated", "sharded": "sharded by S3 key"}
 # SageMaker may refuse to delete an endpoint for up to about an hour (while Creating); retry that long.
 CLEANUP_RETRY_INTERVAL = Duration.seconds(60)
 CLEANUP_RETRY_ATTEMPTS = 70
+
+# What a stage that may leave SageMaker resources behind catches with: `on_failure("Training")` is the
+# state that records the stage, cleans up and fails.
+OnFailure = Callable[[str], sfn.IChainable]
 
 
 def _config(path: str) -> str:
@@ -70,21 +77,59 @@ class Pipeline(Construct):
         self._role_arn = sagemaker_role_arn
         self._image_uri = image_uri
 
-        validate = tasks.LambdaInvoke(
+        # The stages are built in this order (it fixes each state's transitions' order in the definition).
+        validate = self._validate_input()
+        check_quotas = self._check_quotas()
+        profile = self._profile_base_year()
+        shard_years = self._shard_years(max_concurrency=shard_concurrency)
+        finalize = self._finalize_dataset()
+        hyperparameters = self._hyperparameters()
+        on_failure = self._failure_handling()
+        train_and_compare = (
+            hyperparameters
+            .next(self._train_both_ways(on_failure))
+            .next(self._host_both_models(on_failure))
+            .next(self._compare_endpoints(on_failure))
+            .next(self._keep_or_delete())
+        )
+        definition = (
+            validate.next(check_quotas).next(profile)
+            .next(self._dataset_already_prepared(train_and_compare, prepare=shard_years.next(finalize)))
+        )
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            comment="shardlab: GDELT -> Linear Learner trained FullyReplicated vs ShardedByS3Key -> compare",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+        )
+
+    # --- stages, in execution order ------------------------------------------------------------------------
+
+    def _validate_input(self) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
             self,
             "Validate input",
             comment="Apply defaults, validate, derive names; invalid input stops here, before any cost.",
-            lambda_function=functions.validate,
+            lambda_function=self._functions.validate,
             payload=sfn.TaskInput.from_object({"input": J.entire_payload, "executionName": J.execution_name,
                                                "executionStartTime": J.execution_start_time}),
             result_selector={"config": J.object_at("$.Payload")},
             result_path="$",
         )
-        quota_check = tasks.LambdaInvoke(
+
+    def _check_quotas(self) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
             self,
             "Check service quotas",
             comment="SageMaker instance quotas vs. this run's need; too low fails here, before any cost.",
-            lambda_function=functions.quota_check,
+            lambda_function=self._functions.quota_check,
             payload=sfn.TaskInput.from_object({
                 key: J.string_at(f"$.config.{key}")
                 for key in ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances")
@@ -92,11 +137,13 @@ class Pipeline(Construct):
             result_selector={"report": J.object_at("$.Payload")},
             result_path="$.quotaCheck",
         )
-        profile = tasks.LambdaInvoke(
+
+    def _profile_base_year(self) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
             self,
             "Profile base year",
             comment="Top event codes of the first training year, or the manifest of an already prepared dataset.",
-            lambda_function=functions.profile,
+            lambda_function=self._functions.profile,
             payload=sfn.TaskInput.from_object(
                 {
                     "sourceBucket": _config("sourceBucket"),
@@ -116,11 +163,21 @@ class Pipeline(Construct):
             },
             result_path="$.profile",
         )
+
+    def _dataset_already_prepared(self, prepared: sfn.Chain, *, prepare: sfn.Chain) -> sfn.Choice:
+        """A complete dataset (its manifest exists) goes straight to training; otherwise `prepare` runs first."""
+        return (
+            sfn.Choice(self, "Dataset already prepared?")
+            .when(sfn.Condition.boolean_equals("$.profile.cached", True), prepared)
+            .otherwise(prepare.next(prepared))
+        )
+
+    def _shard_years(self, *, max_concurrency: int) -> sfn.Map:
         shard_one_year = tasks.LambdaInvoke(
             self,
             "Shard one year",
             comment="One yearly GDELT file -> recordIO-protobuf objects for its channel(s).",
-            lambda_function=functions.shard,
+            lambda_function=self._functions.shard,
             payload=sfn.TaskInput.from_json_path_at("$"),
             output_path="$.Payload",
         )
@@ -143,15 +200,18 @@ class Pipeline(Construct):
                 "bucket": _config("bucket"),
                 "datasetPrefix": _config("datasetPrefix"),
             },
-            max_concurrency=shard_concurrency,
+            max_concurrency=max_concurrency,
             result_path="$.shards",
         )
         shard_years.item_processor(shard_one_year)
-        finalize = tasks.LambdaInvoke(
+        return shard_years
+
+    def _finalize_dataset(self) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
             self,
             "Finalize dataset",
             comment="Writes manifest.json last: its presence marks the dataset complete and reusable.",
-            lambda_function=functions.finalize,
+            lambda_function=self._functions.finalize,
             payload=sfn.TaskInput.from_object(
                 {
                     "bucket": _config("bucket"),
@@ -164,6 +224,9 @@ class Pipeline(Construct):
             result_selector={"manifest": J.object_at("$.Payload")},
             result_path="$.dataset",
         )
+
+    def _hyperparameters(self) -> sfn.Chain:
+        """The config's hyperparameters plus feature_dim, which only the data knows."""
         feature_dim = sfn.Pass(
             self,
             "Feature dimension from data",
@@ -181,10 +244,74 @@ class Pipeline(Construct):
             },
             result_path="$.hyperParameters",
         )
+        return feature_dim.next(hyperparameters)
 
-        # Every failure after SageMaker resources may exist: clean up, then fail with "<Stage>Failed" and a
-        # cause that carries the step's own error and cause (computed by the clean-up Lambda, which cannot
-        # trip over a missing field the way a JSONPath Fail state would).
+    def _train_both_ways(self, on_failure: OnFailure) -> sfn.Parallel:
+        training = sfn.Parallel(
+            self,
+            "Train both ways",
+            comment="The same job twice; only the train channel's S3DataDistributionType differs.",
+            result_selector={branch: J.object_at(f"$[{i}]") for i, branch in enumerate(BRANCHES)},
+            result_path="$.training",
+        )
+        for branch in BRANCHES:
+            state = training_task_state(branch=branch, role_arn=self._role_arn, image_uri=self._image_uri)
+            # A throttled CreateTrainingJob created nothing, so the task may simply run again; a job that
+            # fails or stops ends the task with States.TaskFailed, which is not retried.
+            state["Retry"] = [SAGEMAKER_RETRY]
+            training.branch(sfn.CustomState(self, f"Train {BRANCH_LABELS[branch]}", state_json=state))
+        training.add_catch(on_failure("Training"), errors=["States.ALL"], result_path="$.error")
+        return training
+
+    def _host_both_models(self, on_failure: OnFailure) -> sfn.Parallel:
+        hosting = sfn.Parallel(self, "Host both models", result_path=J.DISCARD)
+        for branch in BRANCHES:
+            hosting.branch(self._host_one_model(branch))
+        hosting.add_catch(on_failure("Hosting"), errors=["States.ALL"], result_path="$.error")
+        return hosting
+
+    def _compare_endpoints(self, on_failure: OnFailure) -> tasks.LambdaInvoke:
+        compare = tasks.LambdaInvoke(
+            self,
+            "Compare endpoints",
+            comment="Scores the test year on both endpoints; writes report.json and report.md; puts metrics.",
+            lambda_function=self._functions.compare,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "trainingJobs": {branch: _config(f"names.{branch}") for branch in BRANCHES},
+                    "endpoints": {branch: _config(f"names.{branch}") for branch in BRANCHES},
+                    # every test object (one per source group of the test year), in key order
+                    "testData": J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
+                    "trainData": J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
+                    "bucket": _config("bucket"),
+                    "runPrefix": _config("runPrefix"),
+                    "runId": _config("runId"),
+                    "parameters": J.object_at("$.config"),
+                }
+            ),
+            result_selector={"summary": J.object_at("$.Payload")},
+            result_path="$.comparison",
+        )
+        compare.add_catch(on_failure("Comparison"), errors=["States.ALL"], result_path="$.error")
+        return compare
+
+    def _keep_or_delete(self) -> sfn.Choice:
+        """keepEndpoints ends the run with its endpoints serving; otherwise they and their models go first."""
+        done = sfn.Succeed(self, "Done", output_path="$.comparison")
+        cleanup = self._cleanup_task("Delete endpoints and models")
+        cleanup.next(done)
+        return (
+            sfn.Choice(self, "Keep endpoints?")
+            .when(sfn.Condition.boolean_equals("$.config.keepEndpoints", True), done)
+            .otherwise(cleanup)
+        )
+
+    # --- failure handling ----------------------------------------------------------------------------------
+
+    def _failure_handling(self) -> OnFailure:
+        """Every failure after SageMaker resources may exist: clean up, then fail with "<Stage>Failed" and a
+        cause that carries the step's own error and cause (computed by the clean-up Lambda, which cannot
+        trip over a missing field the way a JSONPath Fail state would). Returns the catch target per stage."""
         failed = sfn.Fail(
             self, "Run failed", error_path="$.cleanup.report.failure.Error",
             cause_path="$.cleanup.report.failure.Cause",
@@ -202,85 +329,12 @@ class Pipeline(Construct):
         cleanup_after_failure.add_catch(cleanup_failed, errors=["States.ALL"], result_path="$.cleanupError")
         cleanup_after_failure.next(failed)
 
-        def on_failure(stage: str) -> sfn.Pass:
+        def on_failure(stage: str) -> sfn.IChainable:
             return sfn.Pass(
                 self, f"{stage} failed", result=sfn.Result.from_object({"stage": stage}), result_path="$.failedStage"
-            ).next(cleanup_after_failure)  # type: ignore[return-value]
+            ).next(cleanup_after_failure)
 
-        training = sfn.Parallel(
-            self,
-            "Train both ways",
-            comment="The same job twice; only the train channel's S3DataDistributionType differs.",
-            result_selector={"replicated": J.object_at("$[0]"), "sharded": J.object_at("$[1]")},
-            result_path="$.training",
-        )
-        for variant in VARIANTS:
-            state = training_task_state(variant=variant, role_arn=sagemaker_role_arn, image_uri=image_uri)
-            # A throttled CreateTrainingJob created nothing, so the task may simply run again; a job that
-            # fails or stops ends the task with States.TaskFailed, which is not retried.
-            state["Retry"] = [SAGEMAKER_RETRY]
-            training.branch(sfn.CustomState(self, f"Train {VARIANT_LABELS[variant]}", state_json=state))
-        training.add_catch(on_failure("Training"), errors=["States.ALL"], result_path="$.error")
-
-        hosting = sfn.Parallel(self, "Host both models", result_path=J.DISCARD)
-        for variant in VARIANTS:
-            hosting.branch(self._hosting_branch(variant))
-        hosting.add_catch(on_failure("Hosting"), errors=["States.ALL"], result_path="$.error")
-
-        compare = tasks.LambdaInvoke(
-            self,
-            "Compare endpoints",
-            comment="Scores the test year on both endpoints; writes report.json and report.md; puts metrics.",
-            lambda_function=functions.compare,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "trainingJobs": {v: _config(f"names.{v}") for v in VARIANTS},
-                    "endpoints": {v: _config(f"names.{v}") for v in VARIANTS},
-                    # every test object (one per source group of the test year), in key order
-                    "testData": J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
-                    "trainData": J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
-                    "bucket": _config("bucket"),
-                    "runPrefix": _config("runPrefix"),
-                    "runId": _config("runId"),
-                    "parameters": J.object_at("$.config"),
-                }
-            ),
-            result_selector={"summary": J.object_at("$.Payload")},
-            result_path="$.comparison",
-        )
-        compare.add_catch(on_failure("Comparison"), errors=["States.ALL"], result_path="$.error")
-
-        done = sfn.Succeed(self, "Done", output_path="$.comparison")
-        cleanup = self._cleanup_task("Delete endpoints and models")
-        cleanup.next(done)
-        keep = (
-            sfn.Choice(self, "Keep endpoints?")
-            .when(sfn.Condition.boolean_equals("$.config.keepEndpoints", True), done)
-            .otherwise(cleanup)
-        )
-
-        train_and_compare = (
-            feature_dim.next(hyperparameters).next(training).next(hosting).next(compare).next(keep)
-        )
-        cached = (
-            sfn.Choice(self, "Dataset already prepared?")
-            .when(sfn.Condition.boolean_equals("$.profile.cached", True), train_and_compare)
-            .otherwise(shard_years.next(finalize).next(feature_dim))
-        )
-        definition = validate.next(quota_check).next(profile).next(cached)
-
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=state_machine_name,
-            comment="shardlab: GDELT -> Linear Learner trained FullyReplicated vs ShardedByS3Key -> compare",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
-        )
+        return on_failure
 
     def _cleanup_task(self, name: str, *, after_failure: bool = False) -> tasks.LambdaInvoke:
         payload: dict[str, Any] = {"names": J.object_at("$.config.names")}
@@ -303,34 +357,40 @@ class Pipeline(Construct):
         )
         return task
 
-    def _hosting_branch(self, variant: str) -> sfn.IChainable:
-        title = variant.capitalize()
+    # --- one branch's hosting --------------------------------------------------------------------------------
+
+    def _host_one_model(self, branch: str) -> sfn.IChainable:
+        """Model -> endpoint config -> endpoint, then the bounded wait until it is InService."""
         model = sfn.CustomState(
-            self, f"Create {variant} model",
-            state_json=create_model_state(variant=variant, role_arn=self._role_arn, image_uri=self._image_uri),
+            self, f"Create {branch} model",
+            state_json=create_model_state(branch=branch, role_arn=self._role_arn, image_uri=self._image_uri),
         )
         endpoint_config = sfn.CustomState(
-            self, f"Create {variant} endpoint config", state_json=create_endpoint_config_state(variant=variant)
+            self, f"Create {branch} endpoint config", state_json=create_endpoint_config_state(branch=branch)
         )
         endpoint = sfn.CustomState(
-            self, f"Create {variant} endpoint", state_json=create_endpoint_state(variant=variant)
+            self, f"Create {branch} endpoint", state_json=create_endpoint_state(branch=branch)
         )
+        return model.next(endpoint_config).next(endpoint).next(self._wait_until_in_service(branch))
+
+    def _wait_until_in_service(self, branch: str) -> sfn.Chain:
         # Each wait comes from config.endpointPollSchedule (quick first polls, then slower), so the loop's
         # length, and with it the execution's event count, stays bounded for every valid input.
+        title = branch.capitalize()
         schedule = J.list_at("$.config.endpointPollSchedule")
         start = sfn.Pass(
-            self, f"Start waiting for {variant} endpoint",
+            self, f"Start waiting for {branch} endpoint",
             parameters={"attempts": 0, "waitSeconds": J.array_get_item(schedule, 0)}, result_path="$.poll",
         )
         wait = sfn.Wait(
-            self, f"Wait for {variant} endpoint", time=sfn.WaitTime.seconds_path("$.poll.waitSeconds"),
+            self, f"Wait for {branch} endpoint", time=sfn.WaitTime.seconds_path("$.poll.waitSeconds"),
         )
         describe = sfn.CustomState(
-            self, f"Describe {variant} endpoint", state_json=describe_endpoint_state(variant=variant)
+            self, f"Describe {branch} endpoint", state_json=describe_endpoint_state(branch=branch)
         )
         next_attempt = J.math_add(J.number_at("$.poll.attempts"), 1)
         count = sfn.Pass(
-            self, f"Count {variant} endpoint polls",
+            self, f"Count {branch} endpoint polls",
             parameters={"attempts": next_attempt,
                         "waitSeconds": J.array_get_item(schedule, Token.as_number(next_attempt))},
             result_path="$.poll",
@@ -353,5 +413,4 @@ class Pipeline(Construct):
             )
             .otherwise(count.next(wait))
         )
-        return model.next(endpoint_config).next(endpoint).next(start).next(wait).next(describe).next(check)
-
+        return start.next(wait).next(describe).next(check)
