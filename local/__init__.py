@@ -4,9 +4,6 @@ Local mode runs the project's Lambda code in-process, so the Lambda asset root (
 path here just as it is in the Lambda runtime.
 """
 
-import sys
-from pathlib import Path
+from stacks.paths import ensure_lambda_path
 
-_LAMBDAS = str(Path(__file__).resolve().parent.parent / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.append(_LAMBDAS)
+ensure_lambda_path()

@@ -10,10 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
-PARTITION = "aws"
-
+from local.fake_aws import ACCOUNT_ID, PARTITION, REGION
 
 # Properties that give a resource an explicit physical name (when they are plain strings).
 _NAME_PROPERTIES = ("StateMachineName", "FunctionName", "RoleName", "LogGroupName")

@@ -79,7 +79,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.utils import parse_to_aware_datetime
 from botocore.validate import ParamValidator
 
-from local import linear_learner
+from local import fake_aws, linear_learner
 from local.errors import SageMakerApiError
 from local.linear_learner import (
     ClusterModel,
@@ -404,8 +404,8 @@ class LocalSageMaker:
         registry: ModelRegistry | None = None,
         s3_client: Any = None,
         logs_client: Any = None,
-        region: str = "us-east-1",
-        account_id: str = "123456789012",
+        region: str = fake_aws.REGION,
+        account_id: str = fake_aws.ACCOUNT_ID,
         time_scale: float = 0.0,
         cluster: ClusterModel | None = None,
         faults: FaultPlan | None = None,

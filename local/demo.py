@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from local.console import Console, ExecutionView, SageMakerView
-from local.runner import PROJECT_ROOT, SAMPLE_DIR, LocalShardlab
+from local.runner import SAMPLE_DIR, LocalShardlab
 from local.template import synth_template
+from stacks.paths import REPO_ROOT
 
 DEFAULT_YEARS = (1979, 1980, 1981, 1982, 1983, 1984)
 
@@ -44,7 +45,7 @@ class Scale:
 
 def _scale_up() -> Any:
     """data/scale_up.py (a script folder, not a package: imported by path, as the benchmarks do)."""
-    data_dir = str(PROJECT_ROOT / "data")
+    data_dir = str(REPO_ROOT / "data")
     if data_dir not in sys.path:
         sys.path.insert(0, data_dir)
     return importlib.import_module("scale_up")

@@ -21,10 +21,8 @@ import pandas as pd
 
 from lambda_common import recordio
 from local.errors import SageMakerApiError
+from local.fake_aws import ACCOUNT_ID, REGION
 from local.linear_model import LinearModel
-
-DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account: local mode's S3, IAM and STS all live there
-DEFAULT_REGION = "us-east-1"
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -47,8 +45,8 @@ class EndpointRegistry:
     def __init__(
         self,
         *,
-        account_id: str = DEFAULT_ACCOUNT_ID,
-        region: str = DEFAULT_REGION,
+        account_id: str = ACCOUNT_ID,
+        region: str = REGION,
         invocation_failures: Mapping[str, str] | None = None,
     ) -> None:
         self.account_id = account_id

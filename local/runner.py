@@ -17,7 +17,6 @@ import contextlib
 import importlib
 import json
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,12 +31,12 @@ from local import sfn_hooks
 from local.cfn import LocalDeployment
 from local.control_plane import FaultPlan, LocalSageMaker
 from local.executions import HistoryListener, wait_for_execution
+from local.fake_aws import REGION, role_arn
 from local.hosting import EndpointRegistry
 from local.server import LocalSageMakerServer
+from stacks.paths import LAMBDA_ROOT, REPO_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
-SAMPLE_DIR = PROJECT_ROOT / "data" / "gdelt" / "events"
+SAMPLE_DIR = REPO_ROOT / "data" / "gdelt" / "events"
 SOURCE_BUCKET = "gdelt-open-data"
 SOURCE_PREFIX = "events/"
 
@@ -48,8 +47,8 @@ _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
 }
 
 
@@ -65,15 +64,7 @@ class LambdaSpec:
     environment: dict[str, str]
 
 
-def ensure_lambda_path() -> None:
-    """Lambda code imports its packages from the asset root, as the Lambda runtime does."""
-    path = str(LAMBDAS_DIR)
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-
 def load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
-    ensure_lambda_path()
     module_name, _, function_name = handler.rpartition(".")
     module = importlib.import_module(module_name)
     function = getattr(module, function_name, None)
@@ -89,7 +80,7 @@ def project_lambdas(deployment: LocalDeployment) -> list[LambdaSpec]:
         properties = resource.get("Properties", {})
         handler = properties.get("Handler", "")
         top_package = handler.split(".", 1)[0]
-        if not (LAMBDAS_DIR / top_package).is_dir():
+        if not (LAMBDA_ROOT / top_package).is_dir():
             continue  # CDK's own functions (custom-resource providers, bucket auto-delete) run in Node.js
         variables = deployment.resolve(properties.get("Environment", {}).get("Variables", {}))
         specs.append(
@@ -279,12 +270,12 @@ class LocalShardlab:
         s3.create_bucket(Bucket=self.deployment.bucket_name)
         upload_sample(s3, self.sample_dir)
         logical_id, definition = state_machine_definition(self.deployment)
-        role_arn = self.deployment.resolve(
-            self.deployment.resources[logical_id]["Properties"].get("RoleArn", "arn:aws:iam::123456789012:role/sfn")
+        role = self.deployment.resolve(
+            self.deployment.resources[logical_id]["Properties"].get("RoleArn", role_arn("sfn"))
         )
         sfn = boto3.client("stepfunctions")
         machine = sfn.create_state_machine(
-            name=self.deployment.physical_name(logical_id), definition=json.dumps(definition), roleArn=role_arn
+            name=self.deployment.physical_name(logical_id), definition=json.dumps(definition), roleArn=role
         )
         self.state_machine_arn = machine["stateMachineArn"]
         self.definition = definition

@@ -27,6 +27,7 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
+from local import fake_aws
 from local.errors import SageMakerApiError
 
 SERVICE_CODE = "sagemaker"
@@ -65,8 +66,8 @@ def _catalogue() -> list[str]:
 class LocalServiceQuotas:
     """SageMaker's instance quotas of one local account and region; thread-safe."""
 
-    def __init__(self, values: Mapping[str, float] | None = None, *, region: str = "us-east-1",
-                 account_id: str = "123456789012") -> None:
+    def __init__(self, values: Mapping[str, float] | None = None, *, region: str = fake_aws.REGION,
+                 account_id: str = fake_aws.ACCOUNT_ID) -> None:
         self.region = region
         self.account_id = account_id
         self._names = _catalogue()

@@ -9,14 +9,14 @@ deciding what each intrinsic resolves to, so local mode can run the deployed def
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from stacks.paths import REPO_ROOT
+
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
 LAMBDA_TYPE = "AWS::Lambda::Function"
 
@@ -39,10 +39,7 @@ def project_context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 def synth_assembly(context: dict[str, Any] | None = None, *, outdir: Path | None = None,
                    nag: bool = False) -> Assembly:
     """Synthesize into `outdir` (a new temporary directory by default); `nag` runs cdk-nag AwsSolutions."""
-    lambda_root = str(REPO_ROOT / "lambdas")
-    if lambda_root not in sys.path:
-        sys.path.insert(0, lambda_root)
-    # Imported here: the app needs lambdas/ on sys.path, and jsii should start only when synthesizing.
+    # Imported here: jsii should start only when synthesizing (lambdas/ is on sys.path: local/__init__.py).
     import aws_cdk as cdk  # noqa: PLC0415
 
     from app import add_checks, build_app  # noqa: PLC0415

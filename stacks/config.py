@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from constructs import Construct
 
+from stacks.paths import LAMBDA_ROOT, NOTEBOOK_ROOT  # noqa: F401 (the stack's assets; defined in stacks.paths)
 from workflow_input.config import (
     DEFAULT_SOURCE_LOCATIONS,
     check_resource_prefix,
@@ -17,9 +17,6 @@ from workflow_input.config import (
 )
 from workflow_input.config import DEFAULTS as EXECUTION_DEFAULTS
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-LAMBDA_ROOT = REPO_ROOT / "lambdas"
-NOTEBOOK_ROOT = REPO_ROOT / "notebooks"
 CONTEXT_PREFIX = "shardlab:"
 
 

@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 
 from local.cfn import LocalDeployment
+from local.fake_aws import ACCOUNT_ID, REGION
 from local.template import Assembly, state_machine_definition, synth_assembly
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-
 
 # What `cdk synth --no-version-reporting` passes to the app, so this synth is comparable with the CLI's.
 CLI_CONTEXT = {
@@ -48,5 +45,5 @@ def definition(template: dict[str, Any], resolve: Callable[[dict[str, Any]], str
 
 def local_resolver(template: dict[str, Any], region: str = REGION) -> Callable[[dict[str, Any]], str]:
     """Resolves intrinsics to names/ARNs in the local account, as local mode deploys them."""
-    deployment = LocalDeployment(template, account_id=ACCOUNT, region=region)
+    deployment = LocalDeployment(template, account_id=ACCOUNT_ID, region=region)
     return lambda intrinsic: str(deployment.resolve(intrinsic))

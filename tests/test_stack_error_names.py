@@ -14,12 +14,11 @@ from typing import Any
 
 import botocore.session
 
-from local.template import REPO_ROOT
+from stacks.paths import LAMBDA_ROOT, REPO_ROOT
 
 pytest_plugins = ["conftest_stack"]
 
 ASL_VALIDATOR = REPO_ROOT / "node_modules" / ".bin" / "asl-validator"
-LAMBDA_ROOT = REPO_ROOT / "lambdas"
 SESSION = botocore.session.get_session()
 
 # The ASL specification's reserved error names (https://states-language.net/spec.html#appendix-a) and the ones

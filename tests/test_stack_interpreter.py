@@ -18,12 +18,11 @@ from moto import mock_aws
 from cleanup import handler as cleanup_handler
 from local import sfn_hooks
 from local.executions import wait_for_execution
+from local.fake_aws import REGION, role_arn
 from local.template import lambda_functions
 from workflow_input import handler as workflow_input_handler
 
 BUCKET = "shardlab-test-bucket"
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 
 
 class FakePipeline:
@@ -87,7 +86,7 @@ def _run(template: dict[str, Any], definition: dict[str, Any], fake: FakePipelin
         sfn = boto3.client("stepfunctions", region_name=REGION)
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         arn = sfn.create_state_machine(name="shardlab-pipeline", definition=json.dumps(definition),
-                                       roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")["stateMachineArn"]
+                                       roleArn=role_arn("sfn"))["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn, name="first-run",
                                         input=json.dumps(execution_input))["executionArn"]
         description = wait_for_execution(sfn, execution, timeout_seconds=60)
