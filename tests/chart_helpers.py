@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from compare import chart
+from lambda_common import vocabulary
 
 
 def decoded(png: bytes) -> Any:
@@ -21,9 +22,9 @@ def decoded(png: bytes) -> Any:
 def bar_heights(image: Any, box: tuple[int, int, int, int]) -> dict[str, int]:
     """Pixels of series colour in each bar's centre column of a bar panel."""
     left, top, right, bottom = box
-    slot = (right - left) / len(chart.LABELS)
+    slot = (right - left) / len(vocabulary.BRANCHES)
     heights = {}
-    for index, branch in enumerate(chart.LABELS):
+    for index, branch in enumerate(vocabulary.BRANCHES):
         x = round(left + slot * (index + 0.5))
         heights[branch] = sum(image.getpixel((x, y)) == chart.SERIES_COLORS[branch] for y in range(top, bottom + 1))
     return heights

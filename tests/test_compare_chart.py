@@ -9,11 +9,12 @@ import chart_helpers
 import pytest
 
 from compare import chart
+from lambda_common import vocabulary
 
 
 def chart_data(training: dict[str, float], billable: dict[str, float], rows: int = 3000) -> chart.ChartData:
     draw = random.Random(7)
-    samples = {branch: chart.PointSample(limit=500, per_batch=100) for branch in chart.LABELS}
+    samples = {branch: chart.PointSample(limit=500, per_batch=100) for branch in vocabulary.BRANCHES}
     errors: dict[str, list[float]] = {}
     for branch, noise in (("replicated", 1.0), ("sharded", 1.5)):
         values: list[float] = []
@@ -28,7 +29,7 @@ def chart_data(training: dict[str, float], billable: dict[str, float], rows: int
         verdict="ShardedByS3Key trained 3.3x faster than FullyReplicated; its test MSE is 0.1% higher (5.06 vs 5.05).",
         training_seconds=training,
         billable_instance_seconds=billable,
-        instances={branch: "5 x ml.c5.2xlarge" for branch in chart.LABELS},
+        instances={branch: "5 x ml.c5.2xlarge" for branch in vocabulary.BRANCHES},
         points={branch: sample.points() for branch, sample in samples.items()},
         sorted_absolute_errors=errors,
         test_rows=rows,
@@ -97,7 +98,7 @@ def test_nice_ticks_cover_the_range_with_round_steps() -> None:
 
 def test_every_character_of_the_labels_has_a_glyph_of_the_font_size() -> None:
     used = (
-        set("".join(chart.LABELS.values()))
+        set("".join(vocabulary.DISTRIBUTION_TYPES.values()))
         | set("0123456789.,:;-+=()%/_'<>?!")
         | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     )

@@ -19,7 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-STACK_TAG = "shardlab:stack"
+from lambda_common.vocabulary import STACK_TAG
+
 # Training jobs in these states still run (and bill) instances.
 RUNNING_TRAINING_STATES = ("InProgress", "Stopping")
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"

@@ -5,7 +5,7 @@ bundling, no Docker), so matplotlib/numpy/Pillow cannot be in the function. What
 filled rectangles, lines, points, a 5x8 bitmap font, and a PNG writer (``zlib`` + ``struct``: one IHDR,
 one IDAT of filter-0 RGB rows, IEND).
 
-Four panels: training time and billable instance-seconds per distribution type (bars), predicted vs actual
+Four panels: training time and billable instance-seconds per branch (bars), predicted vs actual
 on the test year (a bounded, evenly spaced sample of the rows, the same rows for both models), and the
 distribution of absolute errors over every test row (a histogram from the sorted errors).
 """
@@ -19,14 +19,15 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lambda_common.vocabulary import DISTRIBUTION_TYPES, REPLICATED, SHARDED
+
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
 BLACK: Color = (0, 0, 0)
 GREY: Color = (150, 150, 150)
 LIGHT_GREY: Color = (225, 225, 225)
-# matplotlib's first two default colours, as the notebooks plot the two distribution types.
-SERIES_COLORS: dict[str, Color] = {"replicated": (31, 119, 180), "sharded": (255, 127, 14)}
-LABELS = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
+# matplotlib's first two default colours, as the notebooks plot the two branches.
+SERIES_COLORS: dict[str, Color] = {REPLICATED: (31, 119, 180), SHARDED: (255, 127, 14)}
 WIDTH, HEIGHT = 960, 720
 HISTOGRAM_BINS = 30
 HISTOGRAM_QUANTILE = 0.99  # the last bin also counts the errors above this quantile
@@ -264,7 +265,7 @@ def _bars(canvas: Canvas, box: tuple[int, int, int, int], title: str, values: di
         half = slot * 0.3
         canvas.rect(center - half, panel.y(value), center + half, panel.bottom, SERIES_COLORS[branch])
         canvas.text(center, panel.y(value) - 12, f"{format_tick(value)} {unit}", align="center")
-        canvas.text(center, panel.bottom + 7, LABELS[branch], align="center")
+        canvas.text(center, panel.bottom + 7, DISTRIBUTION_TYPES[branch], align="center")
     return panel
 
 
@@ -348,7 +349,7 @@ def render(data: ChartData) -> Canvas:
     for line_index, line in enumerate(_wrapped(data.verdict, (WIDTH - 40) // (GLYPH_WIDTH + 1))[:2]):
         canvas.text(20, 42 + 12 * line_index, line)
     legend_x = 20
-    for branch, label in LABELS.items():
+    for branch, label in DISTRIBUTION_TYPES.items():
         canvas.rect(legend_x, 90, legend_x + 12, 102, SERIES_COLORS[branch])
         text = f"{label} ({data.instances.get(branch, '')})"
         canvas.text(legend_x + 18, 92, text)

@@ -20,7 +20,7 @@ from compare.metrics import (
     absolute_errors,
     metrics_of_sorted_absolute_errors,
 )
-from compare.report import DISTRIBUTION_TYPES, REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
+from compare.report import REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
 from compare.scoring import RetryPolicy, score_test_set
 from compare.testdata import (
     DEFAULT_REQUEST_BYTES,
@@ -32,8 +32,7 @@ from compare.testdata import (
 )
 from compare.training import describe_training
 from lambda_common.sharding import host_loads
-
-BRANCHES = ("replicated", "sharded")
+from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
 
 class CompareInputError(ValueError):
@@ -69,7 +68,7 @@ class CompareRequest:
                 not isinstance(value.get(branch), str) or not value.get(branch) for branch in BRANCHES
             ):
                 raise CompareInputError(
-                    f'the compare event needs {key!r} as {{"replicated": name, "sharded": name}}, got {value!r}'
+                    f'the compare event needs {key!r} as {{"{REPLICATED}": name, "{SHARDED}": name}}, got {value!r}'
                 )
             return {branch: value[branch] for branch in BRANCHES}
 
@@ -100,8 +99,8 @@ class CompareRequest:
                 parse_s3_uri(uri)
             except DatasetError as error:
                 raise CompareInputError(f"{key}: {error}") from error
-        if request.endpoints["replicated"] == request.endpoints["sharded"]:
-            raise CompareInputError("the two endpoints must differ: both are " + request.endpoints["sharded"])
+        if request.endpoints[REPLICATED] == request.endpoints[SHARDED]:
+            raise CompareInputError("the two endpoints must differ: both are " + request.endpoints[SHARDED])
         return request
 
 
@@ -347,8 +346,8 @@ def run_comparison(
             "test": metrics_of_sorted_absolute_errors(baseline_errors.merged(mean), spread),
         },
         "comparison": comparison_figures(models),
-        "hosts": train_host_loads(s3, request.train_data, training["sharded"].instance_count)
-        if training["sharded"].instance_count > 0
+        "hosts": train_host_loads(s3, request.train_data, training[SHARDED].instance_count)
+        if training[SHARDED].instance_count > 0
         else None,
     }
     report["verdict"] = verdict(report)
@@ -364,8 +363,8 @@ def run_comparison(
         "trainingSpeedUp": report["comparison"]["trainingSpeedUp"],
         "mseChangePercent": report["comparison"]["mseChangePercent"],
         "testMse": {
-            "replicated": models["replicated"]["test"]["mse"],
-            "sharded": models["sharded"]["test"]["mse"],
+            REPLICATED: models[REPLICATED]["test"]["mse"],
+            SHARDED: models[SHARDED]["test"]["mse"],
             "naiveBaseline": report["baseline"]["test"]["mse"],
         },
         "trainingTimeInSeconds": {branch: training[branch].training_seconds for branch in BRANCHES},

@@ -5,7 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-DISTRIBUTION_TYPES = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
+from lambda_common.vocabulary import (
+    BILLABLE_INSTANCE_SECONDS,
+    BRANCHES,
+    CSV,
+    FULLY_REPLICATED,
+    JSON,
+    METRIC_DIMENSIONS,
+    NAIVE_BASELINE,
+    REPLICATED,
+    SHARDED,
+    SHARDED_BY_S3_KEY,
+    TEST_MSE,
+    TRAINING_SPEED_UP,
+    TRAINING_TIME,
+)
+
+MARKDOWN = "text/markdown; charset=utf-8"
 REPORT_FORMAT = "shardlab-compare-report/1"
 SAME_SPEED_TOLERANCE = 0.05
 
@@ -14,27 +30,27 @@ def verdict(report: dict[str, Any]) -> str:
     """E.g. "ShardedByS3Key trained 4.6x faster than FullyReplicated; its test MSE is 0.3% higher (5.06 vs 5.05)."""
     comparison = report["comparison"]
     speed_up = comparison["trainingSpeedUp"]
-    seconds = {kind: report["models"][kind]["training"]["trainingTimeInSeconds"] for kind in DISTRIBUTION_TYPES}
+    seconds = {branch: report["models"][branch]["training"]["trainingTimeInSeconds"] for branch in BRANCHES}
     if speed_up is None:
-        speed = "trained in the same reported time as FullyReplicated (0 s each)"
+        speed = f"trained in the same reported time as {FULLY_REPLICATED} (0 s each)"
     elif abs(speed_up - 1) < SAME_SPEED_TOLERANCE:
         # "1.0x faster" reads as a claim; within a few percent the honest word is "about the same".
         speed = (
-            f"trained in about the same time as FullyReplicated ({seconds['sharded']} s vs {seconds['replicated']} s)"
+            f"trained in about the same time as {FULLY_REPLICATED} ({seconds[SHARDED]} s vs {seconds[REPLICATED]} s)"
         )
     elif speed_up >= 1:
-        speed = f"trained {speed_up:.1f}x faster than FullyReplicated"
+        speed = f"trained {speed_up:.1f}x faster than {FULLY_REPLICATED}"
     else:
-        speed = f"trained {1 / speed_up:.1f}x slower than FullyReplicated"
-    sharded = report["models"]["sharded"]["test"]["mse"]
-    replicated = report["models"]["replicated"]["test"]["mse"]
+        speed = f"trained {1 / speed_up:.1f}x slower than {FULLY_REPLICATED}"
+    sharded = report["models"][SHARDED]["test"]["mse"]
+    replicated = report["models"][REPLICATED]["test"]["mse"]
     change = comparison["mseChangePercent"]
     if change is None or abs(change) < 0.05:
         accuracy = f"its test MSE is the same ({sharded:.4g} vs {replicated:.4g})"
     else:
         direction = "higher" if change > 0 else "lower"
         accuracy = f"its test MSE is {abs(change):.1f}% {direction} ({sharded:.4g} vs {replicated:.4g})"
-    return f"ShardedByS3Key {speed}; {accuracy}."
+    return f"{SHARDED_BY_S3_KEY} {speed}; {accuracy}."
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -42,7 +58,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def comparison_figures(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    replicated, sharded = models["replicated"], models["sharded"]
+    replicated, sharded = models[REPLICATED], models[SHARDED]
     replicated_mse, sharded_mse = replicated["test"]["mse"], sharded["test"]["mse"]
     change = _ratio(sharded_mse - replicated_mse, replicated_mse)
     return {
@@ -66,14 +82,13 @@ def _number(value: Any, digits: int = 4) -> str:
 
 def render_markdown(report: dict[str, Any]) -> str:
     models = report["models"]
-    order = ("replicated", "sharded")
     lines = [
         f"# shardlab comparison, run `{report['runId']}`",
         "",
         f"**{report['verdict']}**",
         "",
         *([f"![training time, cost, predictions and errors]({report['chart']})", ""] if report.get("chart") else []),
-        "| | " + " | ".join(models[key]["distributionType"] for key in order) + " | naive baseline |",
+        "| | " + " | ".join(models[branch]["distributionType"] for branch in BRANCHES) + " | naive baseline |",
         "|---|---:|---:|---:|",
     ]
     baseline = report["baseline"]["test"]
@@ -84,7 +99,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("test median absolute error", "medianAbsoluteError"),
         ("test R²", "r2"),
     ):
-        cells = [_number(models[key]["test"][metric]) for key in order] + [_number(baseline[metric])]
+        cells = [_number(models[branch]["test"][metric]) for branch in BRANCHES] + [_number(baseline[metric])]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for label, figure in (
         ("training time (s)", "trainingTimeInSeconds"),
@@ -92,9 +107,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("billable instance-seconds", "billableInstanceSeconds"),
         ("instances", "instanceCount"),
     ):
-        cells = [_number(models[key]["training"][figure]) for key in order]
+        cells = [_number(models[branch]["training"][figure]) for branch in BRANCHES]
         lines.append(f"| {label} | " + " | ".join(cells) + " | |")
-    lines.append("| instance type | " + " | ".join(models[key]["training"]["instanceType"] for key in order) + " | |")
+    instance_types = " | ".join(models[branch]["training"]["instanceType"] for branch in BRANCHES)
+    lines.append(f"| instance type | {instance_types} | |")
     comparison = report["comparison"]
     test = report["testData"]
     lines += [
@@ -103,7 +119,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"sharded billable instance-seconds are {_number(comparison['billableInstanceSecondsRatio'], 3)}x "
         "the replicated ones.",
         f"- Test set: `{test['uri']}`, {test['rows']} rows scored on both endpoints in {test['batches']} "
-        f"requests each (text/csv, largest {test['largestRequestBytes']} bytes).",
+        f"requests each ({CSV}, largest {test['largestRequestBytes']} bytes).",
         f"- Naive baseline: predict the training label mean {_number(report['baseline']['prediction'], 6)} "
         f"(from {report['baseline']['source']}).",
         "",
@@ -111,10 +127,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     lines[-2:-2] = _host_lines(report.get("hosts"))
-    for key in order:
-        final = models[key]["training"]["finalMetrics"]
+    for branch in BRANCHES:
+        final = models[branch]["training"]["finalMetrics"]
         shown = ", ".join(f"`{name}` {_number(value, 6)}" for name, value in sorted(final.items())) or "none"
-        lines.append(f"- {models[key]['distributionType']} (`{models[key]['trainingJobName']}`): {shown}")
+        lines.append(f"- {models[branch]['distributionType']} (`{models[branch]['trainingJobName']}`): {shown}")
     return "\n".join(lines) + "\n"
 
 
@@ -124,13 +140,13 @@ def _host_lines(hosts: dict[str, Any] | None) -> list[str]:
         return []
     lines = [
         f"Train data per host ({hosts['trainObjects']} objects, {hosts['instanceCount']} instances; "
-        "ShardedByS3Key host algo-(i+1) reads keys[i::n] in S3 key order):",
+        f"{SHARDED_BY_S3_KEY} host algo-(i+1) reads keys[i::n] in S3 key order):",
         "",
-        "| host | FullyReplicated rows | FullyReplicated bytes | ShardedByS3Key objects | ShardedByS3Key rows "
-        "| ShardedByS3Key bytes |",
+        f"| host | {FULLY_REPLICATED} rows | {FULLY_REPLICATED} bytes | {SHARDED_BY_S3_KEY} objects "
+        f"| {SHARDED_BY_S3_KEY} rows | {SHARDED_BY_S3_KEY} bytes |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for replicated, sharded in zip(hosts["FullyReplicated"], hosts["ShardedByS3Key"], strict=True):
+    for replicated, sharded in zip(hosts[FULLY_REPLICATED], hosts[SHARDED_BY_S3_KEY], strict=True):
         lines.append(
             f"| {sharded['host']} | {replicated['rows']} | {replicated['bytes']} | {sharded['objects']} | "
             f"{sharded['rows']} | {sharded['bytes']} |"
@@ -146,19 +162,20 @@ def write_report(s3: Any, bucket: str, run_prefix: str, report: dict[str, Any]) 
         Bucket=bucket,
         Key=markdown_key,
         Body=render_markdown(report).encode(),
-        ContentType="text/markdown; charset=utf-8",
+        ContentType=MARKDOWN,
     )
     s3.put_object(
         Bucket=bucket,
         Key=json_key,
         Body=json.dumps(report, indent=2, sort_keys=True, allow_nan=False).encode(),
-        ContentType="application/json",
+        ContentType=JSON,
     )
     return {"json": f"s3://{bucket}/{json_key}", "markdown": f"s3://{bucket}/{markdown_key}"}
 
 
 def metric_data(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One datum per figure and distribution type, dimensioned by DistributionType and RunId."""
+    distribution_dimension, run_dimension = METRIC_DIMENSIONS
     data: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, unit: str, distribution: str) -> None:
@@ -168,8 +185,8 @@ def metric_data(report: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "MetricName": name,
                 "Dimensions": [
-                    {"Name": "DistributionType", "Value": distribution},
-                    {"Name": "RunId", "Value": report["runId"]},
+                    {"Name": distribution_dimension, "Value": distribution},
+                    {"Name": run_dimension, "Value": report["runId"]},
                 ],
                 "Value": float(value),
                 "Unit": unit,
@@ -179,16 +196,16 @@ def metric_data(report: dict[str, Any]) -> list[dict[str, Any]]:
     for model in report["models"].values():
         distribution = model["distributionType"]
         training, test = model["training"], model["test"]
-        add("TrainingTimeInSeconds", training["trainingTimeInSeconds"], "Seconds", distribution)
+        add(TRAINING_TIME, training["trainingTimeInSeconds"], "Seconds", distribution)
         add("BillableTimeInSeconds", training["billableTimeInSeconds"], "Seconds", distribution)
-        add("BillableInstanceSeconds", training["billableInstanceSeconds"], "Seconds", distribution)
-        add("TestMSE", test["mse"], "None", distribution)
+        add(BILLABLE_INSTANCE_SECONDS, training["billableInstanceSeconds"], "Seconds", distribution)
+        add(TEST_MSE, test["mse"], "None", distribution)
         add("TestRMSE", test["rmse"], "None", distribution)
         add("TestMAE", test["mae"], "None", distribution)
         add("TestMedianAbsoluteError", test["medianAbsoluteError"], "None", distribution)
         add("TestR2", test["r2"], "None", distribution)
-    add("TestMSE", report["baseline"]["test"]["mse"], "None", "NaiveMeanBaseline")
-    add("TrainingSpeedUp", report["comparison"]["trainingSpeedUp"], "None", "ShardedByS3Key")
+    add(TEST_MSE, report["baseline"]["test"]["mse"], "None", NAIVE_BASELINE)
+    add(TRAINING_SPEED_UP, report["comparison"]["trainingSpeedUp"], "None", SHARDED_BY_S3_KEY)
     return data
 
 

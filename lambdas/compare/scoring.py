@@ -28,6 +28,7 @@ from botocore.exceptions import (
 )
 
 from compare.testdata import CsvBatch
+from lambda_common.vocabulary import CSV, JSON
 
 # Codes the runtime uses for transient failures (the sagemaker-runtime model plus the generic throttles).
 RETRYABLE_CODES = frozenset(
@@ -150,7 +151,7 @@ def invoke_batch(
             attempts_made.append(1)
         try:
             response = runtime.invoke_endpoint(
-                EndpointName=endpoint_name, ContentType="text/csv", Accept="application/json", Body=batch.body
+                EndpointName=endpoint_name, ContentType=CSV, Accept=JSON, Body=batch.body
             )
             body = response["Body"].read()
         except Exception as error:

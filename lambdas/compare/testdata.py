@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from lambda_common import recordio
+from lambda_common import recordio, vocabulary
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024  # InvokeEndpoint accepts 6 MiB; keep a margin as the seed notebook did
 # Default request size: smaller than the cap so the endpoints start sooner and the last request ends sooner
@@ -46,12 +46,11 @@ class DatasetError(ValueError):
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise DatasetError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, key = uri[5:].split("/", 1)
-    if not bucket:
-        raise DatasetError(f"{uri!r} has no bucket")
-    return bucket, key
+    """``lambda_common.vocabulary.parse_s3_uri``, failing with DatasetError (what the compare step's callers catch)."""
+    try:
+        return vocabulary.parse_s3_uri(uri)
+    except ValueError as error:
+        raise DatasetError(str(error)) from error
 
 
 class _Reader:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_common.vocabulary import TRAIN_CHANNEL
+
 
 class TrainingJobError(ValueError):
     """The training job cannot be compared (not completed, or not what the event says it is)."""
@@ -17,7 +19,7 @@ class TrainingFigures:
     billable_seconds: int
     instance_count: int
     instance_type: str
-    distribution_type: str | None  # S3DataDistributionType of the "train" channel
+    distribution_type: str | None  # S3DataDistributionType of the train channel
     spot: bool
     final_metrics: dict[str, float]
 
@@ -51,7 +53,7 @@ def describe_training(sagemaker: Any, job_name: str) -> TrainingFigures:
     resources = job.get("ResourceConfig", {})
     distribution = None
     for channel in job.get("InputDataConfig", []):
-        if channel.get("ChannelName") == "train":
+        if channel.get("ChannelName") == TRAIN_CHANNEL:
             distribution = channel.get("DataSource", {}).get("S3DataSource", {}).get("S3DataDistributionType")
     return TrainingFigures(
         job_name=job_name,

@@ -32,14 +32,16 @@ from dataprep.gdelt import (
 from dataprep.s3io import DEFAULT_PART_SIZE, S3Client, S3ObjectWriter, describe_client_error, open_lines
 from lambda_common.gdelt_sources import group_count, group_keys
 from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
+from lambda_common.vocabulary import JSON, RECORDIO_PROTOBUF, TEST_CHANNEL, TRAIN_CHANNEL, VALIDATION_CHANNEL
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
 DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
 MAX_EVENT_CODES = 300  # CAMEO has about 300 codes; also bounds the one-hot width
-CHANNEL_FOR_ROLE = {"train": ("train", "validation"), "test": ("test",)}
+# A train year's rows go to the train and validation channels, the test year's to the test folder.
+CHANNEL_FOR_ROLE = {"train": (TRAIN_CHANNEL, VALIDATION_CHANNEL), "test": (TEST_CHANNEL,)}
+CHANNELS = (TRAIN_CHANNEL, VALIDATION_CHANNEL, TEST_CHANNEL)
 MAX_INSTANCE_COUNT = 100  # workflow_input's bound on instanceCount
-RECORD_CONTENT_TYPE = "application/x-recordio-protobuf"
 
 
 # --- event fields -------------------------------------------------------------------------------------
@@ -255,17 +257,18 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         outputs: list[tuple[str, Any]] = [
             (train_part_key(dataset_prefix, year, group, part), rows) for part, rows in enumerate(parts)
         ]
-        outputs.append((f"{dataset_prefix}validation/{year}{suffix}.data", order[cut:]))
+        outputs.append((f"{dataset_prefix}{VALIDATION_CHANNEL}/{year}{suffix}.data", order[cut:]))
         del order, parts
     else:
-        outputs = [(f"{dataset_prefix}test/{year}{suffix}.data", range(row_count))]  # unshuffled, as the notebook
+        # Unshuffled, as the notebook.
+        outputs = [(f"{dataset_prefix}{TEST_CHANNEL}/{year}{suffix}.data", range(row_count))]
 
     encoder = OneHotRecordEncoder(len(codes))
     written: list[str] = []
     bytes_out = 0
     try:
         for out_key, rows in outputs:
-            with S3ObjectWriter(s3, bucket, out_key, part_size=part_size, content_type=RECORD_CONTENT_TYPE) as out:
+            with S3ObjectWriter(s3, bucket, out_key, part_size=part_size, content_type=RECORDIO_PROTOBUF) as out:
                 for chunk in encoder.iter_chunks(kept, rows):
                     out.write(chunk)
             written.append(out_key)
@@ -335,11 +338,11 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             )
         for key in shard["keys"]:
             channel = key[len(dataset_prefix) :].split("/", 1)[0] if key.startswith(dataset_prefix) else ""
-            if channel not in ("train", "validation", "test"):
+            if channel not in CHANNELS:
                 raise InvalidEventError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
             channel_keys.append((key, channel, year))
 
-    train_count = sum(channel == "train" for _key, channel, _year in channel_keys)
+    train_count = sum(channel == TRAIN_CHANNEL for _key, channel, _year in channel_keys)
     if train_count < instance_count:
         raise InvalidEventError(
             f"{train_count} train objects cannot feed instanceCount={instance_count} ShardedByS3Key hosts"
@@ -358,7 +361,7 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
                 f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
             )
         objects.append({"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size})
-    train_objects = [o for o in objects if o["channel"] == "train"]
+    train_objects = [o for o in objects if o["channel"] == TRAIN_CHANNEL]
 
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -369,11 +372,11 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
         "featureDim": feature_dim,
         "label": LABEL,
         "features": [*NUMERIC_FEATURES, *(f"EventCode_{code}" for code in codes)],
-        "recordFormat": RECORD_CONTENT_TYPE,
+        "recordFormat": RECORDIO_PROTOBUF,
         "recordBytes": record_size,
         "channels": {
             channel: sorted(o["key"] for o in objects if o["channel"] == channel)
-            for channel in ("train", "validation", "test")
+            for channel in CHANNELS
         },
         "objects": objects,
         "plan": {
@@ -390,6 +393,6 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
         Bucket=bucket,
         Key=f"{dataset_prefix}{MANIFEST_NAME}",
         Body=json.dumps(manifest, indent=1).encode(),
-        ContentType="application/json",
+        ContentType=JSON,
     )
     return manifest

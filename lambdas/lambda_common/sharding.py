@@ -20,15 +20,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lambda_common.vocabulary import FULLY_REPLICATED, SHARDED_BY_S3_KEY, TRAIN_CHANNEL
+
 MAX_TRAIN_PARTS = 999  # the part number has three digits; instanceCount is at most 100
-FULLY_REPLICATED = "FullyReplicated"
-SHARDED_BY_S3_KEY = "ShardedByS3Key"
 
 
 def train_part_key(dataset_prefix: str, year: int, group: int, part: int) -> str:
     if not 0 <= part <= MAX_TRAIN_PARTS or not 0 <= group <= 99:
         raise ValueError(f"group {group} / part {part} do not fit the key layout")
-    return f"{dataset_prefix}train/{year}-{group:02d}-{part:03d}.data"
+    return f"{dataset_prefix}{TRAIN_CHANNEL}/{year}-{group:02d}-{part:03d}.data"
 
 
 def part_offset(year: int, group: int, parts: int) -> int:

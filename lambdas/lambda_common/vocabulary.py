@@ -26,6 +26,8 @@ BRANCH_LABELS = {REPLICATED: "fully replicated", SHARDED: "sharded by S3 key"}
 
 TRAIN_CHANNEL = "train"
 VALIDATION_CHANNEL = "validation"
+# The test year's folder beside the channels' (no training job reads it: the compare step scores it).
+TEST_CHANNEL = "test"
 # The validation channel is never sharded: every host scores the whole validation set.
 VALIDATION_DISTRIBUTION_TYPE = FULLY_REPLICATED
 

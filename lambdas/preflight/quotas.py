@@ -1,6 +1,6 @@
 """Service Quotas pre-flight: does the account's SageMaker quota allow this run's instances at all?
 
-A run starts 2 training jobs of `instanceCount` instances at once (one per distribution type), then 2 endpoints
+A run starts 2 training jobs of `instanceCount` instances at once (one per branch), then 2 endpoints
 of one instance each. New accounts often have lower quotas (some 0); SageMaker would refuse the first Create*
 only after data preparation. This check runs right after input validation, before anything costs money.
 
@@ -26,9 +26,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_common.vocabulary import BRANCHES
+
 SERVICE_CODE = "sagemaker"
-TRAINING_JOBS = 2  # FullyReplicated and ShardedByS3Key train at the same time
-ENDPOINTS = 2
+TRAINING_JOBS = len(BRANCHES)  # both branches train at the same time
+ENDPOINTS = len(BRANCHES)  # then each serves its model
 INSTANCES_PER_ENDPOINT = 1  # stacks/hosting.py: InitialInstanceCount
 PAGE_SIZE = 100
 
