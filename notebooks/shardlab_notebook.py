@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,8 +55,32 @@ MODEL_COLUMNS = (
     "AvgTone", "EventCode", "NumArticles", "Actor1Geo_Lat", "Actor1Geo_Long", "Actor2Geo_Lat", "Actor2Geo_Long",
 )
 NUMERIC_COLUMNS = ("NumArticles", "AvgTone", "Actor1Geo_Lat", "Actor1Geo_Long", "Actor2Geo_Lat", "Actor2Geo_Long")
-DISTRIBUTIONS = ("replicated", "sharded")
 DEFAULT_YEARS = (1979, 1980, 1981, 1982, 1983, 1984)
+
+
+# --- copied from lambdas/lambda_common/vocabulary.py, held equal by tests/test_vocabulary.py ---------------
+# (this module ships alone to the notebook instance, so it cannot import lambdas/)
+
+FULLY_REPLICATED = "FullyReplicated"
+SHARDED_BY_S3_KEY = "ShardedByS3Key"
+REPLICATED = "replicated"
+SHARDED = "sharded"
+BRANCHES = (REPLICATED, SHARDED)
+DISTRIBUTION_TYPES = {REPLICATED: FULLY_REPLICATED, SHARDED: SHARDED_BY_S3_KEY}
+_S3_URI = re.compile(r"s3://([^/]+)(?:/(.*))?", re.DOTALL)
+
+
+def parse_s3_uri(uri: object) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``("bucket", "key")``; ``s3://bucket`` and ``s3://bucket/`` have the key ``""``."""
+    match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
+    if match is None:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return match.group(1), match.group(2) or ""
+
+
+# --- end of the copy ---------------------------------------------------------------------------------------
+
+DISTRIBUTIONS = BRANCHES  # the notebooks' name for the two branches (explore.ipynb, evaluate.ipynb)
 
 
 # --- where things are ------------------------------------------------------------------------------------
@@ -142,13 +167,6 @@ def output_dir(run_id: str, notebook: str, base: str | Path | None = None) -> Pa
     folder = root / notebook
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
 
 
 def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
@@ -354,7 +372,7 @@ class ErrorSummary:
 def verdict_in_words(report: dict[str, Any], tolerance_percent: float = 1.0) -> str:
     """A few sentences from the report's numbers: speed, cost, accuracy, and whether sharding paid off."""
     models = report["models"]
-    replicated, sharded = models["replicated"], models["sharded"]
+    replicated, sharded = models[REPLICATED], models[SHARDED]
     r_time = replicated["training"]["trainingTimeInSeconds"]
     s_time = sharded["training"]["trainingTimeInSeconds"]
     r_cost = replicated["training"]["billableInstanceSeconds"]
@@ -366,25 +384,25 @@ def verdict_in_words(report: dict[str, Any], tolerance_percent: float = 1.0) -> 
     if r_time == s_time:
         sentences.append(f"Both jobs trained for {s_time} s.")
     else:
-        faster, slower = ("ShardedByS3Key", "FullyReplicated") if s_time < r_time else ("FullyReplicated",
-                                                                                           "ShardedByS3Key")
+        faster, slower = ((SHARDED_BY_S3_KEY, FULLY_REPLICATED) if s_time < r_time
+                          else (FULLY_REPLICATED, SHARDED_BY_S3_KEY))
         ratio = max(r_time, s_time) / max(min(r_time, s_time), 1)
         sentences.append(f"{faster} trained {ratio:.1f}x faster than {slower} ({s_time} s sharded vs "
                          f"{r_time} s replicated).")
     if r_cost == s_cost:
         sentences.append(f"Both billed {s_cost} instance-seconds.")
     else:
-        cheaper = "ShardedByS3Key" if s_cost < r_cost else "FullyReplicated"
+        cheaper = SHARDED_BY_S3_KEY if s_cost < r_cost else FULLY_REPLICATED
         sentences.append(f"{cheaper} billed fewer instance-seconds ({s_cost} sharded vs {r_cost} replicated).")
     change = 100.0 * (s_mse - r_mse) / r_mse if r_mse else 0.0
     if abs(change) < tolerance_percent:
         sentences.append(f"Their test MSEs are within {tolerance_percent:g}% of each other "
                          f"({s_mse:.4g} sharded vs {r_mse:.4g} replicated).")
     else:
-        better = "FullyReplicated" if change > 0 else "ShardedByS3Key"
+        better = FULLY_REPLICATED if change > 0 else SHARDED_BY_S3_KEY
         sentences.append(f"{better} fits the test year better: sharded MSE {s_mse:.4g} is {abs(change):.1f}% "
                          f"{'higher' if change > 0 else 'lower'} than replicated {r_mse:.4g}.")
-    beats = [name for name, mse in (("FullyReplicated", r_mse), ("ShardedByS3Key", s_mse)) if mse < baseline_mse]
+    beats = [name for name, mse in ((FULLY_REPLICATED, r_mse), (SHARDED_BY_S3_KEY, s_mse)) if mse < baseline_mse]
     if len(beats) == 2:
         sentences.append(f"Both beat the naive baseline (always predict the training mean, MSE {baseline_mse:.4g}).")
     elif beats:
