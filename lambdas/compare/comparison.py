@@ -21,7 +21,7 @@ from compare.metrics import (
     metrics_of_sorted_absolute_errors,
 )
 from compare.report import REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
-from compare.scoring import RetryPolicy, score_test_set
+from compare.scoring import RetryPolicy, ScoredTestSet, score_test_set
 from compare.testdata import (
     DEFAULT_REQUEST_BYTES,
     CsvBatch,
@@ -30,7 +30,7 @@ from compare.testdata import (
     parse_s3_uri,
     sum_labels,
 )
-from compare.training import describe_training
+from compare.training import TrainingFigures, describe_training
 from lambda_common.sharding import host_loads
 from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
@@ -228,22 +228,9 @@ def write_chart(
     return f"s3://{request.bucket}/{key}"
 
 
-def run_comparison(
-    request: CompareRequest,
-    *,
-    s3: Any,
-    sagemaker: Any,
-    runtime: Any,
-    cloudwatch: Any,
-    metrics_namespace: str,
-    concurrency_per_endpoint: int = 4,
-    max_request_bytes: int = DEFAULT_REQUEST_BYTES,
-    retry: RetryPolicy | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
-) -> dict[str, Any]:
-    """Score, compute, then publish: CloudWatch metrics, report.md, and report.json last. Returns the summary."""
-    training = {branch: describe_training(sagemaker, request.training_jobs[branch]) for branch in BRANCHES}
+def describe_both_trainings(sagemaker: Any, training_jobs: dict[str, str]) -> dict[str, TrainingFigures]:
+    """Each branch's DescribeTrainingJob figures; a job whose train channel is the other branch's is refused."""
+    training = {branch: describe_training(sagemaker, training_jobs[branch]) for branch in BRANCHES}
     for branch, figures in training.items():
         expected = DISTRIBUTION_TYPES[branch]
         if figures.distribution_type is not None and figures.distribution_type != expected:
@@ -251,69 +238,116 @@ def run_comparison(
                 f"training job {figures.job_name} is the {branch} branch but its train channel is "
                 f"{figures.distribution_type}, not {expected}"
             )
-    check_endpoints_in_service(sagemaker, request.endpoints)
+    return training
 
-    train_keys: list[str] = []
-    if request.train_label_mean is None:
-        train_bucket, train_keys = list_train_objects(s3, request.train_data)
-    test_stream = _open_object(s3, request.test_data, "test")
 
-    # Each batch's absolute errors are sorted as it comes back (see compare.metrics); the baseline's too, once
-    # the training label mean is known.
-    errors = {branch: SortedRuns() for branch in BRANCHES}
-    samples = {branch: PointSample() for branch in BRANCHES}  # predicted vs actual, for comparison.png
-    baseline_errors = ConstantPredictionErrors()
-    train_mean: Future[tuple[float, int]] | None = None
+class _Tally:
+    """What builds up as batches come back, on the scoring threads: per branch the sorted absolute errors (see
+    compare.metrics) and a predicted-vs-actual sample for comparison.png; the baseline's errors once the
+    training label mean is known; the test labels' spread once the last batch is sent."""
 
-    def known_mean() -> float | None:
-        if request.train_label_mean is not None:
-            return request.train_label_mean
+    def __init__(self, given_mean: float | None) -> None:
+        self.errors = {branch: SortedRuns() for branch in BRANCHES}
+        self.samples = {branch: PointSample() for branch in BRANCHES}
+        self.baseline_errors = ConstantPredictionErrors()
+        self.given_mean = given_mean
+        self.train_mean: Future[tuple[float, int]] | None = None  # read in the background when not given
+        self.spreads: list[LabelSpread] = []
+
+    def known_mean(self) -> float | None:
+        if self.given_mean is not None:
+            return self.given_mean
+        train_mean = self.train_mean
         if train_mean is not None and train_mean.done() and train_mean.exception() is None:
             return train_mean.result()[0]
         return None  # not read yet, or failed: the error is raised after scoring
 
-    def on_scored(branch: str, batch: CsvBatch, predictions: array) -> None:
-        errors[branch].add(batch.index, absolute_errors(batch.labels, predictions))
-        samples[branch].add(batch.index, batch.labels, predictions)
+    def on_scored(self, branch: str, batch: CsvBatch, predictions: array) -> None:
+        self.errors[branch].add(batch.index, absolute_errors(batch.labels, predictions))
+        self.samples[branch].add(batch.index, batch.labels, predictions)
         if branch == BRANCHES[0]:
-            baseline_errors.add(batch.index, batch.labels, known_mean())
+            self.baseline_errors.add(batch.index, batch.labels, self.known_mean())
 
-    spreads: list[LabelSpread] = []
-
-    def batches_then_label_spread() -> Iterator[CsvBatch]:
+    def batches_then_label_spread(self, batches: Iterator[CsvBatch]) -> Iterator[CsvBatch]:
         # R²'s denominator needs every test label: computed once the last batch is sent, while it is scored.
         test_labels = array("d")
-        for batch in iter_csv_batches(test_stream, request.test_data, max_request_bytes):
+        for batch in batches:
             test_labels.extend(batch.labels)
             yield batch
         if test_labels:
-            spreads.append(LabelSpread.of(test_labels))
+            self.spreads.append(LabelSpread.of(test_labels))
 
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The naive baseline's constant prediction (the training label mean) and where it came from."""
+
+    prediction: float
+    source: str
+    train_rows: int | None
+
+
+@dataclass(frozen=True)
+class _ScoringOptions:
+    concurrency_per_endpoint: int
+    max_request_bytes: int
+    retry: RetryPolicy | None
+    sleep: Callable[[float], None]
+
+
+def _baseline(request: CompareRequest, train_mean: Future[tuple[float, int]] | None, train_objects: int) -> _Baseline:
+    if request.train_label_mean is not None:
+        return _Baseline(request.train_label_mean, "the event's trainLabelMean", None)
+    if train_mean is None:
+        raise AssertionError("unreachable: without trainLabelMean the train objects are listed (at least one)")
+    mean, train_rows = train_mean.result()  # raises what reading the training labels raised
+    source = f"{train_rows} training rows in {train_objects} objects under {request.train_data}"
+    return _Baseline(mean, source, train_rows)
+
+
+def _score_both_endpoints(
+    request: CompareRequest, s3: Any, runtime: Any, tally: _Tally, options: _ScoringOptions
+) -> tuple[ScoredTestSet, _Baseline, float]:
+    """Stream the test set to both endpoints while the training labels are read; (scored, baseline, seconds)."""
+    train_keys: list[str] = []
+    if request.train_label_mean is None:
+        train_bucket, train_keys = list_train_objects(s3, request.train_data)
+    test_stream = _open_object(s3, request.test_data, "test")
+    batches = iter_csv_batches(test_stream, request.test_data, options.max_request_bytes)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
         # The training labels are read while the endpoints work on the first batches.
-        train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys) if train_keys else None
+        if train_keys:
+            tally.train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys)
         scored = score_test_set(
             runtime,
             request.endpoints,
-            batches_then_label_spread(),
-            concurrency_per_endpoint=concurrency_per_endpoint,
-            retry=retry,
-            sleep=sleep,
-            on_scored=on_scored,
+            tally.batches_then_label_spread(batches),
+            concurrency_per_endpoint=options.concurrency_per_endpoint,
+            retry=options.retry,
+            sleep=options.sleep,
+            on_scored=tally.on_scored,
         )
-        given_mean = request.train_label_mean
-        if given_mean is not None:
-            mean, mean_source, train_rows = given_mean, "the event's trainLabelMean", None
-        elif train_mean is not None:
-            mean, train_rows = train_mean.result()
-            mean_source = f"{train_rows} training rows in {len(train_keys)} objects under {request.train_data}"
+        baseline = _baseline(request, tally.train_mean, len(train_keys))
     if scored.rows == 0:
         raise DatasetError(f"the test object {request.test_data} holds no records")
-    scoring_seconds = time.perf_counter() - started
+    return scored, baseline, time.perf_counter() - started
 
-    (spread,) = spreads
-    sorted_errors = {branch: errors[branch].merged() for branch in BRANCHES}
+
+def _build_report(
+    request: CompareRequest,
+    *,
+    training: dict[str, TrainingFigures],
+    scored: ScoredTestSet,
+    scoring_seconds: float,
+    baseline: _Baseline,
+    tally: _Tally,
+    sorted_errors: dict[str, list[float]],
+    s3: Any,
+    now: Callable[[], datetime.datetime],
+) -> dict[str, Any]:
+    """report.json's content (its shape is the contract in docs/ARCHITECTURE.md "Compare")."""
+    (spread,) = tally.spreads
     models: dict[str, dict[str, Any]] = {
         branch: {
             "distributionType": DISTRIBUTION_TYPES[branch],
@@ -324,6 +358,7 @@ def run_comparison(
         }
         for branch in BRANCHES
     }
+    instance_count = training[SHARDED].instance_count
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "runId": request.run_id,
@@ -340,26 +375,27 @@ def run_comparison(
         "models": models,
         "baseline": {
             "name": "predict the training label mean",
-            "prediction": mean,
-            "source": mean_source,
-            "trainRows": train_rows,
-            "test": metrics_of_sorted_absolute_errors(baseline_errors.merged(mean), spread),
+            "prediction": baseline.prediction,
+            "source": baseline.source,
+            "trainRows": baseline.train_rows,
+            "test": metrics_of_sorted_absolute_errors(tally.baseline_errors.merged(baseline.prediction), spread),
         },
         "comparison": comparison_figures(models),
-        "hosts": train_host_loads(s3, request.train_data, training[SHARDED].instance_count)
-        if training[SHARDED].instance_count > 0
-        else None,
+        "hosts": train_host_loads(s3, request.train_data, instance_count) if instance_count > 0 else None,
     }
     report["verdict"] = verdict(report)
     report["chart"] = CHART_NAME
-    metric_count = put_metrics(cloudwatch, metrics_namespace, report)
-    chart_uri = write_chart(s3, request, report, samples, sorted_errors)
-    locations = {**write_report(s3, request.bucket, request.run_prefix, report), "chart": chart_uri}
+    return report
+
+
+def _summary(report: dict[str, Any], locations: dict[str, str], metric_count: int) -> dict[str, Any]:
+    """What the state machine gets back (docs/ARCHITECTURE.md "Compare")."""
+    models = report["models"]
     return {
-        "runId": request.run_id,
+        "runId": report["runId"],
         "verdict": report["verdict"],
         "report": locations,
-        "testRows": scored.rows,
+        "testRows": report["testData"]["rows"],
         "trainingSpeedUp": report["comparison"]["trainingSpeedUp"],
         "mseChangePercent": report["comparison"]["mseChangePercent"],
         "testMse": {
@@ -367,6 +403,46 @@ def run_comparison(
             SHARDED: models[SHARDED]["test"]["mse"],
             "naiveBaseline": report["baseline"]["test"]["mse"],
         },
-        "trainingTimeInSeconds": {branch: training[branch].training_seconds for branch in BRANCHES},
+        "trainingTimeInSeconds": {branch: models[branch]["training"]["trainingTimeInSeconds"] for branch in BRANCHES},
         "metricsPublished": metric_count,
     }
+
+
+def run_comparison(
+    request: CompareRequest,
+    *,
+    s3: Any,
+    sagemaker: Any,
+    runtime: Any,
+    cloudwatch: Any,
+    metrics_namespace: str,
+    concurrency_per_endpoint: int = 4,
+    max_request_bytes: int = DEFAULT_REQUEST_BYTES,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+) -> dict[str, Any]:
+    """Check, score, compute, then publish: CloudWatch metrics, comparison.png, report.md, and report.json last.
+
+    Returns the summary."""
+    training = describe_both_trainings(sagemaker, request.training_jobs)
+    check_endpoints_in_service(sagemaker, request.endpoints)
+    tally = _Tally(request.train_label_mean)
+    options = _ScoringOptions(concurrency_per_endpoint, max_request_bytes, retry, sleep)
+    scored, baseline, scoring_seconds = _score_both_endpoints(request, s3, runtime, tally, options)
+    sorted_errors = {branch: tally.errors[branch].merged() for branch in BRANCHES}
+    report = _build_report(
+        request,
+        training=training,
+        scored=scored,
+        scoring_seconds=scoring_seconds,
+        baseline=baseline,
+        tally=tally,
+        sorted_errors=sorted_errors,
+        s3=s3,
+        now=now,
+    )
+    metric_count = put_metrics(cloudwatch, metrics_namespace, report)
+    chart_uri = write_chart(s3, request, report, tally.samples, sorted_errors)
+    locations = {**write_report(s3, request.bucket, request.run_prefix, report), "chart": chart_uri}
+    return _summary(report, locations, metric_count)

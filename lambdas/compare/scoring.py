@@ -63,10 +63,10 @@ class RetryPolicy:
 @dataclass
 class ScoredTestSet:
     labels: array
-    predictions: dict[str, array]  # endpoint key ("replicated"/"sharded") → one score per row, in row order
+    predictions: dict[str, array]  # branch → one score per row, in row order
     batches: int
     largest_request_bytes: int
-    requests: dict[str, int] = field(default_factory=dict)  # endpoint key → InvokeEndpoint calls incl. retries
+    requests: dict[str, int] = field(default_factory=dict)  # branch → InvokeEndpoint calls incl. retries
 
     @property
     def rows(self) -> int:
@@ -164,6 +164,72 @@ def invoke_batch(
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
+class _Fanout:
+    """Every batch to every endpoint on a pool, at most ``limit`` batches in flight; the first failure stops it.
+
+    Done-callbacks run on the worker threads: they store each answer and free a slot once every endpoint
+    answered the batch."""
+
+    def __init__(self, endpoints: Mapping[str, str], limit: int, score: Callable[[str, str, CsvBatch], array]) -> None:
+        self.endpoints, self.score = endpoints, score
+        self.slots = threading.BoundedSemaphore(limit)  # batches in flight
+        self.lock = threading.Lock()
+        self.results: dict[str, dict[int, array]] = {branch: {} for branch in endpoints}
+        self.remaining: dict[int, int] = {}  # batch index → endpoints that have not answered it yet
+        self.failures: list[BaseException] = []
+        self.labels = array("d")
+        self.order: list[int] = []  # batch indices in row order
+        self.largest = 0
+
+    def send_all(self, pool: ThreadPoolExecutor, batches: Iterable[CsvBatch]) -> None:
+        futures: list[Future[array]] = []
+        try:
+            for batch in batches:
+                self.slots.acquire()
+                if self.failures:
+                    self.slots.release()
+                    break
+                self.labels.extend(batch.labels)
+                self.order.append(batch.index)
+                self.largest = max(self.largest, len(batch.body))
+                with self.lock:
+                    self.remaining[batch.index] = len(self.endpoints)
+                for branch, endpoint_name in self.endpoints.items():
+                    future = pool.submit(self.score, branch, endpoint_name, batch)
+                    future.add_done_callback(functools.partial(self.done, batch.index, branch))
+                    futures.append(future)
+        except BaseException:
+            # The data stream failed: do not send what is still queued.
+            for future in futures:
+                future.cancel()
+            raise
+        if self.failures:
+            for future in futures:
+                future.cancel()
+
+    def done(self, batch_index: int, branch: str, future: Future[array]) -> None:
+        error = future.exception() if not future.cancelled() else None
+        with self.lock:
+            if error is not None:
+                self.failures.append(error)
+            elif not future.cancelled():
+                self.results[branch][batch_index] = future.result()
+            self.remaining[batch_index] -= 1
+            finished = self.remaining[batch_index] == 0
+        if finished:
+            self.slots.release()
+
+    def predictions(self) -> dict[str, array]:
+        """Each branch's scores in row order (the answers are dropped as they are copied)."""
+        predictions: dict[str, array] = {}
+        for branch in self.endpoints:
+            merged = array("d")
+            for batch_index in self.order:
+                merged.extend(self.results[branch].pop(batch_index))
+            predictions[branch] = merged
+        return predictions
+
+
 def score_test_set(
     runtime: Any,
     endpoints: Mapping[str, str],
@@ -174,79 +240,33 @@ def score_test_set(
     sleep: Callable[[float], None] = time.sleep,
     on_scored: Callable[[str, CsvBatch, array], None] | None = None,
 ) -> ScoredTestSet:
-    """Send every batch to every endpoint (``endpoints`` maps a key such as "sharded" to an endpoint name).
+    """Send every batch to every endpoint (``endpoints`` maps a branch such as "sharded" to an endpoint name).
 
-    ``on_scored(key, batch, predictions)`` runs on the worker thread as each batch comes back from each
+    ``on_scored(branch, batch, predictions)`` runs on the worker thread as each batch comes back from each
     endpoint (the metrics start on the rows while other batches are scored); if it raises, scoring fails.
     """
     if concurrency_per_endpoint < 1:
         raise ValueError("concurrency_per_endpoint must be at least 1")
-    retry = retry or RetryPolicy()
-    slots = threading.BoundedSemaphore(concurrency_per_endpoint)  # batches in flight
-    lock = threading.Lock()
-    results: dict[str, dict[int, array]] = {key: {} for key in endpoints}
-    attempts: dict[str, list[int]] = {key: [] for key in endpoints}
-    remaining: dict[int, int] = {}
-    failures: list[BaseException] = []
-    labels = array("d")
-    order: list[int] = []  # batch indices in row order
-    largest = 0
+    policy = retry or RetryPolicy()
+    attempts: dict[str, list[int]] = {branch: [] for branch in endpoints}
 
-    def score(key: str, endpoint_name: str, batch: CsvBatch) -> array:
-        predictions = invoke_batch(runtime, endpoint_name, batch, retry=retry, sleep=sleep, attempts_made=attempts[key])
+    def score(branch: str, endpoint_name: str, batch: CsvBatch) -> array:
+        predictions = invoke_batch(
+            runtime, endpoint_name, batch, retry=policy, sleep=sleep, attempts_made=attempts[branch]
+        )
         if on_scored is not None:
-            on_scored(key, batch, predictions)
+            on_scored(branch, batch, predictions)
         return predictions
 
-    def done(batch_index: int, key: str, future: Future[array]) -> None:
-        error = future.exception() if not future.cancelled() else None
-        with lock:
-            if error is not None:
-                failures.append(error)
-            elif not future.cancelled():
-                results[key][batch_index] = future.result()
-            remaining[batch_index] -= 1
-            finished = remaining[batch_index] == 0
-        if finished:
-            slots.release()
-
+    fanout = _Fanout(endpoints, concurrency_per_endpoint, score)
     with ThreadPoolExecutor(max_workers=concurrency_per_endpoint * len(endpoints), thread_name_prefix="invoke") as pool:
-        futures: list[Future[array]] = []
-        try:
-            for batch in batches:
-                slots.acquire()
-                if failures:
-                    slots.release()
-                    break
-                labels.extend(batch.labels)
-                order.append(batch.index)
-                largest = max(largest, len(batch.body))
-                with lock:
-                    remaining[batch.index] = len(endpoints)
-                for key, endpoint_name in endpoints.items():
-                    future = pool.submit(score, key, endpoint_name, batch)
-                    future.add_done_callback(functools.partial(done, batch.index, key))
-                    futures.append(future)
-        except BaseException:
-            # The data stream failed: do not send what is still queued.
-            for future in futures:
-                future.cancel()
-            raise
-        if failures:
-            for future in futures:
-                future.cancel()
-    if failures:
-        raise failures[0]
-    predictions: dict[str, array] = {}
-    for key in endpoints:
-        merged = array("d")
-        for batch_index in order:
-            merged.extend(results[key].pop(batch_index))
-        predictions[key] = merged
+        fanout.send_all(pool, batches)
+    if fanout.failures:
+        raise fanout.failures[0]
     return ScoredTestSet(
-        labels=labels,
-        predictions=predictions,
-        batches=len(order),
-        largest_request_bytes=largest,
-        requests={key: len(calls) for key, calls in attempts.items()},
+        labels=fanout.labels,
+        predictions=fanout.predictions(),
+        batches=len(fanout.order),
+        largest_request_bytes=fanout.largest,
+        requests={branch: len(calls) for branch, calls in attempts.items()},
     )
