@@ -122,6 +122,24 @@ def _parse_unusual(fields: list[bytes]) -> tuple[float, float, float, float, flo
     return articles, tone, coordinates[0], coordinates[1], coordinates[2], coordinates[3]
 
 
+def _check_scan_mode(
+    selected_codes: dict[bytes, int] | None, code_counts: dict[bytes, int] | None, kept: KeptRows | None
+) -> None:
+    if selected_codes is None and code_counts is None:
+        raise ValueError("profile mode needs code_counts")
+    if selected_codes is not None and kept is None:
+        raise ValueError("shard mode needs kept")
+
+
+def _is_utf8(line: bytes) -> bool:
+    """Only called for the rare non-ASCII row (the fast path's ``isascii`` runs in C)."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def scan_rows(
     lines: Iterable[bytes],
     stats: ScanStats,
@@ -136,10 +154,7 @@ def scan_rows(
     and whose actors both have a geocode are appended to ``kept``. One loop for both, with the common
     case (an ASCII row whose numbers parse) on the fast path.
     """
-    if selected_codes is None and code_counts is None:
-        raise ValueError("profile mode needs code_counts")
-    if selected_codes is not None and kept is None:
-        raise ValueError("shard mode needs kept")
+    _check_scan_mode(selected_codes, code_counts, kept)
     rejected = stats.rejected
     notes = stats.notes
     rows_read = 0
@@ -149,11 +164,8 @@ def scan_rows(
     for line in lines:
         rows_read += 1
         bytes_read += len(line)
-        if not line.isascii():
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                notes["invalidUtf8"] += 1  # the columns read below are checked as ASCII numbers anyway
+        if not line.isascii() and not _is_utf8(line):
+            notes["invalidUtf8"] += 1  # the columns read below are checked as ASCII numbers anyway
         # One full split: as fast as a bounded one, and it yields the column count and the line ending.
         fields = line.split(b"\t")
         if fields[-1].endswith(_CR_ENDINGS):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +33,14 @@ from dataprep.gdelt import (
 from dataprep.s3io import DEFAULT_PART_SIZE, S3Client, S3ObjectWriter, describe_client_error, open_lines
 from lambda_common.gdelt_sources import group_count, group_keys
 from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
-from lambda_common.vocabulary import JSON, RECORDIO_PROTOBUF, TEST_CHANNEL, TRAIN_CHANNEL, VALIDATION_CHANNEL
+from lambda_common.vocabulary import (
+    JSON,
+    RECORDIO_PROTOBUF,
+    SHARDED_BY_S3_KEY,
+    TEST_CHANNEL,
+    TRAIN_CHANNEL,
+    VALIDATION_CHANNEL,
+)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
@@ -179,11 +187,8 @@ def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
     # within 15 minutes; a daily year is 365 objects).
     keys = group_keys(source_prefix, year, 0)
     where = _where(source_bucket, keys)
-    stats = ScanStats()
     code_counts: dict[bytes, int] = {}
-    for key in keys:
-        with open_lines(s3, source_bucket, key) as lines:
-            scan_rows(lines, stats, None, code_counts=code_counts)
+    stats = _scan(s3, source_bucket, keys, None, code_counts=code_counts)
     check_row_quality(stats, where, max_bad)
     if len(code_counts) < top_n:
         raise SourceDataError(
@@ -203,67 +208,127 @@ def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
 # --- shard --------------------------------------------------------------------------------------------
 
 
-def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAULT_PART_SIZE) -> dict[str, Any]:
-    source_bucket = _text(event, "sourceBucket")
-    source_prefix = _prefix(event, "sourcePrefix")
-    year = _year(event)
-    role = _field(event, "role")
-    if role not in CHANNEL_FOR_ROLE:
-        raise InvalidEventError(f"role must be 'train' or 'test', got {role!r}")
-    codes = _event_codes(event)
-    seed = _integer(event, "seed", 0, 2**63 - 1)
-    train_fraction = _fraction(event, "trainFraction")
-    if not 0.0 < train_fraction < 1.0:
-        raise InvalidEventError(f"trainFraction must be strictly between 0 and 1, got {train_fraction!r}")
-    max_bad = _max_bad_row_fraction(event)
-    instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
-    bucket = _text(event, "bucket")
-    dataset_prefix = _prefix(event, "datasetPrefix")
-    group = event.get("group", 0)  # the year's source group: its yearly file, or one month's files
-    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < group_count(year):
-        raise InvalidEventError(f"group must be an integer in [0, {group_count(year) - 1}] for {year}, got {group!r}")
+@dataclass(frozen=True)
+class ShardRequest:
+    """A shard event, checked field by field in this order (the first bad field is the one reported)."""
 
-    keys = group_keys(source_prefix, year, group)
-    where = _where(source_bucket, keys)
-    stats = ScanStats()
-    kept = KeptRows()
-    selected = {code.encode(): index for index, code in enumerate(codes)}
-    for key in keys:  # a missing one fails with SourceDataError naming it, before anything is written
-        with open_lines(s3, source_bucket, key) as lines:
-            scan_rows(lines, stats, selected, kept=kept)
-    check_row_quality(stats, where, max_bad)
-    row_count = len(kept)
-    if row_count == 0:
-        raise SourceDataError(
-            f"{where} (year {year}): none of {stats.rows_read} rows passed the filter (event code in the "
-            f"selected {len(codes)}, both actors geocoded): {stats.rejected}"
+    source_bucket: str
+    source_prefix: str
+    year: int
+    role: str
+    codes: list[str]
+    seed: int
+    train_fraction: float
+    max_bad: float
+    instance_count: int
+    bucket: str
+    dataset_prefix: str
+    group: int  # the year's source group: its yearly file, or one month's files
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> ShardRequest:
+        source_bucket = _text(event, "sourceBucket")
+        source_prefix = _prefix(event, "sourcePrefix")
+        year = _year(event)
+        role = _field(event, "role")
+        if role not in CHANNEL_FOR_ROLE:
+            raise InvalidEventError(f"role must be 'train' or 'test', got {role!r}")
+        codes = _event_codes(event)
+        seed = _integer(event, "seed", 0, 2**63 - 1)
+        train_fraction = _fraction(event, "trainFraction")
+        if not 0.0 < train_fraction < 1.0:
+            raise InvalidEventError(f"trainFraction must be strictly between 0 and 1, got {train_fraction!r}")
+        max_bad = _max_bad_row_fraction(event)
+        instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
+        bucket = _text(event, "bucket")
+        dataset_prefix = _prefix(event, "datasetPrefix")
+        group = event.get("group", 0)
+        if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < group_count(year):
+            raise InvalidEventError(
+                f"group must be an integer in [0, {group_count(year) - 1}] for {year}, got {group!r}"
+            )
+        return cls(
+            source_bucket=source_bucket,
+            source_prefix=source_prefix,
+            year=year,
+            role=role,
+            codes=codes,
+            seed=seed,
+            train_fraction=train_fraction,
+            max_bad=max_bad,
+            instance_count=instance_count,
+            bucket=bucket,
+            dataset_prefix=dataset_prefix,
+            group=group,
         )
 
-    suffix = "" if group_count(year) == 1 else f"-{group:02d}"  # <year>.data, or <year>-<group>.data per month
-    if role == "train":
-        order = shuffled_order(row_count, seed + group)
-        cut = split_point(row_count, train_fraction)
-        if cut in (0, row_count):
-            raise SourceDataError(
-                f"{where} (year {year}) kept only {row_count} rows: too few for a "
-                f"{train_fraction:g}/{1 - train_fraction:g} train/validation split"
-            )
-        if cut < instance_count:
-            raise SourceDataError(
-                f"{where} (year {year}) has only {cut} training rows: too few to give each of "
-                f"instanceCount={instance_count} hosts at least one"
-            )
-        parts = deal_round_robin(order[:cut], instance_count, part_offset(year, group, instance_count))
-        outputs: list[tuple[str, Any]] = [
-            (train_part_key(dataset_prefix, year, group, part), rows) for part, rows in enumerate(parts)
-        ]
-        outputs.append((f"{dataset_prefix}{VALIDATION_CHANNEL}/{year}{suffix}.data", order[cut:]))
-        del order, parts
-    else:
-        # Unshuffled, as the notebook.
-        outputs = [(f"{dataset_prefix}{TEST_CHANNEL}/{year}{suffix}.data", range(row_count))]
 
-    encoder = OneHotRecordEncoder(len(codes))
+def _scan(
+    s3: S3Client,
+    bucket: str,
+    keys: list[str],
+    selected_codes: dict[bytes, int] | None,
+    *,
+    code_counts: dict[bytes, int] | None = None,
+    kept: KeptRows | None = None,
+) -> ScanStats:
+    """``scan_rows`` over a source group's objects in order; a missing one fails with SourceDataError naming it."""
+    stats = ScanStats()
+    for key in keys:
+        with open_lines(s3, bucket, key) as lines:
+            scan_rows(lines, stats, selected_codes, code_counts=code_counts, kept=kept)
+    return stats
+
+
+def _keep_rows(s3: S3Client, request: ShardRequest, keys: list[str], where: str) -> tuple[ScanStats, KeptRows]:
+    """The group's rows that pass the seed notebook's filter, before anything is written."""
+    kept = KeptRows()
+    selected = {code.encode(): index for index, code in enumerate(request.codes)}
+    stats = _scan(s3, request.source_bucket, keys, selected, kept=kept)
+    check_row_quality(stats, where, request.max_bad)
+    if len(kept) == 0:
+        raise SourceDataError(
+            f"{where} (year {request.year}): none of {stats.rows_read} rows passed the filter (event code in the "
+            f"selected {len(request.codes)}, both actors geocoded): {stats.rejected}"
+        )
+    return stats, kept
+
+
+def _plan_outputs(request: ShardRequest, row_count: int, where: str) -> list[tuple[str, Sequence[int]]]:
+    """(key, row order) per object: a train year's shuffled rows as instanceCount train parts + validation, or
+    the test year's rows unshuffled (as the notebook)."""
+    year, group, prefix = request.year, request.group, request.dataset_prefix
+    suffix = "" if group_count(year) == 1 else f"-{group:02d}"  # <year>.data, or <year>-<group>.data per month
+    if request.role != "train":
+        return [(f"{prefix}{TEST_CHANNEL}/{year}{suffix}.data", range(row_count))]
+    order = shuffled_order(row_count, request.seed + group)
+    cut = split_point(row_count, request.train_fraction)
+    if cut in (0, row_count):
+        raise SourceDataError(
+            f"{where} (year {year}) kept only {row_count} rows: too few for a "
+            f"{request.train_fraction:g}/{1 - request.train_fraction:g} train/validation split"
+        )
+    if cut < request.instance_count:
+        raise SourceDataError(
+            f"{where} (year {year}) has only {cut} training rows: too few to give each of "
+            f"instanceCount={request.instance_count} hosts at least one"
+        )
+    parts = deal_round_robin(order[:cut], request.instance_count, part_offset(year, group, request.instance_count))
+    outputs = [(train_part_key(prefix, year, group, part), rows) for part, rows in enumerate(parts)]
+    outputs.append((f"{prefix}{VALIDATION_CHANNEL}/{year}{suffix}.data", order[cut:]))
+    return outputs
+
+
+def _write_outputs(
+    s3: S3Client,
+    bucket: str,
+    outputs: list[tuple[str, Sequence[int]]],
+    *,
+    kept: KeptRows,
+    encoder: OneHotRecordEncoder,
+    part_size: int,
+) -> tuple[list[str], int]:
+    """(keys written, bytes written); a year is all its objects or none of them."""
     written: list[str] = []
     bytes_out = 0
     try:
@@ -274,14 +339,25 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
             written.append(out_key)
             bytes_out += out.bytes_written
     except BaseException:
-        _delete_quietly(s3, bucket, written)  # a year is all its objects or none of them
+        _delete_quietly(s3, bucket, written)
         raise
+    return written, bytes_out
+
+
+def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAULT_PART_SIZE) -> dict[str, Any]:
+    request = ShardRequest.from_event(event)
+    keys = group_keys(request.source_prefix, request.year, request.group)
+    where = _where(request.source_bucket, keys)
+    stats, kept = _keep_rows(s3, request, keys, where)
+    outputs = _plan_outputs(request, len(kept), where)
+    encoder = OneHotRecordEncoder(len(request.codes))
+    written, bytes_out = _write_outputs(s3, request.bucket, outputs, kept=kept, encoder=encoder, part_size=part_size)
     return {
-        "year": year,
-        "group": group,
+        "year": request.year,
+        "group": request.group,
         "sourceObjects": len(keys),
         "rowsRead": stats.rows_read,
-        "rowsKept": row_count,
+        "rowsKept": len(kept),
         "rejected": dict(stats.rejected),
         "notes": dict(stats.notes),
         "bytesIn": stats.bytes_read,
@@ -306,25 +382,20 @@ def _delete_quietly(s3: S3Client, bucket: str, keys: list[str]) -> None:
 # --- finalize -----------------------------------------------------------------------------------------
 
 
-def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Checks every shard object (present, whole records), then writes the manifest last and returns it."""
-    bucket = _text(event, "bucket")
-    dataset_prefix = _prefix(event, "datasetPrefix")
-    profile = _field(event, "profile")
-    shards = _field(event, "shards")
-    instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
+def _profile_codes(profile: Any) -> list[str]:
+    """The event codes of the profile step's output, whose featureDim must match them."""
     if not isinstance(profile, dict) or not isinstance(profile.get("eventCodes"), list):
         raise InvalidEventError("profile must be the profile step's output (with eventCodes)")
     codes = _event_codes(profile)
-    feature_dim = feature_dim_for(len(codes))
-    if profile.get("featureDim") != feature_dim:
+    if profile.get("featureDim") != feature_dim_for(len(codes)):
         raise InvalidEventError(f"profile featureDim {profile.get('featureDim')} != 5 + {len(codes)} codes")
-    if not isinstance(shards, list) or not shards:
-        raise InvalidEventError("shards must be a non-empty list of shard step outputs")
-    record_size = OneHotRecordEncoder(len(codes)).record_size
+    return codes
 
+
+def _channel_keys(shards: list[Any], dataset_prefix: str, feature_dim: int) -> list[tuple[str, str, Any]]:
+    """(key, channel, year) of every object the shard outputs name; all checked before any request."""
     years: set[tuple[Any, Any]] = set()
-    channel_keys: list[tuple[str, str, Any]] = []  # (key, channel, year): all checked before any request
+    channel_keys: list[tuple[str, str, Any]] = []
     for shard in shards:
         if not isinstance(shard, dict) or not isinstance(shard.get("keys"), list):
             raise InvalidEventError(f"each shard must be a shard step output with keys, got {shard!r}")
@@ -341,12 +412,13 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             if channel not in CHANNELS:
                 raise InvalidEventError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
             channel_keys.append((key, channel, year))
+    return channel_keys
 
-    train_count = sum(channel == TRAIN_CHANNEL for _key, channel, _year in channel_keys)
-    if train_count < instance_count:
-        raise InvalidEventError(
-            f"{train_count} train objects cannot feed instanceCount={instance_count} ShardedByS3Key hosts"
-        )
+
+def _checked_objects(
+    s3: S3Client, bucket: str, channel_keys: list[tuple[str, str, Any]], record_size: int
+) -> list[dict[str, Any]]:
+    """Each object's size and records: it must be readable and hold whole records."""
     objects: list[dict[str, Any]] = []
     for key, channel, year in channel_keys:
         try:
@@ -361,34 +433,58 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
                 f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
             )
         objects.append({"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size})
-    train_objects = [o for o in objects if o["channel"] == TRAIN_CHANNEL]
+    return objects
 
-    manifest = {
+
+def _manifest(
+    event: Mapping[str, Any], codes: list[str], record_size: int, objects: list[dict[str, Any]], instance_count: int
+) -> dict[str, Any]:
+    bucket, dataset_prefix = event["bucket"], event["datasetPrefix"]
+    train_objects = [o for o in objects if o["channel"] == TRAIN_CHANNEL]
+    return {
         "format": MANIFEST_FORMAT,
         "bucket": bucket,
         "datasetPrefix": dataset_prefix,
         "eventCodes": codes,
-        "counts": profile.get("counts", {}),
-        "featureDim": feature_dim,
+        "counts": event["profile"].get("counts", {}),
+        "featureDim": feature_dim_for(len(codes)),
         "label": LABEL,
         "features": [*NUMERIC_FEATURES, *(f"EventCode_{code}" for code in codes)],
         "recordFormat": RECORDIO_PROTOBUF,
         "recordBytes": record_size,
-        "channels": {
-            channel: sorted(o["key"] for o in objects if o["channel"] == channel)
-            for channel in CHANNELS
-        },
+        "channels": {channel: sorted(o["key"] for o in objects if o["channel"] == channel) for channel in CHANNELS},
         "objects": objects,
         "plan": {
             "instanceCount": instance_count,
             "trainObjects": len(train_objects),
             "rule": "each source group's train rows dealt round-robin into instanceCount parts; "
-            "ShardedByS3Key host algo-(i+1) reads keys[i::instanceCount] in S3 key order",
+            f"{SHARDED_BY_S3_KEY} host algo-(i+1) reads keys[i::instanceCount] in S3 key order",
         },
         "hosts": host_loads(train_objects, instance_count),
-        "shards": shards,
+        "shards": event["shards"],
         "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Checks every shard object (present, whole records), then writes the manifest last and returns it."""
+    bucket = _text(event, "bucket")
+    dataset_prefix = _prefix(event, "datasetPrefix")
+    profile = _field(event, "profile")
+    shards = _field(event, "shards")
+    instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
+    codes = _profile_codes(profile)
+    if not isinstance(shards, list) or not shards:
+        raise InvalidEventError("shards must be a non-empty list of shard step outputs")
+    record_size = OneHotRecordEncoder(len(codes)).record_size
+    channel_keys = _channel_keys(shards, dataset_prefix, feature_dim_for(len(codes)))
+    train_count = sum(channel == TRAIN_CHANNEL for _key, channel, _year in channel_keys)
+    if train_count < instance_count:
+        raise InvalidEventError(
+            f"{train_count} train objects cannot feed instanceCount={instance_count} {SHARDED_BY_S3_KEY} hosts"
+        )
+    objects = _checked_objects(s3, bucket, channel_keys, record_size)
+    manifest = _manifest(event, codes, record_size, objects, instance_count)
     s3.put_object(
         Bucket=bucket,
         Key=f"{dataset_prefix}{MANIFEST_NAME}",
