@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "data")]
 
 from dataprep.pipeline import profile_year, shard_year  # noqa: E402
+from local import channels as ch  # noqa: E402
 from local import linear_learner as ll  # noqa: E402
 
 SOURCE_BUCKET = "gdelt-open-data"
@@ -56,7 +57,7 @@ INSTANCE_TYPE = "ml.c5.2xlarge"
 HOSTS = 5
 
 
-def prepare(s3: Any, source_files: dict[int, Path], dataset: str) -> dict[str, list[ll.Shard]]:
+def prepare(s3: Any, source_files: dict[int, Path], dataset: str) -> dict[str, list[ch.Shard]]:
     """Raw year files → dataprep → recordIO objects in S3 → shards per channel."""
     prefix = f"{PREFIX}{dataset}/"
     for year, path in source_files.items():
@@ -70,27 +71,28 @@ def prepare(s3: Any, source_files: dict[int, Path], dataset: str) -> dict[str, l
                 **common,
                 "year": year,
                 "role": "test" if year == TEST_YEAR else "train",
+                "instanceCount": HOSTS,  # train rows dealt into one part per host, as the pipeline does
                 "eventCodes": profile["eventCodes"],
                 "seed": 1729,
                 "trainFraction": 0.9,
                 "maxBadRowFraction": 0.01,
             },
         )
-    channels: dict[str, list[ll.Shard]] = {}
+    channels: dict[str, list[ch.Shard]] = {}
     for channel in ("train", "validation", "test"):
-        objects = ll.list_channel_objects(s3, f"s3://{BUCKET}/{prefix}{channel}/")
-        shards = ll.read_objects(s3, BUCKET, objects, None)
+        objects = ch.list_channel_objects(s3, f"s3://{BUCKET}/{prefix}{channel}/")
+        shards = ch.read_objects(s3, BUCKET, objects, None)
         channels[channel] = [shards[o.key] for o in objects]
     return channels
 
 
-def stacked(shards: list[ll.Shard]) -> tuple[np.ndarray, np.ndarray]:
+def stacked(shards: list[ch.Shard]) -> tuple[np.ndarray, np.ndarray]:
     x = np.concatenate([s.features for s in shards]).astype(np.float64)
     y = np.concatenate([s.labels for s in shards if s.labels is not None]).astype(np.float64)
     return x, y
 
 
-def lad_mae(train: list[ll.Shard], test: list[ll.Shard], max_rows: int) -> tuple[float, float, int]:
+def lad_mae(train: list[ch.Shard], test: list[ch.Shard], max_rows: int) -> tuple[float, float, int]:
     from sklearn.linear_model import QuantileRegressor
 
     x, y = stacked(train)
@@ -105,18 +107,18 @@ def lad_mae(train: list[ll.Shard], test: list[ll.Shard], max_rows: int) -> tuple
 
 
 def local_fit(
-    channels: dict[str, list[ll.Shard]], distribution: str, hosts: int, **overrides: str
+    channels: dict[str, list[ch.Shard]], distribution: str, hosts: int, **overrides: str
 ) -> ll.TrainingResult:
     params = ll.parse_hyperparameters({**WORKSHOP_HP, **overrides})
-    objects = [ll.S3Object(s.key, s.size) for s in channels["train"]]
+    objects = [ch.S3Object(s.key, s.size) for s in channels["train"]]
     by_key = {s.key: s for s in channels["train"]}
-    host_shards = [[by_key[o.key] for o in host] for host in ll.assign_objects(objects, hosts, distribution)]
+    host_shards = [[by_key[o.key] for o in host] for host in ch.assign_objects(objects, hosts, distribution)]
     return ll.train(
         params, host_shards, channels["validation"], channels["test"], instance_type=INSTANCE_TYPE, seed=1729
     )
 
 
-def sgd_baseline(channels: dict[str, list[ll.Shard]], epochs: int) -> tuple[float, float]:
+def sgd_baseline(channels: dict[str, list[ch.Shard]], epochs: int) -> tuple[float, float]:
     """Seconds for SGDRegressor to fit the 32 configurations one after another; best test MAE among them."""
     from sklearn.linear_model import SGDRegressor
     from sklearn.preprocessing import StandardScaler
@@ -148,7 +150,7 @@ def sgd_baseline(channels: dict[str, list[ll.Shard]], epochs: int) -> tuple[floa
     return time.perf_counter() - started, best
 
 
-def report_dataset(name: str, channels: dict[str, list[ll.Shard]], lad_max_rows: int) -> None:
+def report_dataset(name: str, channels: dict[str, list[ch.Shard]], lad_max_rows: int) -> None:
     train_rows = sum(s.features.shape[0] for s in channels["train"])
     test_rows = sum(s.features.shape[0] for s in channels["test"])
     train_bytes = sum(s.size for s in channels["train"])

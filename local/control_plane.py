@@ -80,14 +80,9 @@ from botocore.utils import parse_to_aware_datetime
 from botocore.validate import ParamValidator
 
 from local import fake_aws, linear_learner
-from local.errors import SageMakerApiError
-from local.linear_learner import (
-    ClusterModel,
-    EpochProgress,
-    TrainingFailedError,
-    TrainingResult,
-    TrainingStoppedError,
-)
+from local.channels import Shard, download_channels, s3_location
+from local.errors import SageMakerApiError, TrainingFailedError, TrainingStoppedError
+from local.linear_learner import ClusterModel, EpochProgress, TrainingResult
 from local.linear_model import LinearModel, ModelArtifactError
 from local.sagemaker_logs import SageMakerLogs
 from local.service_quotas import LocalServiceQuotas
@@ -99,7 +94,6 @@ ENDPOINT_DELETING_SECONDS = 10.0
 DEFAULT_SPOT_SAVINGS = 0.7
 DEFAULT_MAX_RESULTS = 10
 LINEAR_LEARNER_IMAGE = re.compile(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.[a-z0-9.]+/linear-learner(:[\w.-]+|@sha256:\w+)?")
-LINEAR_LEARNER_CHANNELS = ("train", "validation", "test")
 SUPPORTED_OPERATIONS = (
     "CreateTrainingJob",
     "DescribeTrainingJob",
@@ -606,7 +600,7 @@ class LocalSageMaker:
         return {"TrainingJobArn": job.arn}
 
     def _has_objects(self, uri: str) -> bool:
-        bucket, prefix = linear_learner.parse_s3_uri(uri)
+        bucket, prefix = s3_location(uri)
         listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         return bool(listing.get("KeyCount", 0))
 
@@ -745,48 +739,15 @@ class LocalSageMaker:
 
     def _download(
         self, channels: Mapping[str, dict[str, Any]], hosts: int
-    ) -> tuple[list[list[linear_learner.Shard]], list[linear_learner.Shard], list[linear_learner.Shard], int]:
+    ) -> tuple[list[list[Shard]], list[Shard], list[Shard], int]:
         """Each host's train shards, the validation and test shards, and the most bytes any host downloads."""
-        unknown = sorted(set(channels) - set(LINEAR_LEARNER_CHANNELS))
-        if unknown:
-            raise TrainingFailedError(
-                "ClientError: Unable to initialize the algorithm. Failed to validate input data configuration. "
-                f"(caused by ValidationError) Additional properties are not allowed ({', '.join(map(repr, unknown))} "
-                "unexpected; linear-learner channels are train, validation, test)"
-            )
-        if "train" not in channels:
-            raise TrainingFailedError(
-                "ClientError: Unable to initialize the algorithm. Failed to validate input data configuration. "
-                "(caused by ValidationError) 'train' is a required property"
-            )
-        per_channel: dict[str, list[list[linear_learner.S3Object]]] = {}
-        shards: dict[str, dict[str, linear_learner.Shard]] = {}
-        for channel_name, channel in channels.items():
-            source = channel["DataSource"]["S3DataSource"]
-            bucket, _prefix = linear_learner.parse_s3_uri(source["S3Uri"])
-            objects = linear_learner.list_channel_objects(self.s3, source["S3Uri"])
-            distribution = source.get("S3DataDistributionType", "FullyReplicated")
-            per_channel[channel_name] = linear_learner.assign_objects(objects, hosts, distribution)
-            needed = {obj.key: obj for host in per_channel[channel_name] for obj in host}
-            shards[channel_name] = linear_learner.read_objects(
-                self.s3, bucket, list(needed.values()), channel.get("ContentType")
-            )
-        host_shards = [[shards["train"][obj.key] for obj in host] for host in per_channel["train"]]
-        # Non-train channels: every host reads its own assignment; training evaluates on algo-1's copy.
-        validation = (
-            [shards["validation"][o.key] for o in per_channel["validation"][0]] if "validation" in channels else []
-        )
-        test = [shards["test"][o.key] for o in per_channel["test"][0]] if "test" in channels else []
-        download_bytes = max(
-            sum(obj.size for channel_hosts in per_channel.values() for obj in channel_hosts[host])
-            for host in range(hosts)
-        )
-        return host_shards, validation, test, download_bytes
+        data = download_channels(self.s3, channels, hosts)
+        return data.host_shards, data.validation, data.test, data.download_bytes
 
     def _upload(self, job: _TrainingJob, model: LinearModel) -> str:
         output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         uri = f"{output}/{job.name}/output/model.tar.gz"
-        bucket, key = linear_learner.parse_s3_uri(uri)
+        bucket, key = s3_location(uri)
         self.s3.put_object(Bucket=bucket, Key=key, Body=model.to_tar_gz())
         return uri
 
@@ -1122,7 +1083,7 @@ class LocalSageMaker:
                 f"The primary container for production variant {variant_name} has no ModelDataUrl; "
                 "local mode serves only linear-learner model artifacts"
             )
-        bucket, key = linear_learner.parse_s3_uri(url) if url.startswith("s3://") else ("", "")
+        bucket, key = s3_location(url) if url.startswith("s3://") else ("", "")
         try:
             blob = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as error:

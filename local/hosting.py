@@ -20,14 +20,10 @@ import numpy as np
 import pandas as pd
 
 from lambda_common import recordio
+from lambda_common.vocabulary import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF
 from local.errors import SageMakerApiError
 from local.fake_aws import ACCOUNT_ID, REGION
 from local.linear_model import LinearModel
-
-CSV = "text/csv"
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-RECORDIO = "application/x-recordio-protobuf"
 
 
 class ModelContainerError(SageMakerApiError):
@@ -158,11 +154,11 @@ def invoke(model: LinearModel, content_type: str, accept: str | None, body: byte
         features = _parse_csv(body, params)
     elif media_type == JSON:
         features = _parse_json(body)
-    elif media_type == RECORDIO:
+    elif media_type == RECORDIO_PROTOBUF:
         features = _parse_recordio(body)
     else:
         raise ModelContainerError(
-            415, f"Content type {content_type!r} is not supported; use {CSV}, {JSON} or {RECORDIO}"
+            415, f"Content type {content_type!r} is not supported; use {CSV}, {JSON} or {RECORDIO_PROTOBUF}"
         )
     if features.ndim != 2 or features.shape[1] != model.feature_dim:
         width = features.shape[1] if features.ndim == 2 else 0

@@ -32,11 +32,9 @@ Choices the documentation leaves open (each is a decision of this module, not a 
   improvement is below ``early_stopping_tolerance``. Each model keeps the weights of its best validation
   epoch. Without a validation channel "selecting the most optimal model is not possible" (docs), so the model
   trained with the given hyperparameters (index 0) is kept, with its last-epoch weights.
-- Data distribution: ``FullyReplicated`` gives every host every object under the prefix; ``ShardedByS3Key``
-  gives host ``algo-(i+1)`` the objects ``keys[i::n]`` of the key list in S3 listing order (UTF-8 binary
-  order), i.e. round-robin, "approximately 1/n of the number of S3 objects". Keys ending in ``/`` (folder
-  markers) are skipped. Hosts without data train nothing (the docs: "some nodes won't get any data").
-  The validation and test channels are read once (they are FullyReplicated in the workshop).
+- Data distribution: which objects each host reads is ``local.channels`` (``ShardedByS3Key``: host
+  ``algo-(i+1)`` gets ``keys[i::n]``). Hosts without data train nothing (the docs: "some nodes won't get any
+  data"). The validation and test channels are read once (they are FullyReplicated in the workshop).
 - Synchronous data-parallel SGD: every host shuffles its own rows each epoch (seeded by host and epoch) and
   walks through them in mini-batches; each step, every host that still has a batch computes the mean gradient
   of its batch, and the hosts' gradients are averaged (hosts that finished their data for the epoch sit out
@@ -52,7 +50,6 @@ Choices the documentation leaves open (each is a decision of this module, not a 
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import threading
@@ -63,8 +60,9 @@ from typing import Any
 
 import numpy as np
 
+from local.channels import Shard
+from local.errors import TrainingStoppedError, client_error
 from local.linear_model import LinearModel
-from local.recordio_np import read_dense
 
 try:
     import threadpoolctl as _threadpoolctl
@@ -82,24 +80,7 @@ REGRESSION_LOSSES = (
     "eps_insensitive_absolute_loss",
 )
 CLASSIFICATION_LOSSES = ("logistic", "hinge_loss", "softmax_loss")
-RECORDIO_CONTENT_TYPE = "application/x-recordio-protobuf"
 _LR_GRID_SIZE = 8
-
-
-class TrainingFailedError(Exception):
-    """The job fails with ``reason`` as its FailureReason (``ClientError: ...`` or ``AlgorithmError: ...``)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TrainingStoppedError(Exception):
-    """``should_stop`` asked training to end (StopTrainingJob or the simulated runtime limit)."""
-
-
-def _client_error(message: str) -> TrainingFailedError:
-    return TrainingFailedError(f"ClientError: {message}")
 
 
 # ------------------------------------------------------------------------------------------------ hyperparameters
@@ -241,11 +222,11 @@ def _parse_value(name: str, text: str, spec: _Spec) -> Any:
     if spec.kind == "enum":
         if text not in spec.choices:
             allowed = ", ".join(("auto", *spec.choices) if spec.auto else spec.choices)
-            raise _client_error(f"hyperparameter {name}={text!r} is not one of: {allowed}")
+            raise client_error(f"hyperparameter {name}={text!r} is not one of: {allowed}")
         return text
     if spec.kind == "bool":
         if text.lower() not in ("true", "false"):
-            raise _client_error(
+            raise client_error(
                 f"hyperparameter {name}={text!r} must be 'true' or 'false'" + (" or 'auto'" if spec.auto else "")
             )
         return text.lower() == "true"
@@ -253,11 +234,11 @@ def _parse_value(name: str, text: str, spec: _Spec) -> Any:
         number: float = int(text) if spec.kind == "int" else float(text)
     except ValueError:
         kind = "an integer" if spec.kind == "int" else "a number"
-        raise _client_error(
+        raise client_error(
             f"hyperparameter {name}={text!r} is not {kind}" + (" or 'auto'" if spec.auto else "")
         ) from None
     if not math.isfinite(number):
-        raise _client_error(f"hyperparameter {name}={text!r} is not a finite number")
+        raise client_error(f"hyperparameter {name}={text!r} is not a finite number")
     too_low = spec.low is not None and (number <= spec.low if spec.low_open else number < spec.low)
     too_high = spec.high is not None and (number >= spec.high if spec.high_open else number > spec.high)
     if too_low or too_high:
@@ -266,7 +247,7 @@ def _parse_value(name: str, text: str, spec: _Spec) -> Any:
         opening = "(" if spec.low_open or spec.low is None else "["
         closing = ")" if spec.high_open or spec.high is None else "]"
         interval = f"{opening}{low}, {high}{closing}"
-        raise _client_error(f"hyperparameter {name}={text!r} is outside the valid range {interval}")
+        raise client_error(f"hyperparameter {name}={text!r} is outside the valid range {interval}")
     return number
 
 
@@ -274,104 +255,28 @@ def parse_hyperparameters(raw: Mapping[str, str]) -> LinearLearnerParams:
     """Validate SageMaker-style string hyperparameters; raise ``TrainingFailedError`` naming what is wrong."""
     unknown = sorted(set(raw) - set(HYPERPARAMETER_SPECS))
     if unknown:
-        raise _client_error(
+        raise client_error(
             "Additional hyperparameters are not allowed ("
             + ", ".join(repr(name) for name in unknown)
             + (" was" if len(unknown) == 1 else " were")
             + " unexpected)"
         )
     if "predictor_type" not in raw:
-        raise _client_error("hyperparameter predictor_type is required (regressor, binary_classifier, ...)")
+        raise client_error("hyperparameter predictor_type is required (regressor, binary_classifier, ...)")
     values: dict[str, Any] = {}
     for name, text in raw.items():
         if not isinstance(text, str):
-            raise _client_error(f"hyperparameter {name} must be a string, got {type(text).__name__}")
+            raise client_error(f"hyperparameter {name} must be a string, got {type(text).__name__}")
         values[name] = _parse_value(name, text.strip(), HYPERPARAMETER_SPECS[name])
     if values["predictor_type"] != "regressor":
-        raise _client_error(f"predictor_type={values['predictor_type']!r}: local mode implements the regressor only")
+        raise client_error(f"predictor_type={values['predictor_type']!r}: local mode implements the regressor only")
     loss = values.get("loss")
     if loss in CLASSIFICATION_LOSSES:
-        raise _client_error(f"loss={loss!r} is not valid for predictor_type 'regressor'")
+        raise client_error(f"loss={loss!r} is not valid for predictor_type 'regressor'")
     if values.get("normalize_label") is None and "normalize_label" in values:
         values.pop("normalize_label")
     known = {name: value for name, value in values.items() if name in LinearLearnerParams.__dataclass_fields__}
     return LinearLearnerParams(**known, raw=dict(raw))
-
-
-# ------------------------------------------------------------------------------------------------ data
-
-
-@dataclass(frozen=True)
-class S3Object:
-    key: str
-    size: int
-
-
-@dataclass
-class Shard:
-    """One S3 object's rows."""
-
-    key: str
-    features: np.ndarray
-    labels: np.ndarray | None
-    size: int
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3://([^/]+)/?(.*)", uri)
-    if not match:
-        raise _client_error(f"{uri!r} is not an s3:// URI")
-    return match.group(1), match.group(2)
-
-
-def list_channel_objects(s3_client: Any, s3_uri: str) -> list[S3Object]:
-    """Every object whose key starts with the prefix, in S3 listing order, folder markers skipped."""
-    bucket, prefix = parse_s3_uri(s3_uri)
-    objects: list[S3Object] = []
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith("/"):
-                continue
-            objects.append(S3Object(item["Key"], int(item["Size"])))
-    return objects
-
-
-def assign_objects(objects: Sequence[S3Object], instance_count: int, distribution: str) -> list[list[S3Object]]:
-    """The objects each host ``algo-(i+1)`` receives (see the module docstring for the sharding rule)."""
-    if distribution == "FullyReplicated":
-        return [list(objects) for _ in range(instance_count)]
-    if distribution == "ShardedByS3Key":
-        return [list(objects[host::instance_count]) for host in range(instance_count)]
-    raise _client_error(f"S3DataDistributionType {distribution!r} is not supported")
-
-
-def decode_object(body: bytes, content_type: str | None, key: str) -> tuple[np.ndarray, np.ndarray | None]:
-    media_type = (content_type or RECORDIO_CONTENT_TYPE).split(";")[0].strip().lower()
-    if media_type == RECORDIO_CONTENT_TYPE:
-        try:
-            return read_dense(body)
-        except ValueError as error:
-            raise _client_error(f"s3 object {key} is not dense recordIO-protobuf: {error}") from error
-    if media_type == "text/csv":
-        try:
-            table = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float32, ndmin=2)
-        except ValueError as error:
-            raise _client_error(f"s3 object {key} is not numeric CSV: {error}") from error
-        if table.shape[1] < 2:
-            raise _client_error(f"CSV object {key} needs a label column and at least one feature")
-        return np.ascontiguousarray(table[:, 1:]), np.ascontiguousarray(table[:, 0])
-    raise _client_error(f"content type {content_type!r} is not supported (use {RECORDIO_CONTENT_TYPE} or text/csv)")
-
-
-def read_objects(
-    s3_client: Any, bucket: str, objects: Sequence[S3Object], content_type: str | None
-) -> dict[str, Shard]:
-    shards: dict[str, Shard] = {}
-    for obj in objects:
-        body = s3_client.get_object(Bucket=bucket, Key=obj.key)["Body"].read()
-        features, labels = decode_object(body, content_type, obj.key)
-        shards[obj.key] = Shard(obj.key, features, labels, len(body))
-    return shards
 
 
 # ------------------------------------------------------------------------------------------------ cluster model
@@ -513,7 +418,7 @@ def _loss_and_gradient(
         return excess**2, 2 * excess * np.sign(residual)
     if loss == "eps_insensitive_absolute_loss":
         return excess, (excess > 0) * np.sign(residual)
-    raise _client_error(f"loss {loss!r} is not implemented")
+    raise client_error(f"loss {loss!r} is not implemented")
 
 
 def _objective_raw(loss: str, residual_raw: np.ndarray, params: LinearLearnerParams) -> np.ndarray:
@@ -573,9 +478,9 @@ def _stack(shards: Sequence[Shard], dim: int | None, role: str) -> tuple[np.ndar
         return empty, np.zeros(0, dtype=np.float32)
     for shard in shards:
         if shard.labels is None:
-            raise _client_error(f"{role} object {shard.key} has records without a label")
+            raise client_error(f"{role} object {shard.key} has records without a label")
         if dim is not None and shard.features.shape[1] != dim:
-            raise _client_error(
+            raise client_error(
                 f"The value of feature_dim ({dim}) does not match the dimension of the {role} data "
                 f"({shard.features.shape[1]}) in {shard.key}"
             )
@@ -661,7 +566,7 @@ def _train(
     dim = params.feature_dim
     first = next((s for shards in host_shards for s in shards), None)
     if first is None:
-        raise _client_error("No training data: the train channel gave no host any S3 object")
+        raise client_error("No training data: the train channel gave no host any S3 object")
     dim = dim if dim is not None else first.features.shape[1]
 
     # Stack each distinct set of objects once: replicated hosts share one array.
@@ -677,7 +582,7 @@ def _train(
             HostReport(f"algo-{index + 1}", keys, int(stacked[keys][1].shape[0]), sum(s.size for s in shards))
         )
     if sum(r.rows for r in reports) == 0:
-        raise _client_error("No training data: the train channel's objects hold no records")
+        raise client_error("No training data: the train channel's objects hold no records")
     x_val, y_val = _stack(validation, dim, "validation")
     x_test, y_test = _stack(test, dim, "test")
     validation_bytes = sum(s.size for s in validation) + sum(s.size for s in test)

@@ -9,27 +9,28 @@ import pytest
 
 from compare.report import comparison_figures, verdict
 from local import linear_learner as ll
+from local.channels import S3Object, Shard, assign_objects
 from local.control_plane import UPLOADING_SECONDS
 from workflow_input.config import BASE_HYPERPARAMETERS
 
 HYPERPARAMETERS = {**BASE_HYPERPARAMETERS, "feature_dim": "25"}  # the workshop's settings
 
 
-def objects(count: int, rows: int) -> list[ll.Shard]:
+def objects(count: int, rows: int) -> list[Shard]:
     rng = np.random.default_rng(count * rows)
     shards = []
     for index in range(count):
         x = rng.normal(size=(rows, 25)).astype(np.float32)
         y = (x[:, 0] * 2 + rng.normal(size=rows)).astype(np.float32)
-        shards.append(ll.Shard(f"train/{1979 + index}.data", x, y, rows * 144))
+        shards.append(Shard(f"train/{1979 + index}.data", x, y, rows * 144))
     return shards
 
 
-def job(shards: list[ll.Shard], hosts: int, distribution: str) -> dict[str, object]:
+def job(shards: list[Shard], hosts: int, distribution: str) -> dict[str, object]:
     """A report's model entry from a simulated job, timed as the local control plane reports it."""
     by_key = {s.key: s for s in shards}
-    listing = [ll.S3Object(s.key, s.size) for s in shards]
-    assigned = [[by_key[o.key] for o in host] for host in ll.assign_objects(listing, hosts, distribution)]
+    listing = [S3Object(s.key, s.size) for s in shards]
+    assigned = [[by_key[o.key] for o in host] for host in assign_objects(listing, hosts, distribution)]
     result = ll.train(ll.parse_hyperparameters(HYPERPARAMETERS), assigned, shards[:1], shards[:1], seed=1)
     seconds = max(math.ceil(result.simulated_seconds + UPLOADING_SECONDS), 1)
     return {
@@ -38,7 +39,7 @@ def job(shards: list[ll.Shard], hosts: int, distribution: str) -> dict[str, obje
     }
 
 
-def report_of(shards: list[ll.Shard], hosts: int) -> dict[str, object]:
+def report_of(shards: list[Shard], hosts: int) -> dict[str, object]:
     models = {"replicated": job(shards, hosts, "FullyReplicated"), "sharded": job(shards, hosts, "ShardedByS3Key")}
     return {"models": models, "comparison": comparison_figures(models)}
 

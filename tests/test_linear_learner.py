@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 from lambda_common import recordio
+from local import channels
 from local import linear_learner as ll
-from local.linear_learner import S3Object, Shard, TrainingFailedError, parse_hyperparameters, train
+from local.channels import S3Object, Shard
+from local.errors import TrainingFailedError, TrainingStoppedError
+from local.linear_learner import parse_hyperparameters, train
 from local.recordio_np import read_dense
 
 BASE = {"predictor_type": "regressor", "mini_batch_size": "100", "epochs": "10", "num_models": "8"}
@@ -210,7 +213,7 @@ def test_patience_above_epochs_disables_early_stopping() -> None:
 
 def test_should_stop_interrupts_training() -> None:
     x, y = linear_data(2000, np.ones(3), 0.0, seed=9)
-    with pytest.raises(ll.TrainingStoppedError):
+    with pytest.raises(TrainingStoppedError):
         train(params(), [shards_of(x, y, 1)], should_stop=lambda simulated: simulated > 5.2)
 
 
@@ -219,14 +222,14 @@ def test_should_stop_interrupts_training() -> None:
 
 def test_sharded_by_s3_key_is_round_robin_over_the_key_order() -> None:
     objects = [S3Object(f"train/{year}.data", 10) for year in range(1979, 1986)]
-    hosts = ll.assign_objects(objects, 3, "ShardedByS3Key")
+    hosts = channels.assign_objects(objects, 3, "ShardedByS3Key")
     assert [[o.key for o in host] for host in hosts] == [
         ["train/1979.data", "train/1982.data", "train/1985.data"],
         ["train/1980.data", "train/1983.data"],
         ["train/1981.data", "train/1984.data"],
     ]
-    assert ll.assign_objects(objects[:2], 4, "ShardedByS3Key")[2:] == [[], []]  # more hosts than objects
-    assert ll.assign_objects(objects, 3, "FullyReplicated") == [objects] * 3
+    assert channels.assign_objects(objects[:2], 4, "ShardedByS3Key")[2:] == [[], []]  # more hosts than objects
+    assert channels.assign_objects(objects, 3, "FullyReplicated") == [objects] * 3
 
 
 def test_hosts_see_their_own_data_and_replication_costs_more_simulated_time() -> None:
@@ -299,8 +302,8 @@ def test_reader_falls_back_for_records_of_other_layouts() -> None:
 
 
 def test_csv_channel_takes_the_label_from_the_first_column() -> None:
-    features, labels = ll.decode_object(b"1.5,2,3\n-1,4,5\n", "text/csv", "train/a.csv")
+    features, labels = channels.decode_object(b"1.5,2,3\n-1,4,5\n", "text/csv", "train/a.csv")
     np.testing.assert_array_equal(features, [[2, 3], [4, 5]])
     assert labels is not None and labels.tolist() == [1.5, -1.0]
     with pytest.raises(TrainingFailedError, match="content type 'application/json' is not supported"):
-        ll.decode_object(b"{}", "application/json", "train/a.json")
+        channels.decode_object(b"{}", "application/json", "train/a.json")
