@@ -6,7 +6,7 @@
   decoded from the template, unchanged);
 * ``local.sfn_hooks`` runs the Lambda tasks with the project's real handlers in-process and adds
   ``sagemaker:createTrainingJob.sync``;
-* the local SageMaker (``local.control_plane`` + ``local.server``) answers every SageMaker control-plane and
+* the local SageMaker (``local.sagemaker`` + ``local.server``) answers every SageMaker control-plane and
   runtime call on 127.0.0.1, reached through boto3's standard ``AWS_ENDPOINT_URL_SAGEMAKER*`` settings;
 * the bundled GDELT sample sits in a local ``gdelt-open-data`` bucket under ``events/``, where the real files are.
 """
@@ -29,10 +29,11 @@ from moto.server import ThreadedMotoServer
 
 from local import sfn_hooks
 from local.cfn import LocalDeployment
-from local.control_plane import FaultPlan, LocalSageMaker
 from local.executions import HistoryListener, wait_for_execution
 from local.fake_aws import REGION, role_arn
 from local.hosting import EndpointRegistry
+from local.sagemaker.control_plane import LocalSageMaker
+from local.sagemaker.faults import FaultPlan
 from local.server import LocalSageMakerServer
 from stacks.paths import LAMBDA_ROOT, REPO_ROOT
 

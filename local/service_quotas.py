@@ -157,7 +157,8 @@ class LocalServiceQuotas:
         return {
             "ServiceCode": SERVICE_CODE,
             "ServiceName": SERVICE_NAME,
-            "QuotaArn": f"arn:aws:servicequotas:{self.region}:{self.account_id}:{SERVICE_CODE}/{code}",
+            "QuotaArn": fake_aws.arn("servicequotas", f"{SERVICE_CODE}/{code}", region=self.region,
+                                     account_id=self.account_id),
             "QuotaCode": code,
             "QuotaName": name,
             "Value": self.value(name) if applied else self.default(name),

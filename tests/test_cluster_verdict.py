@@ -10,7 +10,7 @@ import pytest
 from compare.report import comparison_figures, verdict
 from local import linear_learner as ll
 from local.channels import S3Object, Shard, assign_objects
-from local.control_plane import UPLOADING_SECONDS
+from local.sagemaker.training_job import UPLOADING_SECONDS
 from workflow_input.config import BASE_HYPERPARAMETERS
 
 HYPERPARAMETERS = {**BASE_HYPERPARAMETERS, "feature_dim": "25"}  # the workshop's settings

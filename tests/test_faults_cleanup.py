@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from cleanup.sagemaker_cleanup import cleanup_run
+from local.fake_aws import REGION
 
 
 def _validation(message: str, operation: str) -> ClientError:
@@ -48,7 +49,7 @@ class RacingSageMaker:
 @pytest.fixture
 def logs() -> Iterator[Any]:
     with mock_aws():
-        yield boto3.client("logs", region_name="us-east-1")
+        yield boto3.client("logs", region_name=REGION)
 
 
 def test_a_job_stopped_by_someone_else_meanwhile_counts_as_stopped(logs: Any) -> None:

@@ -13,8 +13,8 @@ import pytest
 from faults_helpers import SMALL_INPUT, job_status, leaked, run_config, run_names, sagemaker_logs_of, wait_until
 
 from cleanup import handler as cleanup_handler
-from local.control_plane import FaultPlan
 from local.runner import LocalShardlab
+from local.sagemaker.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 

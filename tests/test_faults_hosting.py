@@ -14,8 +14,8 @@ from faults_helpers import (
     task_failures,
 )
 
-from local.control_plane import FaultPlan
 from local.runner import LocalShardlab
+from local.sagemaker.faults import FaultPlan
 from workflow_input import config as workflow_config
 
 pytestmark = pytest.mark.slow

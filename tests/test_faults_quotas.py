@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from faults_helpers import SMALL_INPUT, RequestCounter, assert_failed_clean, entered_states, fast_retries
 
+from local.fake_aws import REGION
 from local.runner import LocalShardlab
 from local.service_quotas import quota_code
 
@@ -27,7 +28,7 @@ def test_a_low_training_quota_fails_at_the_pre_flight_and_nothing_is_left(templa
         assert counter.operations == []  # not one SageMaker request (before the leak checks below list)
         config = assert_failed_clean(local, description, "InsufficientQuotaError")
         message = json.loads(description["cause"])["errorMessage"]
-        assert f"SageMaker quota '{C5}' ({quota_code(C5)}) is 3 in us-east-1, but this run needs 4" in message
+        assert f"SageMaker quota '{C5}' ({quota_code(C5)}) is 3 in {REGION}, but this run needs 4" in message
         assert "request-service-quota-increase --service-code sagemaker" in message
         assert entered_states(description["executionArn"]) == ["Validate input", "Check service quotas"]
         assert config["instanceCount"] == 2

@@ -24,9 +24,9 @@ from faults_helpers import (
 
 from cleanup.handler import run_cleanup
 from cleanup.sagemaker_cleanup import CleanupIncompleteError
-from local.control_plane import FaultPlan
 from local.linear_learner import ClusterModel
 from local.runner import LocalShardlab
+from local.sagemaker.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 

@@ -16,13 +16,16 @@ from botocore.validate import ParamValidator
 from moto import mock_aws
 
 from lambda_common.recordio import encode_record
-from local.control_plane import SUPPORTED_OPERATIONS, FaultPlan, LocalSageMaker, sagemaker_service_model
 from local.errors import SageMakerApiError
+from local.fake_aws import ACCOUNT_ID, REGION
 from local.linear_model import LinearModel
+from local.sagemaker.control_plane import SUPPORTED_OPERATIONS, LocalSageMaker
+from local.sagemaker.faults import FaultPlan
+from local.sagemaker.validation import sagemaker_service_model
 
 BUCKET = "shardlab-test"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
-ROLE = "arn:aws:iam::123456789012:role/shardlab-training"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/shardlab-training"
 TRUE_WEIGHTS = np.array([1.5, -2.0, 0.5, 3.0])
 SERVICE = sagemaker_service_model()
 
@@ -51,11 +54,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         for year in range(1979, 1984):
             s3.put_object(Bucket=BUCKET, Key=f"data/train/{year}.data", Body=_recordio(400, year))
@@ -163,7 +166,7 @@ def test_sharded_training_job_runs_through_every_status_and_writes_a_loadable_ar
     seen: list[tuple[str, dict[str, Any]]] = []
     sagemaker.listener = lambda kind, payload: seen.append((kind, payload))
     created = sagemaker.handle("CreateTrainingJob", training_request("job-sharded"))
-    assert created == {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job-sharded"}
+    assert created == {"TrainingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:training-job/job-sharded"}
 
     job = finished_job(sagemaker, "job-sharded")
 
@@ -429,7 +432,7 @@ def test_endpoint_goes_creating_in_service_deleting_gone(aws: Any, registry: Reg
     assert plane.handle("DescribeEndpoint", {"EndpointName": "host-me"})["EndpointStatus"] == "Deleting"
     assert plane.wait_idle(10)
     gone = api_error(plane, "DescribeEndpoint", {"EndpointName": "host-me"})
-    assert gone.message == 'Could not find endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/host-me".'
+    assert gone.message == f'Could not find endpoint "arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint/host-me".'
     assert "host-me" not in registry.models
     plane.handle("DeleteEndpointConfig", {"EndpointConfigName": "host-me"})
     plane.handle("DeleteModel", {"ModelName": "host-me"})
@@ -456,12 +459,12 @@ def test_hosting_duplicates_and_missing_references_answer_as_aws(sagemaker: Loca
     model = {"ModelName": "m", "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": IMAGE}}
     sagemaker.handle("CreateModel", model)
     assert api_error(sagemaker, "CreateModel", model).message == (
-        'Cannot create already existing model "arn:aws:sagemaker:us-east-1:123456789012:model/m".'
+        f'Cannot create already existing model "arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:model/m".'
     )
     variant = {"VariantName": "AllTraffic", "ModelName": "other", "InstanceType": "ml.m5.xlarge"}
     config = {"EndpointConfigName": "c", "ProductionVariants": [{**variant, "InitialInstanceCount": 1}]}
     assert api_error(sagemaker, "CreateEndpointConfig", config).message == (
-        'Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/other".'
+        f'Could not find model "arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:model/other".'
     )
     config["ProductionVariants"][0]["ModelName"] = "m"
     sagemaker.handle("CreateEndpointConfig", config)
@@ -470,7 +473,7 @@ def test_hosting_duplicates_and_missing_references_answer_as_aws(sagemaker: Loca
     )
     missing_config = api_error(sagemaker, "CreateEndpoint", {"EndpointName": "e", "EndpointConfigName": "nope"})
     assert missing_config.message == (
-        'Could not find endpoint configuration "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/nope".'
+        f'Could not find endpoint configuration "arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint-config/nope".'
     )
     sagemaker.handle("CreateEndpoint", {"EndpointName": "e", "EndpointConfigName": "c"})
     assert "Cannot create already existing endpoint" in (
@@ -507,7 +510,7 @@ def test_tags_add_list_delete(sagemaker: LocalSageMaker) -> None:
     assert listed["Tags"] == [{"Key": "project", "Value": "shardlab"}, {"Key": "run", "Value": "r1"}]
     sagemaker.handle("DeleteTags", {"ResourceArn": arn, "TagKeys": ["project"]})
     assert sagemaker.handle("ListTags", {"ResourceArn": arn})["Tags"] == [{"Key": "run", "Value": "r1"}]
-    unknown = "arn:aws:sagemaker:us-east-1:123456789012:model/none"
+    unknown = f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:model/none"
     assert api_error(sagemaker, "ListTags", {"ResourceArn": unknown}).code == "ValidationException"
 
 
@@ -533,9 +536,9 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "DescribeEndpoint": {"EndpointName": "x"},
     "DeleteEndpoint": {"EndpointName": "x"},
     "ListEndpoints": {},
-    "AddTags": {"ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x", "Tags": []},
-    "ListTags": {"ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"},
-    "DeleteTags": {"ResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x", "TagKeys": ["k"]},
+    "AddTags": {"ResourceArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:model/x", "Tags": []},
+    "ListTags": {"ResourceArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:model/x"},
+    "DeleteTags": {"ResourceArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:model/x", "TagKeys": ["k"]},
 }
 
 
@@ -681,8 +684,8 @@ def test_boto3_drives_the_control_plane_through_the_local_server(aws: Any) -> No
     hosting = EndpointRegistry()
     plane = LocalSageMaker(registry=hosting, s3_client=aws)
     with LocalSageMakerServer(registry=hosting, control_plane=plane) as server:
-        client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.url)
-        runtime = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=server.url)
+        client = boto3.client("sagemaker", region_name=REGION, endpoint_url=server.url)
+        runtime = boto3.client("sagemaker-runtime", region_name=REGION, endpoint_url=server.url)
         client.create_training_job(**training_request("http-job"))
         job = wait_for(
             lambda: client.describe_training_job(TrainingJobName="http-job"),
@@ -709,7 +712,7 @@ def test_boto3_drives_the_control_plane_through_the_local_server(aws: Any) -> No
 
 def test_training_and_hosting_write_sagemakers_log_groups_and_streams(aws: Any, registry: Registry) -> None:
     """As SageMaker: a stream per host in the shared TrainingJobs group, a group per endpoint; none deleted."""
-    logs = boto3.client("logs", region_name="us-east-1")
+    logs = boto3.client("logs", region_name=REGION)
     plane = LocalSageMaker(registry=registry, s3_client=aws, logs_client=logs)
     request = training_request("logged-job")
     request["ResourceConfig"]["InstanceCount"] = 2

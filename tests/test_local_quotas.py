@@ -13,8 +13,10 @@ from botocore.exceptions import ClientError
 from moto_helpers import mocked_s3
 from test_local_control_plane import BUCKET, finished_job, training_request
 
-from local.control_plane import FaultPlan, LocalSageMaker
+from local.fake_aws import ACCOUNT_ID, REGION
 from local.hosting import EndpointRegistry
+from local.sagemaker.control_plane import LocalSageMaker
+from local.sagemaker.faults import FaultPlan
 from local.server import LocalSageMakerServer
 from local.service_quotas import ENDPOINT_TOTAL, TRAINING_TOTAL, LocalServiceQuotas, quota_code
 
@@ -32,8 +34,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def served(plane: LocalSageMaker) -> tuple[LocalSageMakerServer, Any, Any]:
     server = LocalSageMakerServer(registry=EndpointRegistry(), control_plane=plane)
     server.start()
-    sagemaker = boto3.client("sagemaker", endpoint_url=server.url, region_name="us-east-1")
-    quotas = boto3.client("service-quotas", endpoint_url=server.url, region_name="us-east-1")
+    sagemaker = boto3.client("sagemaker", endpoint_url=server.url, region_name=REGION)
+    quotas = boto3.client("service-quotas", endpoint_url=server.url, region_name=REGION)
     return server, sagemaker, quotas
 
 
@@ -82,7 +84,7 @@ def test_create_endpoint_over_quota_answers_resource_limit_exceeded(aws: Any) ->
                            faults=FaultPlan(slow_endpoints={"e1": 30.0}))
     server, sagemaker, _ = served(plane)
     try:
-        sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        sagemaker.create_model(ModelName="m", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/r",
                                PrimaryContainer={"Image": "i", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"})
         for name in ("e1", "e2"):
             sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from local.control_plane import LocalSageMaker
 from local.hosting import EndpointRegistry
+from local.sagemaker.control_plane import LocalSageMaker
 from local.server import LocalSageMakerServer
 from local.service_quotas import quota_code
 from preflight.quotas import InsufficientQuotaError, check_quotas, needs

@@ -20,9 +20,9 @@ from faults_helpers import (
     run_names,
 )
 
-from local.control_plane import FaultPlan
 from local.linear_learner import ClusterModel
 from local.runner import LocalShardlab
+from local.sagemaker.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 
