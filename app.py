@@ -22,7 +22,8 @@ def build_app(app: cdk.App) -> ShardlabStack:
 
 
 def add_checks(app: cdk.App) -> None:
-    """cdk-nag AwsSolutions: synthesis fails on any finding not acknowledged in stacks/acknowledgements.py."""
+    """cdk-nag AwsSolutions: synthesis fails on any finding its construct does not acknowledge (docs/ARCHITECTURE.md
+    "Stack rule")."""
     cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
 
 

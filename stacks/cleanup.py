@@ -14,6 +14,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from lambda_common.vocabulary import STACK_TAG
+from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, SAGEMAKER_ARN, STATES_ARN, ack, arn_of, iam5
 from stacks.lambda_code import ProjectFunction
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn
 
@@ -78,6 +80,18 @@ def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatem
     ]
 
 
+def _acknowledge_run_resources(role: iam.IRole, prefix: str) -> None:
+    """The wildcards of `_run_resource_statements`."""
+    for resource_type in SAGEMAKER_RUNTIME_TYPES:
+        ack(role, iam5(f"{SAGEMAKER_ARN}:{resource_type}/{prefix}-*"), RUNTIME_NAMES)
+    ack(role, iam5(f"{LOGS_ARN}:log-group:{ENDPOINT_LOG_GROUP_PREFIX}{prefix}-*"),
+        "deletes the log groups SageMaker made for the run's endpoints (named after them); " + RUNTIME_NAMES)
+    ack(role, iam5(f"{LOGS_ARN}:log-group:{TRAINING_LOG_GROUP}:*"),
+        "DescribeLogStreams only: finds the run's streams in SageMaker's shared group by name prefix")
+    ack(role, iam5(f"{LOGS_ARN}:log-group:{TRAINING_LOG_GROUP}:log-stream:{prefix}-*"),
+        "deletes the streams SageMaker wrote for the run's jobs (<job>/algo-N-...); " + RUNTIME_NAMES)
+
+
 class RunCleanup(Construct):
     """`cleanup.handler.run_cleanup`: one run's resources, by exact name."""
 
@@ -92,6 +106,7 @@ class RunCleanup(Construct):
         )
         for statement in _run_resource_statements(stack, resource_prefix):
             self.function.role.add_to_policy(statement)
+        _acknowledge_run_resources(self.function.role, resource_prefix)
 
 
 class CleanupGuard(Construct):
@@ -142,6 +157,12 @@ class CleanupGuard(Construct):
         for function in (self.on_event, self.is_complete):
             for statement in statements:
                 function.role.add_to_policy(statement)
+            _acknowledge_run_resources(function.role, resource_prefix)
+            ack(function.role, iam5("*"),
+                "sagemaker:ListTrainingJobs/ListEndpoints/ListEndpointConfigs/ListModels support no resource-level "
+                f"permissions; results are filtered by name prefix and the {STACK_TAG} tag before any change")
+            ack(function.role, iam5(f"{STATES_ARN}:execution:{state_machine_name}:*"),
+                "stops running executions of this stack's state machine only; execution names are chosen at start")
         self.provider_logs = logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_MONTH,
                                            removal_policy=RemovalPolicy.DESTROY)
         self.provider = cr.Provider(
@@ -161,4 +182,17 @@ class CleanupGuard(Construct):
             service_timeout=GUARD_SERVICE_TIMEOUT,
             properties={"ResourcePrefix": resource_prefix, "StateMachineArn": state_machine_arn},
         )
+        self._acknowledge_provider()
 
+    def _acknowledge_provider(self) -> None:
+        reason = ("aws-cdk-lib custom-resource Provider framework internals (not configurable); it only "
+                  "invokes this stack's clean-up guard functions")
+        provider = self.provider
+        ack(provider, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                      "AWSLambdaBasicExecutionRole]", reason)
+        for guard_function in (self.on_event.function, self.is_complete.function):
+            ack(provider, iam5(f"{arn_of(guard_function)}:*"), reason)
+        for name in ("framework-isComplete", "framework-onTimeout"):
+            ack(provider, iam5(f"{arn_of(provider.node.find_child(name))}:*"), reason)
+        ack(provider, "AwsSolutions-SF1", reason + "; each poll is logged by the isComplete function")
+        ack(provider, "AwsSolutions-SF2", reason + "; tracing cannot be enabled on the waiter state machine")

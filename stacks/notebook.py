@@ -3,17 +3,21 @@ after idle time by a systemd timer running notebook_idle_stop.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, S3_ARN, SAGEMAKER_ARN, STATES_ARN, ack, iam5
 from stacks.config import NOTEBOOK_ROOT
 from stacks.names import sagemaker_arn
+from stacks.sources import grant_source_read
+from stacks.storage import DataBucket
 
 NOTEBOOK_VOLUME_GB = 10
 
@@ -87,6 +91,9 @@ def idle_stop_script() -> str:
 
 
 class NotebookInstance(Construct):
+    """The instance, its role (everything the notebooks do: read sources and run data, start and follow runs,
+    score endpoints, stop itself) with the acknowledgements of that role's wildcards, and its volume key."""
+
     def __init__(
         self,
         scope: Construct,
@@ -95,78 +102,29 @@ class NotebookInstance(Construct):
         resource_prefix: str,
         instance_type: str,
         idle_minutes: int,
-        bucket_name: str,
+        storage: DataBucket,
+        source_locations: Sequence[str],
         state_machine_arn: str,
+        state_machine_name: str,
     ) -> None:
         super().__init__(scope, id_)
-        stack = Stack.of(self)
+        self._prefix = resource_prefix
         self.notebook_name = f"{resource_prefix}-notebook"
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="shardlab notebook instance",
         )
-        notebook_files = sorted(NOTEBOOK_ROOT.glob("*.ipynb")) if NOTEBOOK_ROOT.is_dir() else []
-        notebooks_uri = ""
-        if notebook_files:
-            self.notebooks = s3_assets.Asset(
-                self, "Notebooks", path=str(NOTEBOOK_ROOT),
-                exclude=["**/.ipynb_checkpoints", "**/__pycache__", "**/*.pyc"],
-            )
-            # The lifecycle script copies this one object (its key is a hash of the notebooks). Asset.grant_read
-            # would allow s3:GetObject* and s3:List* on the whole CDK assets bucket; the bucket's name is an
-            # Fn::Sub of the bootstrap qualifier, so the object is matched by key within this account instead.
-            notebooks_object = f"arn:{Aws.PARTITION}:s3:::*/{self.notebooks.s3_object_key}"
-            self.role.add_to_policy(iam.PolicyStatement(
-                sid="CopyNotebooks", actions=["s3:GetObject"], resources=[notebooks_object],
-                conditions={"StringEquals": {"s3:ResourceAccount": Aws.ACCOUNT_ID}},
-            ))
-            Validations.of(self.role).acknowledge(Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::*/"
-                   f"{self.notebooks.s3_object_key}]",
-                reason="read-only on the one notebooks asset object (content-hash key) in this account's buckets; "
-                       "the CDK assets bucket's name is only known to the bootstrap stack",
-            ))
-            notebooks_uri = self.notebooks.s3_object_url
+        notebooks_uri = self._copy_notebooks()
         self.volume_key = kms.Key(
             self, "VolumeKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7), description="shardlab notebook instance volume",
         )
-        notebook_arn = stack.format_arn(service="sagemaker", resource="notebook-instance",
-                                        resource_name=self.notebook_name)
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="StopWhenIdle",
-            actions=["sagemaker:StopNotebookInstance", "sagemaker:DescribeNotebookInstance"],
-            resources=[notebook_arn],
-        ))
-        # evaluate.ipynb reads the jobs' final metrics and checks whether a run kept its endpoints.
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="DescribeRunResources",
-            actions=["sagemaker:DescribeTrainingJob", "sagemaker:DescribeEndpoint"],
-            resources=[sagemaker_arn(stack, "training-job", resource_prefix),
-                       sagemaker_arn(stack, "endpoint", resource_prefix)],
-        ))
-        Validations.of(self.role).acknowledge(Acknowledgment(
-            id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
-               f"<AWS::AccountId>:training-job/{resource_prefix}-*]",
-            reason="training jobs are named <prefix>-<runId>-<branch> per execution, so no static name exists; "
-                   "read-only (DescribeTrainingJob) and scoped to this stack's prefix",
-        ))
-        self.role.add_to_policy(iam.PolicyStatement(
-            sid="NotebookLogs",
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            resources=[
-                stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                                 resource_name="/aws/sagemaker/NotebookInstances"),
-                stack.format_arn(
-                    service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    resource_name=f"/aws/sagemaker/NotebookInstances:log-stream:{self.notebook_name}/*",
-                ),
-            ],
-        ))
+        self._grant_instance()
+        self._grant_runs(storage, source_locations, state_machine_arn, state_machine_name)
         script = Fn.sub(
             ON_START_SCRIPT,
             {
-                "Bucket": bucket_name,
+                "Bucket": storage.bucket.bucket_name,
                 "StateMachineArn": state_machine_arn,
                 "ResourcePrefix": resource_prefix,
                 "NotebooksUri": notebooks_uri,
@@ -183,7 +141,97 @@ class NotebookInstance(Construct):
                 content=Fn.base64(script)
             )],
         )
-        self.instance = sagemaker.CfnNotebookInstance(
+        self.instance = self._instance(instance_type)
+        self.console_url = (
+            f"https://console.aws.amazon.com/sagemaker/home?region={Aws.REGION}"
+            f"#/notebook-instances/openNotebook/{self.notebook_name}?view=lab"
+        )
+
+    def _copy_notebooks(self) -> str:
+        """The notebooks asset's S3 URL (empty without notebooks), readable by the role."""
+        notebook_files = sorted(NOTEBOOK_ROOT.glob("*.ipynb")) if NOTEBOOK_ROOT.is_dir() else []
+        if not notebook_files:
+            return ""
+        self.notebooks = s3_assets.Asset(
+            self, "Notebooks", path=str(NOTEBOOK_ROOT),
+            exclude=["**/.ipynb_checkpoints", "**/__pycache__", "**/*.pyc"],
+        )
+        # The lifecycle script copies this one object (its key is a hash of the notebooks). Asset.grant_read
+        # would allow s3:GetObject* and s3:List* on the whole CDK assets bucket; the bucket's name is an
+        # Fn::Sub of the bootstrap qualifier, so the object is matched by key within this account instead.
+        notebooks_object = f"arn:{Aws.PARTITION}:s3:::*/{self.notebooks.s3_object_key}"
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="CopyNotebooks", actions=["s3:GetObject"], resources=[notebooks_object],
+            conditions={"StringEquals": {"s3:ResourceAccount": Aws.ACCOUNT_ID}},
+        ))
+        ack(self.role, iam5(f"{S3_ARN}*/{self.notebooks.s3_object_key}"),
+            "read-only on the one notebooks asset object (content-hash key) in this account's buckets; "
+            "the CDK assets bucket's name is only known to the bootstrap stack")
+        return self.notebooks.s3_object_url
+
+    def _grant_instance(self) -> None:
+        """Stop itself when idle, describe the runs' jobs and endpoints, write its own logs."""
+        stack = Stack.of(self)
+        notebook_arn = stack.format_arn(service="sagemaker", resource="notebook-instance",
+                                        resource_name=self.notebook_name)
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="StopWhenIdle",
+            actions=["sagemaker:StopNotebookInstance", "sagemaker:DescribeNotebookInstance"],
+            resources=[notebook_arn],
+        ))
+        # evaluate.ipynb reads the jobs' final metrics and checks whether a run kept its endpoints.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DescribeRunResources",
+            actions=["sagemaker:DescribeTrainingJob", "sagemaker:DescribeEndpoint"],
+            resources=[sagemaker_arn(stack, "training-job", self._prefix),
+                       sagemaker_arn(stack, "endpoint", self._prefix)],
+        ))
+        ack(self.role, iam5(f"{SAGEMAKER_ARN}:training-job/{self._prefix}-*"),
+            "training jobs are named <prefix>-<runId>-<branch> per execution, so no static name exists; "
+            "read-only (DescribeTrainingJob) and scoped to this stack's prefix")
+        ack(self.role, iam5(f"{SAGEMAKER_ARN}:endpoint/{self._prefix}-*"), RUNTIME_NAMES)
+        log_streams = f"/aws/sagemaker/NotebookInstances:log-stream:{self.notebook_name}/*"
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="NotebookLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=[
+                stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                                 resource_name="/aws/sagemaker/NotebookInstances"),
+                stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                                 resource_name=log_streams),
+            ],
+        ))
+        ack(self.role, iam5(f"{LOGS_ARN}:log-group:{log_streams}"),
+            "SageMaker names the notebook's log streams <notebook>/<source>; limited to this notebook")
+
+    def _grant_runs(self, storage: DataBucket, source_locations: Sequence[str], state_machine_arn: str,
+                    state_machine_name: str) -> None:
+        """What the notebooks do with runs: explore the sources, read run data, start and follow executions,
+        score the endpoints a run kept."""
+        stack = Stack.of(self)
+        grant_source_read(self.role, source_locations, use="the notebook's exploratory analysis")
+        storage.grant_run_data_read(self.role, runs_use="notebooks read run reports")
+        storage.grant_browse(self.role)
+        statements = [
+            iam.PolicyStatement(sid="StartAndFollowRuns",
+                                actions=["states:StartExecution", "states:ListExecutions"],
+                                resources=[state_machine_arn]),
+            iam.PolicyStatement(
+                sid="ReadRuns", actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+                resources=[stack.format_arn(service="states", resource="execution",
+                                            resource_name=f"{state_machine_name}:*",
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            ),
+            iam.PolicyStatement(sid="InvokeRunEndpoints", actions=["sagemaker:InvokeEndpoint"],
+                                resources=[sagemaker_arn(stack, "endpoint", self._prefix)]),
+        ]
+        for statement in statements:
+            self.role.add_to_principal_policy(statement)
+        ack(self.role, iam5(f"{STATES_ARN}:execution:{state_machine_name}:*"),
+            "notebooks follow executions of this stack's state machine only; execution names are chosen at start")
+
+    def _instance(self, instance_type: str) -> sagemaker.CfnNotebookInstance:
+        instance = sagemaker.CfnNotebookInstance(
             self,
             "Instance",
             notebook_instance_name=self.notebook_name,
@@ -201,7 +249,10 @@ class NotebookInstance(Construct):
                     minimum_instance_metadata_service_version="2")
             ),
         )
-        self.console_url = (
-            f"https://console.aws.amazon.com/sagemaker/home?region={Aws.REGION}"
-            f"#/notebook-instances/openNotebook/{self.notebook_name}?view=lab"
-        )
+        ack(instance, "AwsSolutions-SM1",
+            "an optional teaching notebook that reads public data; a VPC with NAT for its internet access would "
+            "add standing cost for no isolation benefit")
+        ack(instance, "AwsSolutions-SM3",
+            "the notebook reads the public GDELT bucket and installs packages; no VPC (see SM1), root access "
+            "disabled, volume encrypted with a customer managed key")
+        return instance

@@ -1,14 +1,31 @@
-"""The stack's bucket: prepared datasets (`datasets/`), run outputs (`runs/`)."""
+"""The stack's bucket: prepared datasets (`datasets/`), run outputs (`runs/`).
+
+Every permission on the bucket is granted by one of `DataBucket`'s grant methods, which also acknowledges the
+wildcard it needs (the keys are chosen per dataset or per run) on the grantee, with the reason it is narrow.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.acknowledgements import ack, arn_of, iam5
+from stacks.names import s3_object_arn
+
 DATASETS_PREFIX = "datasets/"
 RUNS_PREFIX = "runs/"
+# Where training jobs write their model artifacts: runs/<runId>/training/<job>/output/.
+MODEL_ARTIFACTS = f"{RUNS_PREFIX}*/training/*"
+
+DATASETS_REASON = ("datasets are keyed by a hash of their parameters (datasets/<hash>/...), known only at run "
+                   "time; limited to the datasets/ prefix of the stack's own bucket")
+RUNS_REASON = ("run outputs live under runs/<runId>/, the run id is per execution; limited to runs/ of the "
+               "stack's bucket")
+MODEL_ARTIFACTS_REASON = ("model artifacts are written to runs/<runId>/training/<job>/output/ (per-execution "
+                          "names); limited to the training/ folder of runs in the stack's bucket")
 
 
 class DataBucket(Construct):
@@ -37,8 +54,75 @@ class DataBucket(Construct):
             removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
             auto_delete_objects=not retain,
         )
+        ack(self.bucket, "AwsSolutions-S1",
+            "holds only re-creatable data (datasets derived from public GDELT, run reports) and is emptied on "
+            "destroy; access logs would need a second bucket that outlives the stack")
         if not retain:
             self.auto_delete_logs = self._auto_delete_log_group()
+
+    # --- grants (each adds one statement to the grantee and acknowledges its wildcard there) -------------------
+
+    def _objects(self, key_pattern: str) -> str:
+        return s3_object_arn(self.bucket.bucket_arn, key_pattern)
+
+    def _ack_objects(self, grantee: iam.IRole, key_pattern: str, reason: str) -> None:
+        ack(grantee, iam5(f"{arn_of(self.bucket)}/{key_pattern}"), reason)
+
+    def grant_dataset_read(self, grantee: iam.IRole, *, sid: str = "ReadDatasets") -> None:
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid=sid, actions=["s3:GetObject"], resources=[self._objects(f"{DATASETS_PREFIX}*")]))
+        self._ack_objects(grantee, f"{DATASETS_PREFIX}*", DATASETS_REASON)
+
+    def grant_dataset_write(self, grantee: iam.IRole) -> None:
+        """Write (and read back, delete, abort uploads of) dataset objects."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="WriteDatasets",
+            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            resources=[self._objects(f"{DATASETS_PREFIX}*")],
+        ))
+        self._ack_objects(grantee, f"{DATASETS_PREFIX}*", DATASETS_REASON)
+
+    def grant_dataset_list(self, grantee: iam.IRole) -> None:
+        self._grant_list(grantee, sid="ListDatasets", prefixes=[DATASETS_PREFIX])
+
+    def grant_model_artifacts(self, grantee: iam.IRole) -> None:
+        """Write and read back the model artifacts of a run's training jobs."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="WriteAndReadModelArtifacts", actions=["s3:PutObject", "s3:GetObject"],
+            resources=[self._objects(MODEL_ARTIFACTS)],
+        ))
+        self._ack_objects(grantee, MODEL_ARTIFACTS, MODEL_ARTIFACTS_REASON)
+
+    def grant_report_write(self, grantee: iam.IRole) -> None:
+        """Write (and read back) a run's outputs under runs/<runId>/."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="WriteReport", actions=["s3:PutObject", "s3:GetObject"], resources=[self._objects(f"{RUNS_PREFIX}*")],
+        ))
+        self._ack_objects(grantee, f"{RUNS_PREFIX}*", RUNS_REASON)
+
+    def grant_run_data_list(self, grantee: iam.IRole) -> None:
+        """List datasets/ and runs/ (so a missing key is a 404, not a 403)."""
+        self._grant_list(grantee, sid="ListRunData", prefixes=[DATASETS_PREFIX, RUNS_PREFIX])
+
+    def grant_run_data_read(self, grantee: iam.IRole, *, runs_use: str) -> None:
+        """Read datasets and run outputs; `runs_use` says what the grantee reads runs/ for."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="ReadRunData", actions=["s3:GetObject"],
+            resources=[self._objects(f"{DATASETS_PREFIX}*"), self._objects(f"{RUNS_PREFIX}*")],
+        ))
+        self._ack_objects(grantee, f"{DATASETS_PREFIX}*", DATASETS_REASON)
+        self._ack_objects(grantee, f"{RUNS_PREFIX}*", f"{runs_use}; {RUNS_REASON}")
+
+    def grant_browse(self, grantee: iam.IRole) -> None:
+        """List the whole bucket (the notebooks browse it)."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="ListRunData", actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]))
+
+    def _grant_list(self, grantee: iam.IRole, *, sid: str, prefixes: list[str]) -> None:
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid=sid, actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+        ))
 
     def _auto_delete_log_group(self) -> logs.LogGroup:
         """CDK's bucket-emptying provider would log to an implicit /aws/lambda/<name> group that outlives

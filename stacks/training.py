@@ -6,11 +6,17 @@ from typing import Any
 
 from aws_cdk import ArnFormat, Aws, CfnMapping, Fn, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.names import s3_object_arn
-from stacks.storage import DATASETS_PREFIX, RUNS_PREFIX
+from lambda_common.vocabulary import (
+    DISTRIBUTION_TYPES,
+    RECORDIO_PROTOBUF,
+    TRAIN_CHANNEL,
+    VALIDATION_CHANNEL,
+    VALIDATION_DISTRIBUTION_TYPE,
+)
+from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, ack, iam5
+from stacks.storage import DataBucket
 
 # sagemaker-python-sdk image_uri_config/linear-learner.json, version "1" (same image trains and serves).
 LINEAR_LEARNER_ACCOUNTS = {
@@ -64,9 +70,7 @@ ECR_DOMAINS = {
 IMAGE_REPOSITORY = "linear-learner"
 IMAGE_TAG = "1"
 
-RECORDIO_PROTOBUF = "application/x-recordio-protobuf"
 TRAINING_VOLUME_GB = 10
-DISTRIBUTIONS = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
 
 
 def image_uri_for(region: str) -> str:
@@ -108,7 +112,7 @@ class LinearLearnerImage(Construct):
 class SageMakerExecutionRole(Construct):
     """Role of the training jobs and models: read datasets, write/read model artifacts, logs, metrics."""
 
-    def __init__(self, scope: Construct, id_: str, *, bucket: s3.IBucket, image: LinearLearnerImage,
+    def __init__(self, scope: Construct, id_: str, *, storage: DataBucket, image: LinearLearnerImage,
                  resource_prefix: str) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -118,24 +122,12 @@ class SageMakerExecutionRole(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="shardlab training jobs and models",
         )
-        artifacts = s3_object_arn(bucket.bucket_arn, f"{RUNS_PREFIX}*/training/*")
+        storage.grant_dataset_read(self.role)
+        storage.grant_dataset_list(self.role)
+        storage.grant_model_artifacts(self.role)
+        training_logs = "/aws/sagemaker/TrainingJobs:*"
+        endpoint_logs = f"/aws/sagemaker/Endpoints/{resource_prefix}-*"
         statements = [
-            iam.PolicyStatement(
-                sid="ReadDatasets",
-                actions=["s3:GetObject"],
-                resources=[s3_object_arn(bucket.bucket_arn, f"{DATASETS_PREFIX}*")],
-            ),
-            iam.PolicyStatement(
-                sid="ListDatasets",
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{DATASETS_PREFIX}*"]}},
-            ),
-            iam.PolicyStatement(
-                sid="WriteAndReadModelArtifacts",
-                actions=["s3:PutObject", "s3:GetObject"],
-                resources=[artifacts],
-            ),
             iam.PolicyStatement(
                 sid="PullLinearLearnerImage",
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
@@ -151,11 +143,9 @@ class SageMakerExecutionRole(Construct):
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                          "logs:DescribeLogStreams"],
                 resources=[
-                    stack.format_arn(service="logs", resource="log-group",
-                                     resource_name="/aws/sagemaker/TrainingJobs:*",
+                    stack.format_arn(service="logs", resource="log-group", resource_name=training_logs,
                                      arn_format=ArnFormat.COLON_RESOURCE_NAME),
-                    stack.format_arn(service="logs", resource="log-group",
-                                     resource_name=f"/aws/sagemaker/Endpoints/{resource_prefix}-*",
+                    stack.format_arn(service="logs", resource="log-group", resource_name=endpoint_logs,
                                      arn_format=ArnFormat.COLON_RESOURCE_NAME),
                 ],
             ),
@@ -168,13 +158,20 @@ class SageMakerExecutionRole(Construct):
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
+        ack(self.role, iam5("*"),
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData (conditioned on the /aws/sagemaker/* namespace) "
+            "support no resource-level permissions")
+        ack(self.role, iam5(f"{LOGS_ARN}:log-group:{training_logs}"),
+            "SageMaker writes one log stream per training job host (<job>/algo-N-...) to this fixed group")
+        ack(self.role, iam5(f"{LOGS_ARN}:log-group:{endpoint_logs}"),
+            "SageMaker writes endpoint logs to /aws/sagemaker/Endpoints/<endpoint>; " + RUNTIME_NAMES)
 
 
 def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[str, Any]:
     """`sagemaker:createTrainingJob.sync` written out, because CDK's SageMakerCreateTrainingJob cannot
     express managed spot training (EnableManagedSpotTraining + MaxWaitTimeInSeconds) or a JSONPath
     instance count; writing the Task by hand also keeps its IAM explicit (see workflow.py)."""
-    distribution = DISTRIBUTIONS[branch]
+    distribution = DISTRIBUTION_TYPES[branch]
 
     def channel(name: str, distribution_type: str) -> dict[str, Any]:
         return {
@@ -200,7 +197,8 @@ def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[s
             "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
             "RoleArn": role_arn,
             "HyperParameters.$": "$.hyperParameters.values",
-            "InputDataConfig": [channel("train", distribution), channel("validation", "FullyReplicated")],
+            "InputDataConfig": [channel(TRAIN_CHANNEL, distribution),
+                                channel(VALIDATION_CHANNEL, VALIDATION_DISTRIBUTION_TYPE)],
             "OutputDataConfig": {
                 "S3OutputPath.$": "States.Format('s3://{}/{}training/', $.config.bucket, $.config.runPrefix)"
             },

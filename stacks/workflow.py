@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Token
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -22,6 +23,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
+from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
 from stacks.hosting import (
     SAGEMAKER_RETRY,
     create_endpoint_config_state,
@@ -29,6 +31,7 @@ from stacks.hosting import (
     create_model_state,
     describe_endpoint_state,
 )
+from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn, training_sync_rule_arn
 from stacks.training import training_task_state
 
 J = sfn.JsonPath
@@ -45,6 +48,49 @@ def _config(path: str) -> str:
     return J.string_at(f"$.config.{path}")
 
 
+def sagemaker_task_statements(stack: Stack, *, prefix: str, sagemaker_role_arn: str) -> list[iam.PolicyStatement]:
+    """What the hand-written SageMaker tasks need on the run's resources (named `<prefix>-...`)."""
+    return [
+        iam.PolicyStatement(
+            sid="TrainingJobs",
+            # Stop/Describe: the .sync integration polls the job and stops it if the execution stops.
+            actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                     "sagemaker:StopTrainingJob"],
+            resources=[sagemaker_arn(stack, "training-job", prefix)],
+        ),
+        iam.PolicyStatement(
+            sid="Models", actions=["sagemaker:CreateModel"],
+            resources=[sagemaker_arn(stack, "model", prefix)],
+        ),
+        iam.PolicyStatement(
+            sid="EndpointConfigs", actions=["sagemaker:CreateEndpointConfig"],
+            resources=[sagemaker_arn(stack, "endpoint-config", prefix)],
+        ),
+        iam.PolicyStatement(
+            sid="Endpoints",
+            # CreateEndpoint is authorized against both the endpoint and the endpoint config.
+            actions=["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint"],
+            resources=[sagemaker_arn(stack, "endpoint", prefix),
+                       sagemaker_arn(stack, "endpoint-config", prefix)],
+        ),
+        iam.PolicyStatement(
+            # Tags in a Create* request need AddTags on the new resource; the integrations read them back.
+            sid="TagOnCreate",
+            actions=["sagemaker:AddTags", "sagemaker:ListTags"],
+            resources=[sagemaker_arn(stack, t, prefix) for t in SAGEMAKER_RUNTIME_TYPES],
+        ),
+        iam.PolicyStatement(
+            sid="PassSageMakerRole", actions=["iam:PassRole"], resources=[sagemaker_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            sid="TrainingSyncRule",  # the managed rule behind createTrainingJob.sync
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[training_sync_rule_arn(stack)],
+        ),
+    ]
+
+
 class PipelineFunctions:
     """The Lambda functions the state machine invokes (wired by handler string in the stack)."""
 
@@ -59,8 +105,14 @@ class PipelineFunctions:
         self.compare = compare
         self.cleanup = cleanup
 
+    def all(self) -> tuple[lambda_.IFunction, ...]:
+        return (self.validate, self.profile, self.shard, self.finalize, self.compare, self.cleanup,
+                self.quota_check)
+
 
 class Pipeline(Construct):
+    """The state machine, its log group, and what its hand-written SageMaker tasks may do."""
+
     def __init__(
         self,
         scope: Construct,
@@ -69,6 +121,7 @@ class Pipeline(Construct):
         functions: PipelineFunctions,
         sagemaker_role_arn: str,
         image_uri: str,
+        resource_prefix: str,
         state_machine_name: str,
         shard_concurrency: int,
     ) -> None:
@@ -76,6 +129,7 @@ class Pipeline(Construct):
         self._functions = functions
         self._role_arn = sagemaker_role_arn
         self._image_uri = image_uri
+        self._prefix = resource_prefix
 
         # The stages are built in this order (it fixes each state's transitions' order in the definition).
         validate = self._validate_input()
@@ -109,6 +163,24 @@ class Pipeline(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
         )
+        self._grant_sagemaker_tasks()
+
+    # --- permissions -----------------------------------------------------------------------------------------
+
+    def _grant_sagemaker_tasks(self) -> None:
+        """What the hand-written SageMaker tasks need (CDK grants the Lambda tasks, tracing and logging)."""
+        stack = Stack.of(self)
+        prefix = self._prefix
+        for statement in sagemaker_task_statements(stack, prefix=prefix, sagemaker_role_arn=self._role_arn):
+            self.state_machine.add_to_role_policy(statement)
+        for resource_type in SAGEMAKER_RUNTIME_TYPES:
+            ack(self.state_machine, iam5(f"{SAGEMAKER_ARN}:{resource_type}/{prefix}-*"), RUNTIME_NAMES)
+        ack(self.state_machine, iam5("*"),
+            "X-Ray tracing (xray:PutTraceSegments etc.) and CloudWatch Logs delivery (logs:CreateLogDelivery etc.) "
+            "support no resource-level permissions (statements added by CDK for tracing and logging)")
+        for function in self._functions.all():
+            ack(self.state_machine, iam5(f"{arn_of(function)}:*"),
+                "CDK's LambdaInvoke grant covers the function's versions/aliases (<arn>:*) of this one function")
 
     # --- stages, in execution order ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 from stacks import notebook as notebook_module
 from stacks.config import ShardlabSettings, settings_from_context
 from stacks.notebook import NotebookInstance
+from stacks.storage import DataBucket
 
 
 def test_context_defaults_and_cli_style_string_values() -> None:
@@ -49,7 +50,9 @@ def test_notebooks_are_shipped_as_an_asset_the_notebook_role_can_read(
     monkeypatch.setattr(notebook_module, "NOTEBOOK_ROOT", tmp_path)
     stack = cdk.Stack(cdk.App())
     NotebookInstance(stack, "Notebook", resource_prefix="shardlab", instance_type="ml.t3.medium", idle_minutes=45,
-                     bucket_name="bucket", state_machine_arn="arn:aws:states:us-east-1:1:stateMachine:s")
+                     storage=DataBucket(stack, "Storage", retain=True, run_data_expiration_days=30),
+                     source_locations=["s3://gdelt-open-data/events/"],
+                     state_machine_arn="arn:aws:states:us-east-1:1:stateMachine:s", state_machine_name="s")
     template = Template.from_stack(stack).to_json()
     (config,) = [r for r in template["Resources"].values()
                  if r["Type"] == "AWS::SageMaker::NotebookInstanceLifecycleConfig"]

@@ -1,0 +1,27 @@
+"""The pre-flight Lambda (`preflight.handler.handler`): SageMaker instance quotas vs. the run's need."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.acknowledgements import ack, iam5
+from stacks.lambda_code import ProjectFunction
+
+
+class QuotaCheck(ProjectFunction):
+    def __init__(self, scope: Construct, id_: str) -> None:
+        super().__init__(
+            scope, id_, handler="preflight.handler.handler",
+            description="shardlab: SageMaker instance quotas (Service Quotas) vs. the run's need",
+            timeout=Duration.seconds(60),
+        )
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadSageMakerQuotas",  # List* of Service Quotas support no resource-level permissions
+            actions=["servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas"],
+            resources=["*"],
+        ))
+        ack(self.role, iam5("*"),
+            "servicequotas:ListServiceQuotas/ListAWSDefaultServiceQuotas support no resource-level permissions; "
+            "read-only, called with ServiceCode sagemaker by the pre-flight")
