@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambda_common.aws_errors import error_code
 from lambda_common.vocabulary import STACK_TAG
 
 # Training jobs in these states still run (and bill) instances.
@@ -60,30 +61,44 @@ class CleanupReport:
 def _is_missing(error: ClientError) -> bool:
     """SageMaker answers requests for unknown names with ValidationException: 'Could not find ...' for
     models, endpoint configs and endpoints, 'Requested resource not found.' for training jobs."""
-    err = error.response.get("Error", {})
-    code = err.get("Code", "")
-    message = err.get("Message", "").lower()
+    code = error_code(error)
+    message = error.response.get("Error", {}).get("Message", "").lower()
     return code == "ResourceNotFound" or (
         code == "ValidationException" and ("could not find" in message or "requested resource not found" in message)
     )
 
 
-def _endpoint_status(sagemaker: Any, name: str) -> str | None:
+def _is_log_missing(error: ClientError) -> bool:
+    return error_code(error) == "ResourceNotFoundException"
+
+
+def _already_gone(call: Callable[[], object], is_missing: Callable[[ClientError], bool] = _is_missing) -> bool:
+    """Runs ``call`` (a delete); True if what it names no longer exists, which counts as cleaned up."""
     try:
-        return str(sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"])
+        call()
+    except ClientError as error:
+        if is_missing(error):
+            return True
+        raise
+    return False
+
+
+def _status(describe: Callable[[], dict[str, Any]], key: str) -> str | None:
+    """The status a Describe* call reports, or None when the resource no longer exists."""
+    try:
+        return str(describe()[key])
     except ClientError as error:
         if _is_missing(error):
             return None
         raise
+
+
+def _endpoint_status(sagemaker: Any, name: str) -> str | None:
+    return _status(partial(sagemaker.describe_endpoint, EndpointName=name), "EndpointStatus")
 
 
 def _training_status(sagemaker: Any, name: str) -> str | None:
-    try:
-        return str(sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"])
-    except ClientError as error:
-        if _is_missing(error):
-            return None
-        raise
+    return _status(partial(sagemaker.describe_training_job, TrainingJobName=name), "TrainingJobStatus")
 
 
 def stop_training_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
@@ -102,7 +117,7 @@ def _stop_if_in_progress(sagemaker: Any, name: str) -> bool:
     except ClientError as error:
         if _is_missing(error):
             return False
-        if error.response.get("Error", {}).get("Code") != "ValidationException":
+        if error_code(error) != "ValidationException":
             raise
         status = sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
         if status == "InProgress":
@@ -123,51 +138,28 @@ def delete_endpoint(sagemaker: Any, name: str, report: CleanupReport, *, wait_un
         report.pending.append(f"endpoint/{name} ({status})")
         return
     if status != "Deleting":
-        try:
-            sagemaker.delete_endpoint(EndpointName=name)
-        except ClientError as error:
-            if _is_missing(error):
-                return
-            raise
+        if _already_gone(partial(sagemaker.delete_endpoint, EndpointName=name)):
+            return
         report.deleted_endpoints.append(name)
     if wait_until_gone:
         report.pending.append(f"endpoint/{name} (Deleting)")
 
 
 def delete_endpoint_config(sagemaker: Any, name: str, report: CleanupReport) -> None:
-    try:
-        sagemaker.delete_endpoint_config(EndpointConfigName=name)
-    except ClientError as error:
-        if _is_missing(error):
-            return
-        raise
-    report.deleted_endpoint_configs.append(name)
+    if not _already_gone(partial(sagemaker.delete_endpoint_config, EndpointConfigName=name)):
+        report.deleted_endpoint_configs.append(name)
 
 
 def delete_model(sagemaker: Any, name: str, report: CleanupReport) -> None:
-    try:
-        sagemaker.delete_model(ModelName=name)
-    except ClientError as error:
-        if _is_missing(error):
-            return
-        raise
-    report.deleted_models.append(name)
-
-
-def _is_log_missing(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+    if not _already_gone(partial(sagemaker.delete_model, ModelName=name)):
+        report.deleted_models.append(name)
 
 
 def delete_endpoint_logs(logs: Any, name: str, report: CleanupReport) -> None:
     """The endpoint's own log group (call only once the endpoint is gone: a live one still writes it)."""
     group = f"{ENDPOINT_LOG_GROUP_PREFIX}{name}"
-    try:
-        logs.delete_log_group(logGroupName=group)
-    except ClientError as error:
-        if _is_log_missing(error):
-            return
-        raise
-    report.deleted_log_groups.append(group)
+    if not _already_gone(partial(logs.delete_log_group, logGroupName=group), _is_log_missing):
+        report.deleted_log_groups.append(group)
 
 
 def delete_training_logs(logs: Any, name: str, report: CleanupReport) -> None:
@@ -182,13 +174,9 @@ def delete_training_logs(logs: Any, name: str, report: CleanupReport) -> None:
             return
         raise
     for stream in streams:
-        try:
-            logs.delete_log_stream(logGroupName=TRAINING_LOG_GROUP, logStreamName=stream)
-        except ClientError as error:
-            if not _is_log_missing(error):
-                raise
-            continue
-        report.deleted_log_streams.append(f"{TRAINING_LOG_GROUP}:{stream}")
+        delete = partial(logs.delete_log_stream, logGroupName=TRAINING_LOG_GROUP, logStreamName=stream)
+        if not _already_gone(delete, _is_log_missing):
+            report.deleted_log_streams.append(f"{TRAINING_LOG_GROUP}:{stream}")
 
 
 # How long one clean-up call waits for a Deleting endpoint / Stopping job before it asks to be retried
@@ -291,7 +279,7 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
         try:
             stop_running_executions(stepfunctions, state_machine_arn, report)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "StateMachineDoesNotExist":
+            if error_code(error) != "StateMachineDoesNotExist":
                 raise
     jobs = stack_training_jobs(sagemaker, prefix)
     for name, status in jobs:

@@ -28,6 +28,7 @@ from botocore.exceptions import (
 )
 
 from compare.testdata import CsvBatch
+from lambda_common.aws_errors import error_code, error_text
 from lambda_common.vocabulary import CSV, JSON
 
 # Codes the runtime uses for transient failures (the sagemaker-runtime model plus the generic throttles).
@@ -77,17 +78,10 @@ def _is_retryable(error: Exception) -> bool:
     if isinstance(error, _CONNECTION_ERRORS):
         return True
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in RETRYABLE_CODES or status == 429 or (status >= 500 and code != "ModelError")
     return False
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}"
-    return f"{type(error).__name__}: {error}"
 
 
 _CANONICAL_HEAD = b'{"predictions": [{"score": '
@@ -159,7 +153,7 @@ def invoke_batch(
                 sleep(retry.delay(attempt))
                 continue
             tries = f" after {attempt + 1} attempts" if attempt else ""
-            raise ScoringError(f"{where}: InvokeEndpoint failed{tries}: {_describe(error)}") from error
+            raise ScoringError(f"{where}: InvokeEndpoint failed{tries}: {error_text(error)}") from error
         return parse_predictions(body, batch.rows, where)
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 

@@ -30,7 +30,14 @@ from dataprep.gdelt import (
     scan_rows,
     validate_year,
 )
-from dataprep.s3io import DEFAULT_PART_SIZE, S3Client, S3ObjectWriter, describe_client_error, open_lines
+from dataprep.s3io import (
+    DEFAULT_PART_SIZE,
+    S3Client,
+    S3ObjectWriter,
+    describe_client_error,
+    is_missing_object,
+    open_lines,
+)
 from lambda_common.gdelt_sources import group_count, group_keys
 from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
 from lambda_common.vocabulary import (
@@ -138,7 +145,7 @@ def read_manifest(s3: S3Client, bucket: str, dataset_prefix: str) -> dict[str, A
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code")) in {"NoSuchKey", "404", "NotFound"}:
+        if is_missing_object(error):
             return None
         raise DataPreparationError(f"cannot read s3://{bucket}/{key}: {describe_client_error(error)}") from error
     try:

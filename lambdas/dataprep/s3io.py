@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dataprep.errors import OutputWriteError, SourceDataError
+from lambda_common.aws_errors import client_error_text, error_code
 
 S3Client = Any  # boto3's S3 client (no type stubs in the Lambda runtime)
 
@@ -47,8 +48,12 @@ class _StreamingBodyReader(io.RawIOBase):
 
 
 def describe_client_error(error: ClientError) -> str:
-    details = error.response.get("Error", {})
-    return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".rstrip(": ")
+    return client_error_text(error).rstrip(": ")
+
+
+def is_missing_object(error: ClientError) -> bool:
+    """GetObject's NoSuchKey, or a HEAD's bare 404."""
+    return error_code(error) in _MISSING_OBJECT_CODES
 
 
 @contextmanager
@@ -57,8 +62,7 @@ def open_lines(s3: S3Client, bucket: str, key: str) -> Iterator[Iterable[bytes]]
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in _MISSING_OBJECT_CODES:
+        if is_missing_object(error):
             raise SourceDataError(f"source object s3://{bucket}/{key} does not exist") from error
         raise SourceDataError(f"cannot read s3://{bucket}/{key}: {describe_client_error(error)}") from error
     reader = io.BufferedReader(_StreamingBodyReader(response["Body"]), buffer_size=_READ_BUFFER)

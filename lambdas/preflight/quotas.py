@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_common.aws_errors import client_error_text, error_text
 from lambda_common.vocabulary import BRANCHES
 
 SERVICE_CODE = "sagemaker"
@@ -77,10 +78,7 @@ def _listed(client: Any, operation: str, wanted: set[str]) -> dict[str, dict[str
 
 
 def _reason(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
-    return f"{type(error).__name__}: {error}"
+    return client_error_text(error).strip() if isinstance(error, ClientError) else error_text(error)
 
 
 def check_quotas(client: Any, config: dict[str, Any]) -> dict[str, Any]:
