@@ -186,3 +186,13 @@ def test_handler_checks_the_source_against_the_deployed_locations(monkeypatch: p
     monkeypatch.setenv("SHARDLAB_SOURCE_LOCATIONS", json.dumps(["s3://gdelt-open-data/events/"]))
     with pytest.raises(ValueError, match="s3://mirror/gdelt/ is outside the locations"):
         workflow_input_handler.handler(event, None)
+
+
+def test_dataset_prefixes_are_pinned() -> None:
+    """The cache key's bytes: a refactor of the schema must keep every prepared dataset reusable."""
+    assert config_for({})["datasetPrefix"] == "datasets/72637e3403bc1801/"
+    custom = build_config({"trainYears": [2006, 1990], "testYear": 2010, "instanceCount": 3, "topEventCodes": 7,
+                           "seed": 0, "trainFraction": 0.5, "maxBadRowFraction": 0, "sourceBucket": "mirror",
+                           "sourcePrefix": ""}, execution_name="x", bucket="b", resource_prefix="shardlab",
+                          source_locations=["s3://mirror/"])
+    assert custom["datasetPrefix"] == "datasets/ad0697a2558c4b24/"
