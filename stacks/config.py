@@ -9,13 +9,9 @@ from typing import Any
 from constructs import Construct
 
 from stacks.paths import LAMBDA_ROOT, NOTEBOOK_ROOT  # noqa: F401 (the stack's assets; defined in stacks.paths)
-from workflow_input.config import (
-    DEFAULT_SOURCE_LOCATIONS,
-    check_resource_prefix,
-    parse_source_location,
-    source_location_covers,
-)
-from workflow_input.config import DEFAULTS as EXECUTION_DEFAULTS
+from workflow_input.config import check_resource_prefix
+from workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
+from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location, source_location_covers
 
 CONTEXT_PREFIX = "shardlab:"
 

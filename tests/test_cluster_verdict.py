@@ -11,7 +11,7 @@ from compare.report import comparison_figures, verdict
 from local import linear_learner as ll
 from local.channels import S3Object, Shard, assign_objects
 from local.sagemaker.training_job import UPLOADING_SECONDS
-from workflow_input.config import BASE_HYPERPARAMETERS
+from workflow_input.schema import BASE_HYPERPARAMETERS
 
 HYPERPARAMETERS = {**BASE_HYPERPARAMETERS, "feature_dim": "25"}  # the workshop's settings
 

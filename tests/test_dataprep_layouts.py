@@ -140,7 +140,8 @@ def test_a_missing_daily_file_fails_naming_it_and_writes_nothing(s3: Any) -> Non
 
 
 def test_one_run_prepares_at_most_max_shard_items_source_groups() -> None:
-    from workflow_input.config import MAX_SHARD_ITEMS, InvalidExecutionInputError
+    from workflow_input.schema import MAX_SHARD_ITEMS
+    from workflow_input.validators import InvalidExecutionInputError
 
     def items(train_years: list[int], test_year: int) -> int:
         return len(build_config({"trainYears": train_years, "testYear": test_year}, execution_name="x",

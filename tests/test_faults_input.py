@@ -11,7 +11,7 @@ import pytest
 from faults_helpers import RequestCounter, entered_states
 
 from local.runner import LocalShardlab
-from workflow_input.config import DEFAULTS
+from workflow_input.schema import DEFAULTS
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,9 @@ from test_stack_definition import allowed, lid_by_handler, lid_of_type, role_of,
 
 from local.template import REPO_ROOT, lambda_functions, synth_assembly
 from stacks.config import settings_from_context
-from workflow_input.config import (
-    DEFAULT_SOURCE_LOCATIONS,
-    InvalidExecutionInputError,
-    build_config,
-    parse_source_location,
-)
+from workflow_input.config import build_config
+from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location
+from workflow_input.validators import InvalidExecutionInputError
 
 CUSTOM_LOCATIONS = ["s3://gdelt-open-data/events/", "s3://my-gdelt-mirror/gdelt/v1/", "s3://whole-bucket/"]
 READERS = ("dataprep.handler.profile", "dataprep.handler.shard", "notebook")

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Match, Template
 from local.template import Assembly, lambda_functions
 from stacks.storage import DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, image_uri_for
-from workflow_input.config import DEFAULTS
+from workflow_input.schema import DEFAULTS
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,16 @@ import json
 import os
 from typing import Any
 
-from workflow_input.config import DEFAULT_SOURCE_LOCATIONS, DEFAULTS, build_config
+from workflow_input.config import build_config
+from workflow_input.schema import DEFAULTS, unknown_input_keys
+from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS
 
 
 def defaults_from_environment() -> dict[str, Any]:
     """Deployment defaults from cdk.json context (SHARDLAB_DEFAULTS), over the built-in ones."""
     raw = os.environ.get("SHARDLAB_DEFAULTS")
     overrides = json.loads(raw) if raw else {}
-    unknown = sorted(set(overrides) - set(DEFAULTS))
+    unknown = unknown_input_keys(overrides)
     if unknown:
         raise ValueError(f"SHARDLAB_DEFAULTS has unknown keys: {', '.join(unknown)}")
     return {**DEFAULTS, **overrides}
