@@ -16,8 +16,8 @@ from stacks.shardlab_stack import ShardlabStack
 
 
 def build_app(app: cdk.App) -> ShardlabStack:
-    stack_name = app.node.try_get_context("shardlab:stackName") or "Shardlab"
-    return ShardlabStack(app, stack_name, settings=settings_from_context(app),
+    settings = settings_from_context(app)
+    return ShardlabStack(app, settings.stack_name, settings=settings,
                          description="shardlab: GDELT Linear Learner, FullyReplicated vs ShardedByS3Key")
 
 

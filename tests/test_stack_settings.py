@@ -10,9 +10,18 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks import notebook as notebook_module
-from stacks.config import ShardlabSettings, settings_from_context
+from stacks.config import SETTINGS, ShardlabSettings, settings_from_context
 from stacks.notebook import NotebookInstance
+from stacks.paths import REPO_ROOT
 from stacks.storage import DataBucket
+
+
+def test_cdk_json_documents_every_setting_with_its_default() -> None:
+    """cdk.json holds the documented context defaults; the rows in stacks/config.py are where they are used."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    shardlab = {key.removeprefix("shardlab:"): value for key, value in context.items() if key.startswith("shardlab:")}
+    assert shardlab == {row.key: row.default for row in SETTINGS.values()}
+    assert shardlab["executionDefaults"] == {}  # the execution input's defaults are its schema's rows
 
 
 def test_context_defaults_and_cli_style_string_values() -> None:

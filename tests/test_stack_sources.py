@@ -14,7 +14,7 @@ import pytest
 from conftest_stack import local_resolver
 from test_stack_definition import allowed, lid_by_handler, lid_of_type, role_of, role_statements
 
-from local.template import REPO_ROOT, lambda_functions, synth_assembly
+from local.template import lambda_functions, synth_assembly
 from stacks.config import settings_from_context
 from workflow_input.config import build_config
 from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location
@@ -76,11 +76,6 @@ def unreadable_accepted_sources(template: dict[str, Any]) -> list[str]:
                 if not allowed(reader_policy, "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key}):
                     problems.append(f"{reader} cannot list s3://{bucket}/{key}")
     return problems
-
-
-def test_cdk_json_lists_the_default_source_location() -> None:
-    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    assert context["shardlab:sourceLocations"] == DEFAULT_SOURCE_LOCATIONS
 
 
 def test_every_source_the_default_deployment_accepts_is_readable(template: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +24,6 @@ NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 
 def config_for(raw: Any, execution_name: str = "run-1", prefix: str = "shardlab") -> dict[str, Any]:
     return build_config(raw, execution_name=execution_name, bucket="the-bucket", resource_prefix=prefix)
-
-
-def test_defaults_match_the_documented_cdk_context() -> None:
-    context = json.loads((Path(__file__).parents[1] / "cdk.json").read_text())["context"]
-    assert context["shardlab:executionDefaults"] == DEFAULTS
 
 
 def test_empty_input_gets_every_default_and_the_derived_fields() -> None:

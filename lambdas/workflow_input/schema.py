@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
 from lambda_common.gdelt_sources import group_count, latest_complete_year
 from lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
 from workflow_input import validators as v
@@ -107,10 +106,10 @@ _hyperparameter_defaults = ", ".join(f"{key}={value}" for key, value in BASE_HYP
 # Row order is validation order (a run's first error) and the order of `$.config` and the README table.
 INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("trainYears", [1979, 1980, 1981, 1982, 1983], v.YEARS, True,
-             "training years (each split 90/10 into train/validation); any year from "
-             f"{FIRST_YEARLY_FILE} to the latest complete year (see \"Periods supported\")", list_of(INTEGER)),
+             "training years (each split 90/10 into train/validation; see \"Periods supported\")",
+             list_of(INTEGER)),
     InputKey("testYear", 1984, v.YEAR, True,
-             "held-out year scored on both endpoints; must not be a training year; same range as `trainYears`"),
+             "held-out year scored on both endpoints; must not be a training year"),
     InputKey("topEventCodes", 20, v.integer(1, 300), True,
              "the base year's (first training year's) most frequent event codes, one-hot encoded"),
     InputKey("instanceCount", 5, v.integer(1, MAX_INSTANCE_COUNT), True,
@@ -145,7 +144,7 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("sourceBucket", "gdelt-open-data", v.BUCKET, True, "the bucket of the GDELT event files"),
     InputKey("sourcePrefix", "events/", v.KEY_PREFIX, True,
              "the key prefix of the GDELT event files; bucket and prefix must lie inside one of the "
-             "deployment's `shardlab:sourceLocations` (below)"),
+             "deployment's `shardlab:sourceLocations` (see \"Other source locations\")"),
 )
 
 
