@@ -10,6 +10,8 @@ from typing import Any
 
 from aws_cdk import Aws
 
+from stacks.config_paths import config_path
+
 # What Step Functions raises when a SageMaker call fails (Step Functions developer guide, "Create and manage
 # Amazon SageMaker AI jobs with Step Functions" and "AWS SDK service integrations"): the optimized integrations
 # (sagemaker:createModel, ...) raise `SageMaker.AmazonSageMakerException` for a service error SageMaker does not
@@ -40,13 +42,13 @@ def create_model_state(*, branch: str, role_arn: str, image_uri: str) -> dict[st
         "Type": "Task",
         "Resource": _sagemaker("createModel"),
         "Parameters": {
-            "ModelName.$": f"$.config.names.{branch}",
+            "ModelName.$": config_path(f"names.{branch}"),
             "ExecutionRoleArn": role_arn,
             "PrimaryContainer": {
                 "Image": image_uri,
                 "ModelDataUrl.$": f"$.training.{branch}.modelArtifacts",
             },
-            "Tags.$": "$.config.tags",
+            "Tags.$": config_path("tags"),
         },
         "ResultPath": "$.created.model",
         "Retry": [SAGEMAKER_RETRY],
@@ -58,17 +60,17 @@ def create_endpoint_config_state(*, branch: str) -> dict[str, Any]:
         "Type": "Task",
         "Resource": _sagemaker("createEndpointConfig"),
         "Parameters": {
-            "EndpointConfigName.$": f"$.config.names.{branch}",
+            "EndpointConfigName.$": config_path(f"names.{branch}"),
             "ProductionVariants": [
                 {
                     "VariantName": HOSTING_VARIANT,
-                    "ModelName.$": f"$.config.names.{branch}",
+                    "ModelName.$": config_path(f"names.{branch}"),
                     "InitialInstanceCount": 1,
-                    "InstanceType.$": "$.config.hostingInstanceType",
+                    "InstanceType.$": config_path("hostingInstanceType"),
                     "InitialVariantWeight": 1,
                 }
             ],
-            "Tags.$": "$.config.tags",
+            "Tags.$": config_path("tags"),
         },
         "ResultPath": "$.created.endpointConfig",
         "Retry": [SAGEMAKER_RETRY],
@@ -80,9 +82,9 @@ def create_endpoint_state(*, branch: str) -> dict[str, Any]:
         "Type": "Task",
         "Resource": _sagemaker("createEndpoint"),
         "Parameters": {
-            "EndpointName.$": f"$.config.names.{branch}",
-            "EndpointConfigName.$": f"$.config.names.{branch}",
-            "Tags.$": "$.config.tags",
+            "EndpointName.$": config_path(f"names.{branch}"),
+            "EndpointConfigName.$": config_path(f"names.{branch}"),
+            "Tags.$": config_path("tags"),
         },
         "ResultPath": "$.created.endpoint",
         "Retry": [SAGEMAKER_RETRY],
@@ -94,7 +96,7 @@ def describe_endpoint_state(*, branch: str) -> dict[str, Any]:
     return {
         "Type": "Task",
         "Resource": f"arn:{Aws.PARTITION}:states:::aws-sdk:sagemaker:describeEndpoint",
-        "Parameters": {"EndpointName.$": f"$.config.names.{branch}"},
+        "Parameters": {"EndpointName.$": config_path(f"names.{branch}")},
         # The whole description: FailureReason is present only when the endpoint failed.
         "ResultPath": "$.endpoint",
         "Retry": [SAGEMAKER_SDK_RETRY],

@@ -16,6 +16,7 @@ from lambda_common.vocabulary import (
     VALIDATION_DISTRIBUTION_TYPE,
 )
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, ack, iam5
+from stacks.config_paths import config_path
 from stacks.storage import DataBucket
 
 # sagemaker-python-sdk image_uri_config/linear-learner.json, version "1" (same image trains and serves).
@@ -182,7 +183,8 @@ def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[s
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
                     # Trailing slash: `train` alone would also match e.g. `train_old/`.
-                    "S3Uri.$": f"States.Format('s3://{{}}/{{}}{name}/', $.config.bucket, $.config.datasetPrefix)",
+                    "S3Uri.$": f"States.Format('s3://{{}}/{{}}{name}/', {config_path('bucket')}, "
+                               f"{config_path('datasetPrefix')})",
                     "S3DataDistributionType": distribution_type,
                 }
             },
@@ -193,23 +195,24 @@ def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[s
         "Comment": f"Train Linear Learner with the train channel {distribution}; waits for the job to end.",
         "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:createTrainingJob.sync",
         "Parameters": {
-            "TrainingJobName.$": f"$.config.names.{branch}",
+            "TrainingJobName.$": config_path(f"names.{branch}"),
             "AlgorithmSpecification": {"TrainingImage": image_uri, "TrainingInputMode": "File"},
             "RoleArn": role_arn,
             "HyperParameters.$": "$.hyperParameters.values",
             "InputDataConfig": [channel(TRAIN_CHANNEL, distribution),
                                 channel(VALIDATION_CHANNEL, VALIDATION_DISTRIBUTION_TYPE)],
             "OutputDataConfig": {
-                "S3OutputPath.$": "States.Format('s3://{}/{}training/', $.config.bucket, $.config.runPrefix)"
+                "S3OutputPath.$": f"States.Format('s3://{{}}/{{}}training/', {config_path('bucket')}, "
+                                  f"{config_path('runPrefix')})"
             },
             "ResourceConfig": {
-                "InstanceCount.$": "$.config.instanceCount",
-                "InstanceType.$": "$.config.trainingInstanceType",
+                "InstanceCount.$": config_path("instanceCount"),
+                "InstanceType.$": config_path("trainingInstanceType"),
                 "VolumeSizeInGB": TRAINING_VOLUME_GB,
             },
-            "StoppingCondition.$": "$.config.stoppingCondition",
-            "EnableManagedSpotTraining.$": "$.config.useSpotInstances",
-            "Tags.$": "$.config.tags",
+            "StoppingCondition.$": config_path("stoppingCondition"),
+            "EnableManagedSpotTraining.$": config_path("useSpotInstances"),
+            "Tags.$": config_path("tags"),
         },
         "ResultSelector": {
             "trainingJobName.$": "$.TrainingJobName",

@@ -24,6 +24,7 @@ from constructs import Construct
 
 from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
 from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
+from stacks.config_paths import CONFIG, config_path
 from stacks.hosting import (
     SAGEMAKER_RETRY,
     create_endpoint_config_state,
@@ -45,7 +46,7 @@ OnFailure = Callable[[str], sfn.IChainable]
 
 
 def _config(path: str) -> str:
-    return J.string_at(f"$.config.{path}")
+    return J.string_at(config_path(path))
 
 
 def sagemaker_task_statements(stack: Stack, *, prefix: str, sagemaker_role_arn: str) -> list[iam.PolicyStatement]:
@@ -203,7 +204,7 @@ class Pipeline(Construct):
             comment="SageMaker instance quotas vs. this run's need; too low fails here, before any cost.",
             lambda_function=self._functions.quota_check,
             payload=sfn.TaskInput.from_object({
-                key: J.string_at(f"$.config.{key}")
+                key: J.string_at(config_path(key))
                 for key in ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances")
             }),
             result_selector={"report": J.object_at("$.Payload")},
@@ -220,8 +221,8 @@ class Pipeline(Construct):
                 {
                     "sourceBucket": _config("sourceBucket"),
                     "sourcePrefix": _config("sourcePrefix"),
-                    "year": J.number_at("$.config.trainYears[0]"),
-                    "topEventCodes": J.number_at("$.config.topEventCodes"),
+                    "year": J.number_at(config_path("trainYears[0]")),
+                    "topEventCodes": J.number_at(config_path("topEventCodes")),
                     "bucket": _config("bucket"),
                     "datasetPrefix": _config("datasetPrefix"),
                 }
@@ -257,7 +258,7 @@ class Pipeline(Construct):
             self,
             "Shard years",
             comment="Every training year and the test year, a few at a time.",
-            items_path="$.config.shardYears",
+            items_path=config_path("shardYears"),
             item_selector={
                 "sourceBucket": _config("sourceBucket"),
                 "sourcePrefix": _config("sourcePrefix"),
@@ -265,10 +266,10 @@ class Pipeline(Construct):
                 "role": J.string_at("$$.Map.Item.Value.role"),
                 "group": J.number_at("$$.Map.Item.Value.group"),  # the year's file, or one month of files
                 "eventCodes": J.list_at("$.profile.eventCodes"),
-                "seed": J.number_at("$.config.seed"),
-                "trainFraction": J.number_at("$.config.trainFraction"),
-                "maxBadRowFraction": J.number_at("$.config.maxBadRowFraction"),
-                "instanceCount": J.number_at("$.config.instanceCount"),  # train parts per year
+                "seed": J.number_at(config_path("seed")),
+                "trainFraction": J.number_at(config_path("trainFraction")),
+                "maxBadRowFraction": J.number_at(config_path("maxBadRowFraction")),
+                "instanceCount": J.number_at(config_path("instanceCount")),  # train parts per year
                 "bucket": _config("bucket"),
                 "datasetPrefix": _config("datasetPrefix"),
             },
@@ -290,7 +291,7 @@ class Pipeline(Construct):
                     "datasetPrefix": _config("datasetPrefix"),
                     "profile": J.object_at("$.profile"),
                     "shards": J.list_at("$.shards"),
-                    "instanceCount": J.number_at("$.config.instanceCount"),
+                    "instanceCount": J.number_at(config_path("instanceCount")),
                 }
             ),
             result_selector={"manifest": J.object_at("$.Payload")},
@@ -311,7 +312,7 @@ class Pipeline(Construct):
             "Training hyperparameters",
             parameters={
                 "values": J.json_merge(
-                    J.object_at("$.config.hyperParameters"), J.object_at("$.featureDimHyperParameter")
+                    J.object_at(config_path("hyperParameters")), J.object_at("$.featureDimHyperParameter")
                 )
             },
             result_path="$.hyperParameters",
@@ -358,7 +359,7 @@ class Pipeline(Construct):
                     "bucket": _config("bucket"),
                     "runPrefix": _config("runPrefix"),
                     "runId": _config("runId"),
-                    "parameters": J.object_at("$.config"),
+                    "parameters": J.object_at(CONFIG),
                 }
             ),
             result_selector={"summary": J.object_at("$.Payload")},
@@ -374,7 +375,7 @@ class Pipeline(Construct):
         cleanup.next(done)
         return (
             sfn.Choice(self, "Keep endpoints?")
-            .when(sfn.Condition.boolean_equals("$.config.keepEndpoints", True), done)
+            .when(sfn.Condition.boolean_equals(config_path("keepEndpoints"), True), done)
             .otherwise(cleanup)
         )
 
@@ -409,7 +410,7 @@ class Pipeline(Construct):
         return on_failure
 
     def _cleanup_task(self, name: str, *, after_failure: bool = False) -> tasks.LambdaInvoke:
-        payload: dict[str, Any] = {"names": J.object_at("$.config.names")}
+        payload: dict[str, Any] = {"names": J.object_at(config_path("names"))}
         if after_failure:
             payload["failure"] = {"stage": J.string_at("$.failedStage.stage"), "error": J.object_at("$.error")}
         task = tasks.LambdaInvoke(
@@ -449,7 +450,7 @@ class Pipeline(Construct):
         # Each wait comes from config.endpointPollSchedule (quick first polls, then slower), so the loop's
         # length, and with it the execution's event count, stays bounded for every valid input.
         title = branch.capitalize()
-        schedule = J.list_at("$.config.endpointPollSchedule")
+        schedule = J.list_at(config_path("endpointPollSchedule"))
         start = sfn.Pass(
             self, f"Start waiting for {branch} endpoint",
             parameters={"attempts": 0, "waitSeconds": J.array_get_item(schedule, 0)}, result_path="$.poll",
@@ -480,7 +481,7 @@ class Pipeline(Construct):
             .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), ready)
             .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"), failed)
             .when(
-                sfn.Condition.number_greater_than_equals_json_path("$.poll.attempts", "$.config.maxEndpointPolls"),
+                sfn.Condition.number_greater_than_equals_json_path("$.poll.attempts", config_path("maxEndpointPolls")),
                 timed_out,
             )
             .otherwise(count.next(wait))
