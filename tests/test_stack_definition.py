@@ -1,10 +1,12 @@
 """The decoded state machine definition: every Task's request is one AWS accepts, and every action a Task
-or Lambda performs is allowed by its role's policy, scoped no wider than the stack's prefix.
+or Lambda performs is allowed by its role's policy, scoped no wider than the stack's prefix; and the stage map
+(docs/ARCHITECTURE.md) names every state, and only what exists.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -16,7 +18,9 @@ from botocore.model import Shape
 from botocore.validate import validate_parameters
 from conftest_stack import local_resolver
 
-from local.template import lambda_functions
+from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
+from local.template import REPO_ROOT, lambda_functions
+from stacks.workflow import Pipeline
 from workflow_input.config import build_config
 
 ACCOUNT = "123456789012"
@@ -484,3 +488,72 @@ def test_execution_input_output_is_valid_for_the_first_state(template: dict[str,
     example = json.loads(template["Outputs"]["ExampleExecutionInput"]["Value"])
     config = build_config(example, execution_name="example", bucket="b", resource_prefix="shardlab")
     assert config["testYear"] == 1984
+
+
+# --- (d) the stage map of docs/ARCHITECTURE.md ------------------------------------------------------------------
+
+STAGE_MAP_COLUMNS = ["stage", "states", "built by", "runtime", "local stand-in", "proven by"]
+PYTHON_PATH = re.compile(r"[a-z_]+(\.[A-Za-z_]+)+")
+
+
+def stage_map() -> list[dict[str, list[str]]]:
+    """The table's rows: column -> the `code` spans of its cell."""
+    text = (REPO_ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    section = text.split("\n## Stage map\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip().strip("|") for line in section.splitlines() if line.startswith("|")]
+    assert [cell.strip() for cell in lines[0].split("|")] == STAGE_MAP_COLUMNS
+    return [dict(zip(STAGE_MAP_COLUMNS, (re.findall(r"`([^`]+)`", cell) for cell in line.split("|")), strict=True))
+            for line in lines[2:]]
+
+
+def state_names(row: dict[str, list[str]]) -> list[str]:
+    """The row's state names, `{branch}`, `{Branch}` and `{label}` written out for each branch."""
+    names = []
+    for name in row["states"]:
+        if "{" in name:
+            names += [name.format(branch=b, Branch=b.capitalize(), label=BRANCH_LABELS[b]) for b in BRANCHES]
+        else:
+            names.append(name)
+    return names
+
+
+def test_the_stage_map_names_every_state_of_the_definition_once(definition: dict[str, Any]) -> None:
+    mapped = [name for row in stage_map() for name in state_names(row)]
+    assert len(mapped) == len(set(mapped))
+    assert sorted(mapped) == sorted(name for name, _ in all_states(definition))
+
+
+def test_the_stage_map_names_construct_methods_that_exist() -> None:
+    for row in stage_map():
+        assert row["built by"], row["stage"]
+        for name in row["built by"]:
+            owner, attribute = name.split(".")
+            scope = Pipeline if owner == "Pipeline" else importlib.import_module(f"stacks.{owner}")
+            assert callable(getattr(scope, attribute, None)), name
+
+
+def test_the_stage_map_names_the_handlers_each_stage_invokes_and_functions_that_exist(
+    template: dict[str, Any], definition: dict[str, Any], resolve: Callable[[dict[str, Any]], str]
+) -> None:
+    handler_of = {resolve({"Fn::GetAtt": [lid, "Arn"]}): f["handler"] for lid, f in lambda_functions(template).items()}
+    states = dict(all_states(definition))
+    for row in stage_map():
+        invoked = {handler_of[states[name]["Parameters"]["FunctionName"]] for name in state_names(row)
+                   if states[name].get("Resource", "").endswith(":lambda:invoke")}
+        assert {name for name in row["runtime"] if name in handler_of.values()} == invoked, row["stage"]
+        for name in row["runtime"]:
+            if PYTHON_PATH.fullmatch(name):
+                module, attribute = name.rsplit(".", 1)
+                assert callable(getattr(importlib.import_module(module), attribute, None)), name
+
+
+def test_the_stage_map_names_local_modules_and_test_files_that_exist() -> None:
+    for row in stage_map():
+        stand_ins = [name for name in row["local stand-in"] if "/" in name]
+        for path in stand_ins + row["proven by"]:
+            assert (REPO_ROOT / path).is_file(), path
+        sources = "".join((REPO_ROOT / path).read_text() for path in stand_ins)
+        for name in row["local stand-in"]:
+            if re.fullmatch(r"[A-Z]\w+", name):
+                assert f"class {name}" in sources, name
+        assert row["proven by"] and all(path.startswith("tests/test_") for path in row["proven by"]), row["stage"]
