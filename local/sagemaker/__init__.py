@@ -2,7 +2,8 @@
 
 - ``control_plane``: ``LocalSageMaker``, the API operations (``handle(operation, params)``), tags and listing;
 - ``validation``: requests checked against botocore's service model, errors worded as AWS's;
-- ``training_job``: a training job's state and lifecycle (``TrainingJob.run``), its input download and upload;
+- ``training_job``: a training job's state and lifecycle (``TrainingJob.run``; its input comes through
+  ``local.channels``) and its model upload;
 - ``endpoints``: models, endpoint configs and endpoints, and an endpoint's lifecycle;
 - ``listing``: how List* calls filter, sort and page;
 - ``logs``: the CloudWatch log groups/streams SageMaker writes for a run;

@@ -40,7 +40,14 @@ import boto3
 from local import fake_aws
 from local.errors import SageMakerApiError
 from local.linear_learner import ClusterModel, TrainingResult
-from local.sagemaker.endpoints import ENDPOINT_DELETING_SECONDS, Endpoint, EndpointConfig, Model, ModelRegistry
+from local.sagemaker.endpoints import (
+    ENDPOINT_DELETING_SECONDS,
+    Endpoint,
+    EndpointConfig,
+    HostingResources,
+    Model,
+    ModelRegistry,
+)
 from local.sagemaker.faults import FaultPlan
 from local.sagemaker.listing import list_page, page
 from local.sagemaker.logs import SageMakerLogs
@@ -123,9 +130,11 @@ class LocalSageMaker:
         self.closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._jobs: dict[str, TrainingJob] = {}
-        self._models: dict[str, Model] = {}
-        self._configs: dict[str, EndpointConfig] = {}
-        self._endpoints: dict[str, Endpoint] = {}
+        self._models = HostingResources[Model]("model", lambda name: self.arn("model", name))
+        self._configs = HostingResources[EndpointConfig](
+            "endpoint configuration", lambda name: self.arn("endpoint-config", name)
+        )
+        self._endpoints = HostingResources[Endpoint]("endpoint", lambda name: self.arn("endpoint", name))
         self._tags: dict[str, list[dict[str, str]]] = {}
 
     # -------------------------------------------------------------------------------------------- plumbing
@@ -271,26 +280,18 @@ class LocalSageMaker:
             raise validation_error("Only one of PrimaryContainer or Containers can be specified")
         arn = self.arn("model", name)
         with self.lock:
-            if name in self._models:
-                raise validation_error(f'Cannot create already existing model "{arn}".')
-            self._models[name] = Model(name, arn, request, self.clock())
+            self._models.add(name, Model(name, arn, request, self.clock()))
             self._created(arn, request)
         return {"ModelArn": arn}
 
-    def _model(self, name: str) -> Model:
-        model = self._models.get(name)
-        if model is None:
-            raise validation_error(f'Could not find model "{self.arn("model", name)}".')
-        return model
-
     def _op_describe_model(self, request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            return self._model(request["ModelName"]).describe()
+            return self._models[request["ModelName"]].describe()
 
     def _op_delete_model(self, request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            model = self._model(request["ModelName"])
-            del self._models[model.name]
+            model = self._models[request["ModelName"]]
+            self._models.remove(model.name, model)
             self._tags.pop(model.arn, None)
         return {}
 
@@ -314,27 +315,19 @@ class LocalSageMaker:
             for variant in variants:
                 if "ModelName" not in variant:
                     raise validation_error(f"Production variant {variant['VariantName']} needs a ModelName")
-                self._model(variant["ModelName"])
-            if name in self._configs:
-                raise validation_error(f'Cannot create already existing endpoint configuration "{arn}".')
-            self._configs[name] = EndpointConfig(name, arn, request, self.clock())
+                self._models[variant["ModelName"]]  # refused unless the model exists
+            self._configs.add(name, EndpointConfig(name, arn, request, self.clock()))
             self._created(arn, request)
         return {"EndpointConfigArn": arn}
 
-    def _config(self, name: str) -> EndpointConfig:
-        config = self._configs.get(name)
-        if config is None:
-            raise validation_error(f'Could not find endpoint configuration "{self.arn("endpoint-config", name)}".')
-        return config
-
     def _op_describe_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            return self._config(request["EndpointConfigName"]).describe()
+            return self._configs[request["EndpointConfigName"]].describe()
 
     def _op_delete_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            config = self._config(request["EndpointConfigName"])
-            del self._configs[config.name]
+            config = self._configs[request["EndpointConfigName"]]
+            self._configs.remove(config.name, config)
             self._tags.pop(config.arn, None)
         return {}
 
@@ -349,34 +342,27 @@ class LocalSageMaker:
         name = request["EndpointName"]
         arn = self.arn("endpoint", name)
         with self.lock:
-            config = self._config(request["EndpointConfigName"])
-            if name in self._endpoints:
-                raise validation_error(f'Cannot create already existing endpoint "{arn}".')
+            config = self._configs[request["EndpointConfigName"]]
+            self._endpoints.check_absent(name)
             now = self.clock()
             endpoint = Endpoint(name, arn, config.name, now, now, instances=config.instances())
             held: list[Mapping[str, int]] = [e.instances for e in self._endpoints.values() if e.status != "Failed"]
             self.quotas.check_endpoint(endpoint.instances, held)
-            self._endpoints[name] = endpoint
+            self._endpoints.add(name, endpoint)
             self._created(arn, request)
             variants = [dict(v) for v in config.variants]
-            models = {v["ModelName"]: self._models.get(v["ModelName"]) for v in variants}
+            models = {v["ModelName"]: self._models.find(v["ModelName"]) for v in variants}
         self.emit("endpoint.status", name=name, status="Creating")
         self._spawn(endpoint.run_creation, self, variants, models)
         return {"EndpointArn": arn}
 
-    def _endpoint(self, name: str) -> Endpoint:
-        endpoint = self._endpoints.get(name)
-        if endpoint is None:
-            raise validation_error(f'Could not find endpoint "{self.arn("endpoint", name)}".')
-        return endpoint
-
     def _op_describe_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            return self._endpoint(request["EndpointName"]).describe()
+            return self._endpoints[request["EndpointName"]].describe()
 
     def _op_delete_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            endpoint = self._endpoint(request["EndpointName"])
+            endpoint = self._endpoints[request["EndpointName"]]
             if endpoint.status == "Deleting":
                 return {}
             endpoint.status = "Deleting"
@@ -390,8 +376,7 @@ class LocalSageMaker:
         with self.lock:
             if self.registry is not None:
                 self.registry.unregister(endpoint.name)
-            if self._endpoints.get(endpoint.name) is endpoint:
-                del self._endpoints[endpoint.name]
+            self._endpoints.remove(endpoint.name, endpoint)
             self._tags.pop(endpoint.arn, None)
         self.emit("endpoint.status", name=endpoint.name, status="Deleted")
 

@@ -13,15 +13,18 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from lambda_common.vocabulary import parse_s3_uri
 from local.linear_model import LinearModel, ModelArtifactError
 from local.sagemaker.faults import FaultPlan
 from local.sagemaker.logs import SageMakerLogs
+from local.sagemaker.validation import validation_error
 
 ENDPOINT_CREATING_SECONDS = 240.0
 ENDPOINT_DELETING_SECONDS = 10.0
+MODEL_OPTIONAL_MEMBERS = ("PrimaryContainer", "Containers", "ExecutionRoleArn", "VpcConfig", "InferenceExecutionConfig")
+CONFIG_OPTIONAL_MEMBERS = ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig")
 
 
 class ModelRegistry(Protocol):
@@ -50,6 +53,50 @@ class HostingEnvironment(Protocol):
     def sleep(self, simulated_seconds: float, interrupt: threading.Event | None = None) -> None: ...
 
 
+_R = TypeVar("_R", "Model", "EndpointConfig", "Endpoint")
+
+
+class HostingResources(Generic[_R]):
+    """One kind of hosting resource by name, refused as SageMaker words a duplicate or a missing one.
+
+    Not locked: the control plane's lock guards it."""
+
+    def __init__(self, words: str, arn: Callable[[str], str]) -> None:
+        self.words = words  # "model", "endpoint configuration", "endpoint"
+        self._arn = arn
+        self._by_name: dict[str, _R] = {}
+
+    def check_absent(self, name: str) -> None:
+        if name in self._by_name:
+            raise validation_error(f'Cannot create already existing {self.words} "{self._arn(name)}".')
+
+    def add(self, name: str, resource: _R) -> None:
+        self.check_absent(name)
+        self._by_name[name] = resource
+
+    def find(self, name: str) -> _R | None:
+        return self._by_name.get(name)
+
+    def __getitem__(self, name: str) -> _R:
+        resource = self._by_name.get(name)
+        if resource is None:
+            raise validation_error(f'Could not find {self.words} "{self._arn(name)}".')
+        return resource
+
+    def remove(self, name: str, resource: _R) -> None:
+        """Forget ``resource`` (not a newer one of the same name)."""
+        if self._by_name.get(name) is resource:
+            del self._by_name[name]
+
+    def values(self) -> list[_R]:
+        return list(self._by_name.values())
+
+
+def _given(request: Mapping[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
+    """The optional members the create request gave, as Describe* echoes them."""
+    return {member: request[member] for member in members if member in request}
+
+
 @dataclass
 class Model:
     name: str
@@ -63,16 +110,13 @@ class Model:
         return self.request.get("PrimaryContainer") or self.request["Containers"][0]
 
     def describe(self) -> dict[str, Any]:
-        response = {
+        return {
             "ModelName": self.name,
             "ModelArn": self.arn,
             "CreationTime": self.created,
             "EnableNetworkIsolation": bool(self.request.get("EnableNetworkIsolation", False)),
+            **_given(self.request, MODEL_OPTIONAL_MEMBERS),
         }
-        for optional in ("PrimaryContainer", "Containers", "ExecutionRoleArn", "VpcConfig", "InferenceExecutionConfig"):
-            if optional in self.request:
-                response[optional] = self.request[optional]
-        return response
 
     def summary(self) -> dict[str, Any]:
         return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.created}
@@ -98,16 +142,13 @@ class EndpointConfig:
         return held
 
     def describe(self) -> dict[str, Any]:
-        response = {
+        return {
             "EndpointConfigName": self.name,
             "EndpointConfigArn": self.arn,
             "ProductionVariants": [{"InitialVariantWeight": 1.0, **v} for v in self.variants],
             "CreationTime": self.created,
+            **_given(self.request, CONFIG_OPTIONAL_MEMBERS),
         }
-        for optional in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig"):
-            if optional in self.request:
-                response[optional] = self.request[optional]
-        return response
 
     def summary(self) -> dict[str, Any]:
         return {"EndpointConfigName": self.name, "EndpointConfigArn": self.arn, "CreationTime": self.created}

@@ -4,11 +4,12 @@ Times are *simulated* seconds; the thread sleeps ``simulated × time_scale`` rea
 runs as fast as the machine allows, ``1`` in real time.
 
 - ``InProgress`` with SecondaryStatus ``Starting`` (instances launching, ``STARTING_SECONDS``) → ``Downloading``
-  (reads every host's S3 objects) → ``Training`` (``local.linear_learner``; hyperparameter errors fail the job
-  here, as the algorithm reports them) → ``Uploading`` (writes ``<S3OutputPath>/<job>/output/model.tar.gz``) →
-  ``Completed``; or ``Failed`` with ``FailureReason``; ``StopTrainingJob`` → ``Stopping`` → ``Stopped``;
-  exceeding ``MaxRuntimeInSeconds`` of simulated training time → ``Stopped`` with SecondaryStatus
-  ``MaxRuntimeExceeded`` (``MaxWaitTimeExceeded`` for spot jobs whose MaxWaitTimeInSeconds runs out first).
+  (reads every host's S3 objects, ``local.channels``) → ``Training`` (``local.linear_learner``; hyperparameter
+  errors fail the job here, as the algorithm reports them) → ``Uploading`` (writes
+  ``<S3OutputPath>/<job>/output/model.tar.gz``) → ``Completed``; or ``Failed`` with ``FailureReason``;
+  ``StopTrainingJob`` → ``Stopping`` → ``Stopped``; exceeding ``MaxRuntimeInSeconds`` of simulated training time →
+  ``Stopped`` with SecondaryStatus ``MaxRuntimeExceeded`` (``MaxWaitTimeExceeded`` for spot jobs whose
+  MaxWaitTimeInSeconds runs out first).
 - ``TrainingStartTime`` = CreationTime + STARTING_SECONDS; ``TrainingEndTime`` = start + simulated cluster
   training time (download + setup + compute, see ``local.linear_learner``) + upload. These are on the
   simulated timeline, so with a small ``time_scale`` they can lie ahead of the wall clock.

@@ -149,29 +149,25 @@ class RequestValidator:
                 )
             return
         if shape.type_name in ("integer", "long", "float", "double"):
-            if "min" in meta and value < meta["min"]:
-                errors.append(
-                    f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value greater "
-                    f"than or equal to {meta['min']}"
-                )
-            if "max" in meta and value > meta["max"]:
-                errors.append(
-                    f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value less "
-                    f"than or equal to {meta['max']}"
-                )
+            errors.extend(_bounds("value", value, meta, f"{value}", where))
 
     @staticmethod
     def _size(size: int, meta: Mapping[str, Any], value: Any, where: str, errors: list[str]) -> None:
-        if "min" in meta and size < meta["min"]:
-            errors.append(
-                f"Value '{_shown(value)}' at '{where}' failed to satisfy constraint: Member must have length "
-                f"greater than or equal to {meta['min']}"
-            )
-        if "max" in meta and size > meta["max"]:
-            errors.append(
-                f"Value '{_shown(value)}' at '{where}' failed to satisfy constraint: Member must have length "
-                f"less than or equal to {meta['max']}"
-            )
+        errors.extend(_bounds("length", size, meta, _shown(value), where))
+
+
+def _bounds(what: str, measured: float, meta: Mapping[str, Any], shown: str, where: str) -> list[str]:
+    """The model's ``min``/``max`` of a number's value or a string's/list's/map's length, as AWS words them."""
+    broken = []
+    if "min" in meta and measured < meta["min"]:
+        broken.append(("greater", meta["min"]))
+    if "max" in meta and measured > meta["max"]:
+        broken.append(("less", meta["max"]))
+    return [
+        f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must have {what} {relation} than or "
+        f"equal to {limit}"
+        for relation, limit in broken
+    ]
 
 
 def validation_error(message: str) -> SageMakerApiError:
