@@ -34,9 +34,6 @@ class LocalDeployment:
     def resources(self) -> dict[str, Any]:
         return self.template.get("Resources", {})
 
-    def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {lid: res for lid, res in self.resources.items() if res.get("Type") == resource_type}
-
     def physical_name(self, logical_id: str) -> str:
         if logical_id in self.physical_names:
             return self.physical_names[logical_id]

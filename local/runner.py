@@ -35,7 +35,14 @@ from local.hosting import EndpointRegistry
 from local.sagemaker.control_plane import LocalSageMaker
 from local.sagemaker.faults import FaultPlan
 from local.server import LocalSageMakerServer
-from stacks.paths import LAMBDA_ROOT, REPO_ROOT
+from local.template import (
+    LAMBDA_TYPE,
+    lambda_functions,
+    resources_of_type,
+    state_machine_definition,
+    state_machine_logical_id,
+)
+from stacks.paths import REPO_ROOT
 
 SAMPLE_DIR = REPO_ROOT / "data" / "gdelt" / "events"
 SOURCE_BUCKET = "gdelt-open-data"
@@ -77,18 +84,13 @@ def load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
 def project_lambdas(deployment: LocalDeployment) -> list[LambdaSpec]:
     """The template's Lambda functions whose code is this project's ``lambdas/`` (not CDK's own helpers)."""
     specs = []
-    for logical_id, resource in deployment.resources_of_type("AWS::Lambda::Function").items():
-        properties = resource.get("Properties", {})
-        handler = properties.get("Handler", "")
-        top_package = handler.split(".", 1)[0]
-        if not (LAMBDA_ROOT / top_package).is_dir():
-            continue  # CDK's own functions (custom-resource providers, bucket auto-delete) run in Node.js
-        variables = deployment.resolve(properties.get("Environment", {}).get("Variables", {}))
+    for logical_id, function in lambda_functions(deployment.template).items():
+        variables = deployment.resolve(function["environment"])
         specs.append(
             LambdaSpec(
                 logical_id=logical_id,
-                handler=handler,
-                timeout_seconds=int(properties.get("Timeout", 3)),
+                handler=function["handler"],
+                timeout_seconds=int(function["timeout"]),
                 environment={key: str(value) for key, value in variables.items()},
             )
         )
@@ -103,7 +105,7 @@ LAMBDA_MEMORY_LIMIT_MB = 3008
 
 def check_lambda_limits(deployment: LocalDeployment) -> None:
     """Refuse what CloudFormation's Lambda handler would refuse in a new account, with Lambda's message."""
-    for logical_id, resource in deployment.resources_of_type("AWS::Lambda::Function").items():
+    for logical_id, resource in resources_of_type(deployment.template, LAMBDA_TYPE).items():
         memory = int(resource.get("Properties", {}).get("MemorySize", 128))
         if memory > LAMBDA_MEMORY_LIMIT_MB:
             raise LocalModeError(
@@ -125,19 +127,17 @@ def merged_environment(specs: list[LambdaSpec]) -> dict[str, str]:
     return merged
 
 
-def state_machine_definition(deployment: LocalDeployment) -> tuple[str, dict[str, Any]]:
-    """(logical id, decoded definition) of the stack's one workflow state machine."""
-    machines = {
-        logical_id: resource
-        for logical_id, resource in deployment.resources_of_type("AWS::StepFunctions::StateMachine").items()
-        # CDK's custom-resource Provider framework may add its own waiter state machine.
-        if "Provider" not in logical_id and "waiter" not in logical_id.lower()
-    }
-    if len(machines) != 1:
-        raise LocalModeError(f"expected one workflow state machine in the template, found {sorted(machines)}")
-    ((logical_id, resource),) = machines.items()
-    definition = deployment.resolve(resource["Properties"]["DefinitionString"])
-    return logical_id, json.loads(definition)
+def deployed_definition(deployment: LocalDeployment) -> tuple[str, dict[str, Any]]:
+    """(logical id, definition) of the pipeline's state machine, its intrinsics resolved in the local account."""
+    try:
+        logical_id = state_machine_logical_id(deployment.template)
+    except ValueError as error:
+        raise LocalModeError(str(error)) from error
+
+    def resolve(intrinsic: dict[str, Any]) -> str:
+        return str(deployment.resolve(intrinsic))
+
+    return logical_id, state_machine_definition(deployment.template, resolve, logical_id)
 
 
 @contextlib.contextmanager
@@ -270,7 +270,7 @@ class LocalShardlab:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=self.deployment.bucket_name)
         upload_sample(s3, self.sample_dir)
-        logical_id, definition = state_machine_definition(self.deployment)
+        logical_id, definition = deployed_definition(self.deployment)
         role = self.deployment.resolve(
             self.deployment.resources[logical_id]["Properties"].get("RoleArn", role_arn("sfn"))
         )

@@ -1,9 +1,11 @@
 """Synthesize the CDK app in-process and read what local mode needs out of the template.
 
 `synth_template()` returns the same CloudFormation template `cdk synth` writes (no CLI, no credentials,
-no network, no Docker). `state_machine_definition()` turns a state machine's `DefinitionString`
-(an `Fn::Join` with `Ref`/`Fn::GetAtt`/`Fn::FindInMap` parts) into the ASL document, with the caller
-deciding what each intrinsic resolves to, so local mode can run the deployed definition unchanged.
+no network, no Docker). The one reader of that template, for local mode and the tests alike: the pipeline's
+state machine and the project's Lambdas are the resources the stack marked at synth (`stacks.markers`).
+`state_machine_definition()` turns the state machine's `DefinitionString` (an `Fn::Join` with
+`Ref`/`Fn::GetAtt`/`Fn::FindInMap` parts) into the ASL document, with the caller deciding what each
+intrinsic resolves to, so local mode can run the deployed definition unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stacks.markers import LAMBDA_PREFIX, PART, STATE_MACHINE
 from stacks.paths import REPO_ROOT
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
@@ -65,14 +68,17 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     return {lid: r for lid, r in template.get("Resources", {}).items() if r.get("Type") == resource_type}
 
 
+def part_of(resource: dict[str, Any]) -> str:
+    """The marker the stack set on ``resource`` (``stacks.markers``), or ``""``."""
+    return str(resource.get("Metadata", {}).get(PART, ""))
+
+
 def state_machine_logical_id(template: dict[str, Any]) -> str:
-    """The pipeline's state machine (the one whose name ends in `-pipeline`; the guard's waiter is CDK's)."""
-    candidates = [
-        lid for lid, r in resources_of_type(template, STATE_MACHINE_TYPE).items()
-        if str(r["Properties"].get("StateMachineName", "")).endswith("-pipeline")
-    ]
+    """The pipeline's state machine: the one the stack marked (CDK's Provider framework may add its own)."""
+    candidates = [lid for lid, r in resources_of_type(template, STATE_MACHINE_TYPE).items()
+                  if part_of(r) == STATE_MACHINE]
     if len(candidates) != 1:
-        raise ValueError(f"expected one pipeline state machine, found {candidates}")
+        raise ValueError(f"expected one state machine marked {PART}={STATE_MACHINE!r}, found {candidates}")
     return candidates[0]
 
 
@@ -104,12 +110,15 @@ def state_machine_definition(
 
 
 def lambda_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Logical id -> {"handler", "environment", "timeout", "memory"} of the project's Python Lambdas."""
+    """Logical id -> {"handler", "environment", "timeout", "memory"} of the Lambdas whose code is ``lambdas/``.
+
+    They are the ones the stack marked ``lambda:<handler>``; CDK's own (Node.js) functions carry no marker.
+    ``environment`` is as in the template (intrinsics unresolved)."""
     functions = {}
     for logical_id, resource in resources_of_type(template, LAMBDA_TYPE).items():
+        if not part_of(resource).startswith(LAMBDA_PREFIX):
+            continue
         properties = resource["Properties"]
-        if not str(properties.get("Runtime", "")).startswith("python"):
-            continue  # CDK's own (Node.js) framework functions
         functions[logical_id] = {
             "handler": properties["Handler"],
             "environment": properties.get("Environment", {}).get("Variables", {}),

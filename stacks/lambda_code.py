@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import LAMBDA_ROOT
+from stacks.markers import lambda_part, mark
 
 # Caches and tests never belong in the deployed package (and would make the asset hash unstable).
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache", "**/tests", "**/*.md"]
@@ -59,6 +60,7 @@ class ProjectFunction(Construct):
             role=self.role,
             log_group=self.log_group,
         )
+        mark(self.function, lambda_part(handler))  # local mode and the tests find the project's Lambdas by it
         # Only its own log group: no AWSLambdaBasicExecutionRole (which allows every group in the account).
         self.role.add_to_policy(
             iam.PolicyStatement(

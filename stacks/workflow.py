@@ -32,6 +32,7 @@ from stacks.hosting import (
     create_model_state,
     describe_endpoint_state,
 )
+from stacks.markers import STATE_MACHINE, mark
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn, training_sync_rule_arn
 from stacks.training import training_task_state
 
@@ -164,6 +165,7 @@ class Pipeline(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
         )
+        mark(self.state_machine, STATE_MACHINE)  # local mode and the tests find the pipeline by it
         self._grant_sagemaker_tasks()
 
     # --- permissions -----------------------------------------------------------------------------------------

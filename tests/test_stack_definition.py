@@ -19,7 +19,7 @@ from botocore.validate import validate_parameters
 from conftest_stack import local_resolver
 
 from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
-from local.template import REPO_ROOT, lambda_functions
+from local.template import REPO_ROOT, lambda_functions, state_machine_logical_id
 from stacks.workflow import Pipeline
 from workflow_input.config import build_config
 
@@ -297,7 +297,7 @@ def required_task_permissions(definition: dict[str, Any], state: dict[str, Any],
 def test_state_machine_role_allows_every_task_and_nothing_outside_the_prefix(
     template: dict[str, Any], definition: dict[str, Any], resolve: Callable[[dict[str, Any]], str]
 ) -> None:
-    state_machine = lid_of_type(template, "AWS::StepFunctions::StateMachine", "Pipeline")
+    state_machine = state_machine_logical_id(template)
     statements = role_statements(template, role_of(template, state_machine), resolve)
     sagemaker_role = resolve({"Fn::GetAtt": [lid_of_type(template, "AWS::IAM::Role", "SageMakerExecution"),
                                              "Arn"]})
