@@ -38,8 +38,10 @@ from stacks.regions import notebook_supported_here, only_where_notebooks_exist
 from stacks.storage import DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, LinearLearnerImage, SageMakerExecutionRole
 from stacks.workflow import Pipeline, PipelineFunctions
+from workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
 
-EXAMPLE_INPUT = {"trainYears": [1979, 1980, 1981, 1982, 1983], "testYear": 1984, "keepEndpoints": False}
+# The stack output's example: the schema's defaults of the keys a first run most often changes.
+EXAMPLE_INPUT = {key: EXECUTION_DEFAULTS[key] for key in ("trainYears", "testYear", "keepEndpoints")}
 
 
 class ShardlabStack(Stack):

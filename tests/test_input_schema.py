@@ -83,7 +83,8 @@ def test_synthesis_fails_when_a_state_reads_a_key_the_first_state_does_not_write
 
 # --- the "done when": a new key is one row ------------------------------------------------------------
 
-NEW_KEY = InputKey("dropDuplicateRows", False, BOOLEAN, True, "drop repeated event rows before the split")
+NEW_KEY = InputKey("dropDuplicateRows", False, BOOLEAN, "drop repeated event rows before the split",
+                   data_parameter=True)
 
 
 @pytest.fixture

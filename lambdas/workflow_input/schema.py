@@ -88,9 +88,9 @@ class InputKey:
     name: str
     default: Any
     validate: v.Validator
-    data_parameter: bool  # changes the prepared dataset: part of the dataset cache key
     meaning: str
     shape: Shape | None = None  # None: that of the default
+    data_parameter: bool = False  # changes the prepared dataset: part of the dataset cache key
     in_config: str = "execution input"  # what `$.config.<name>` holds (ARCHITECTURE table)
 
     @property
@@ -105,46 +105,46 @@ def _rows(*rows: InputKey) -> dict[str, InputKey]:
 _hyperparameter_defaults = ", ".join(f"{key}={value}" for key, value in BASE_HYPERPARAMETERS.items())
 # Row order is validation order (a run's first error) and the order of `$.config` and the README table.
 INPUT_KEYS: dict[str, InputKey] = _rows(
-    InputKey("trainYears", [1979, 1980, 1981, 1982, 1983], v.YEARS, True,
+    InputKey("trainYears", [1979, 1980, 1981, 1982, 1983], v.YEARS,
              "training years (each split 90/10 into train/validation; see \"Periods supported\")",
-             list_of(INTEGER)),
-    InputKey("testYear", 1984, v.YEAR, True,
-             "held-out year scored on both endpoints; must not be a training year"),
-    InputKey("topEventCodes", 20, v.integer(1, 300), True,
-             "the base year's (first training year's) most frequent event codes, one-hot encoded"),
-    InputKey("instanceCount", 5, v.integer(1, MAX_INSTANCE_COUNT), True,
+             list_of(INTEGER), data_parameter=True),
+    InputKey("testYear", 1984, v.YEAR,
+             "held-out year scored on both endpoints; must not be a training year", data_parameter=True),
+    InputKey("topEventCodes", 20, v.integer(1, 300),
+             "the base year's (first training year's) most frequent event codes, one-hot encoded", data_parameter=True),
+    InputKey("instanceCount", 5, v.integer(1, MAX_INSTANCE_COUNT),
              "training instances per job; it sets the shard plan: data preparation writes each training year as "
              "`instanceCount` train objects of near-equal size, so every sharded host reads one part of every "
-             "year (the same rows within one per year)"),
-    InputKey("trainingInstanceType", "ml.c5.2xlarge", v.INSTANCE_TYPE, False,
+             "year (the same rows within one per year)", data_parameter=True),
+    InputKey("trainingInstanceType", "ml.c5.2xlarge", v.INSTANCE_TYPE,
              "instance type of both training jobs (the seed used `ml.c4.2xlarge`)"),
-    InputKey("hostingInstanceType", "ml.m5.xlarge", v.INSTANCE_TYPE, False,
+    InputKey("hostingInstanceType", "ml.m5.xlarge", v.INSTANCE_TYPE,
              "instance type of the endpoints, one instance per endpoint"),
-    InputKey("hyperParameters", {}, v.HYPERPARAMETERS, False,
+    InputKey("hyperParameters", {}, v.HYPERPARAMETERS,
              f"overrides over `{_hyperparameter_defaults}` (`feature_dim` comes from the data)", map_of(STRING),
              in_config=f"`{_hyperparameter_defaults}` with the input's overrides (the training states add "
                        "`feature_dim` from the data)"),
-    InputKey("useSpotInstances", False, v.BOOLEAN, False, "managed spot training (with `maxWaitTimeInSeconds`)"),
-    InputKey("keepEndpoints", False, v.BOOLEAN, False,
+    InputKey("useSpotInstances", False, v.BOOLEAN, "managed spot training (with `maxWaitTimeInSeconds`)"),
+    InputKey("keepEndpoints", False, v.BOOLEAN,
              "keep both endpoints (and their configs and models) after the run; you pay for them until deleted"),
-    InputKey("endpointPollSeconds", 30, v.integer(1, 300), False,
+    InputKey("endpointPollSeconds", 30, v.integer(1, 300),
              f"wait between `DescribeEndpoint` polls; below {ENDPOINT_STEADY_POLL_SECONDS} s only the first "
              f"{ENDPOINT_QUICK_POLLS} polls are that quick, then the wait doubles up to "
              f"{ENDPOINT_STEADY_POLL_SECONDS} s, so an hour of waiting stays about 130 polls (Step Functions keeps "
              "at most 25,000 events per execution)"),
-    InputKey("seed", 1729, v.integer(0, 2**32 - 1), True, "shuffle seed (of each source group's rows)"),
-    InputKey("trainFraction", 0.9, v.fraction(low_inclusive=False), True,
-             "train share of each training group's rows (the rest is validation)"),
-    InputKey("maxBadRowFraction", 0.01, v.fraction(low_inclusive=True), True,
+    InputKey("seed", 1729, v.integer(0, 2**32 - 1), "shuffle seed (of each source group's rows)", data_parameter=True),
+    InputKey("trainFraction", 0.9, v.fraction(low_inclusive=False),
+             "train share of each training group's rows (the rest is validation)", data_parameter=True),
+    InputKey("maxBadRowFraction", 0.01, v.fraction(low_inclusive=True),
              "tolerated share of malformed rows (CRLF line ends and invalid UTF-8 in unused text columns are not "
-             "malformed: they are counted as notes)"),
-    InputKey("maxRuntimeInSeconds", 3600, v.integer(60, 432000), False, "training stopping condition"),
-    InputKey("maxWaitTimeInSeconds", 7200, v.integer(60, 432000), False,
+             "malformed: they are counted as notes)", data_parameter=True),
+    InputKey("maxRuntimeInSeconds", 3600, v.integer(60, 432000), "training stopping condition"),
+    InputKey("maxWaitTimeInSeconds", 7200, v.integer(60, 432000),
              "training stopping condition: the wait, spot only"),
-    InputKey("sourceBucket", "gdelt-open-data", v.BUCKET, True, "the bucket of the GDELT event files"),
-    InputKey("sourcePrefix", "events/", v.KEY_PREFIX, True,
+    InputKey("sourceBucket", "gdelt-open-data", v.BUCKET, "the bucket of the GDELT event files", data_parameter=True),
+    InputKey("sourcePrefix", "events/", v.KEY_PREFIX,
              "the key prefix of the GDELT event files; bucket and prefix must lie inside one of the "
-             "deployment's `shardlab:sourceLocations` (see \"Other source locations\")"),
+             "deployment's `shardlab:sourceLocations` (see \"Other source locations\")", data_parameter=True),
 )
 
 
