@@ -130,3 +130,13 @@ def test_without_the_row_the_key_is_unknown_everywhere() -> None:
         config_path(NEW_KEY.name)
     with pytest.raises(ValueError, match="executionDefaults has unknown keys: dropDuplicateRows"):
         settings_from_context(cdk.App(context={"shardlab:executionDefaults": {NEW_KEY.name: True}}))
+
+
+def test_the_stack_writes_no_config_path_by_hand() -> None:
+    """Every JSONPath into the config goes through config_path, so none escapes the synth-time check."""
+    from stacks.paths import REPO_ROOT
+
+    by_hand = [f"{path.name}:{number}" for path in sorted((REPO_ROOT / "stacks").glob("*.py"))
+               if path.name != "config_paths.py"
+               for number, line in enumerate(path.read_text().splitlines(), 1) if "$.config" in line]
+    assert by_hand == []
