@@ -133,11 +133,7 @@ def deployed_definition(deployment: LocalDeployment) -> tuple[str, dict[str, Any
         logical_id = state_machine_logical_id(deployment.template)
     except ValueError as error:
         raise LocalModeError(str(error)) from error
-
-    def resolve(intrinsic: dict[str, Any]) -> str:
-        return str(deployment.resolve(intrinsic))
-
-    return logical_id, state_machine_definition(deployment.template, resolve, logical_id)
+    return logical_id, state_machine_definition(deployment, logical_id)
 
 
 @contextlib.contextmanager

@@ -4,19 +4,19 @@
 no network, no Docker). The one reader of that template, for local mode and the tests alike: the pipeline's
 state machine and the project's Lambdas are the resources the stack marked at synth (`stacks.markers`).
 `state_machine_definition()` turns the state machine's `DefinitionString` (an `Fn::Join` with
-`Ref`/`Fn::GetAtt`/`Fn::FindInMap` parts) into the ASL document, with the caller deciding what each
-intrinsic resolves to, so local mode can run the deployed definition unchanged.
+`Ref`/`Fn::GetAtt`/`Fn::FindInMap` parts) into the ASL document, resolved as a local deployment
+(`local.cfn`) names things, so local mode and the tests run the deployed definition unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.cfn import LocalDeployment
 from stacks.markers import LAMBDA_PREFIX, PART, STATE_MACHINE
 from stacks.paths import REPO_ROOT
 
@@ -82,30 +82,11 @@ def state_machine_logical_id(template: dict[str, Any]) -> str:
     return candidates[0]
 
 
-def _join(value: Any, resolve: Callable[[dict[str, Any]], str]) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
-        delimiter, parts = value["Fn::Join"]
-        return str(delimiter).join(_join(part, resolve) for part in parts)
-    if isinstance(value, dict) and len(value) == 1:
-        return resolve(value)
-    raise ValueError(f"cannot render {value!r} in a definition string")
-
-
-def state_machine_definition(
-    template: dict[str, Any],
-    resolve: Callable[[dict[str, Any]], str],
-    logical_id: str | None = None,
-) -> dict[str, Any]:
-    """The ASL document of the pipeline (or `logical_id`), with every intrinsic replaced by `resolve(it)`.
-
-    `resolve` receives the intrinsic as it appears in the template (`{"Ref": "Bucket"}`,
-    `{"Fn::GetAtt": ["Fn", "Arn"]}`, `{"Fn::FindInMap": [...]}`) and returns the string to put there.
-    """
-    logical_id = logical_id or state_machine_logical_id(template)
-    definition = template["Resources"][logical_id]["Properties"]["DefinitionString"]
-    document: dict[str, Any] = json.loads(_join(definition, resolve))
+def state_machine_definition(deployment: LocalDeployment, logical_id: str | None = None) -> dict[str, Any]:
+    """The ASL document of the pipeline (or `logical_id`), its intrinsics resolved to the deployment's names."""
+    logical_id = logical_id or state_machine_logical_id(deployment.template)
+    definition = deployment.template["Resources"][logical_id]["Properties"]["DefinitionString"]
+    document: dict[str, Any] = json.loads(str(deployment.resolve(definition)))
     return document
 
 

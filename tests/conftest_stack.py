@@ -38,9 +38,9 @@ def resolve(template: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
 
 
 @pytest.fixture(scope="session")
-def definition(template: dict[str, Any], resolve: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
-    """The pipeline's ASL, decoded from the template with fake-account names and ARNs."""
-    return state_machine_definition(template, resolve)
+def definition(template: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's ASL, decoded from the template with fake-account names and ARNs (as local mode does)."""
+    return state_machine_definition(LocalDeployment(template, account_id=ACCOUNT_ID, region=REGION))
 
 
 def local_resolver(template: dict[str, Any], region: str = REGION) -> Callable[[dict[str, Any]], str]:
