@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local.errors import SageMakerApiError
+from local.fake_aws import REGION
 from local.hosting import EndpointRegistry
 from local.linear_model import LinearModel
 from local.server import MAX_INVOCATION_BYTES, LocalSageMakerServer
@@ -57,11 +58,11 @@ def server() -> Iterator[LocalSageMakerServer]:
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
 def runtime_client(url: str) -> Any:
-    return boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=url)
+    return boto3.client("sagemaker-runtime", region_name=REGION, endpoint_url=url)
 
 
 def test_url_is_loopback_with_a_picked_port(server: LocalSageMakerServer) -> None:
@@ -76,7 +77,7 @@ def test_invoke_through_environment_setting_while_moto_is_active(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
     with mock_aws():
-        runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+        runtime = boto3.client("sagemaker-runtime", region_name=REGION)
         response = runtime.invoke_endpoint(EndpointName="linear", ContentType="text/csv", Body=b"1,2,3\n0,0,2")
         assert response["ContentType"] == "application/json"
         assert response["InvokedProductionVariant"] == "AllTraffic"
@@ -132,7 +133,7 @@ def test_control_plane_routing_and_epoch_datetimes(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
     with mock_aws():
-        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
         described = sagemaker.describe_endpoint(EndpointName="known")
     assert described["EndpointStatus"] == "InService"
     assert described["CreationTime"] == datetime.datetime(2026, 1, 2, 3, 4, 5, 500000, tzinfo=datetime.UTC)
@@ -146,7 +147,7 @@ def test_control_plane_routing_and_epoch_datetimes(
 
 
 def test_control_plane_errors_are_client_errors(server: LocalSageMakerServer, aws_env: None) -> None:
-    sagemaker = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.url, config=_no_retries())
+    sagemaker = boto3.client("sagemaker", region_name=REGION, endpoint_url=server.url, config=_no_retries())
     with pytest.raises(ClientError) as raised:
         sagemaker.describe_endpoint(EndpointName="other")
     assert raised.value.response["Error"] == {
@@ -160,7 +161,7 @@ def test_control_plane_errors_are_client_errors(server: LocalSageMakerServer, aw
 
 def test_without_control_plane_operations_are_unknown(aws_env: None) -> None:
     with LocalSageMakerServer(registry=EndpointRegistry()) as bare:
-        sagemaker = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=bare.url)
+        sagemaker = boto3.client("sagemaker", region_name=REGION, endpoint_url=bare.url)
         with pytest.raises(ClientError) as raised:
             sagemaker.list_endpoints()
     assert raised.value.response["Error"]["Code"] == "UnknownOperationException"

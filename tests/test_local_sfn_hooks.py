@@ -16,8 +16,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_
 
 from local import sfn_hooks
 from local.executions import history, wait_for_execution
+from local.fake_aws import REGION, arn, role_arn
 
-ROLE = "arn:aws:iam::123456789012:role/sfn"
+ROLE = role_arn("sfn")
 TRAINING_ARN = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 
@@ -64,7 +65,7 @@ def _training_task(name: str, next_state: str | None = None) -> dict[str, Any]:
 
 
 def _run(definition: dict[str, Any], payload: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    sfn = boto3.client("stepfunctions", region_name=REGION)
     machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)
     execution = sfn.start_execution(
         stateMachineArn=machine["stateMachineArn"], input=json.dumps(payload or {})
@@ -174,7 +175,7 @@ def test_lambda_task_runs_the_handler_in_process(moto_sfn: None) -> None:
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {
-                    "FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:double",
+                    "FunctionName": arn("lambda", "function:double"),
                     "Payload.$": "$",
                 },
                 "ResultSelector": {"result.$": "$.Payload"},
