@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "lambdas")]
+
+from lambda_common.vocabulary import BRANCHES, REPLICATED, SHARDED, SHARDED_BY_S3_KEY  # noqa: E402
+
 TARGET_SECONDS = 300.0
 
 
@@ -45,19 +49,19 @@ def run(scale: str, out: Path) -> tuple[float, dict[str, Any]]:
 
 def describe(name: str, seconds: float, report: dict[str, Any]) -> None:
     models = report["models"]
-    times = {kind: models[kind]["training"]["trainingTimeInSeconds"] for kind in ("replicated", "sharded")}
-    mse = {kind: models[kind]["test"]["mse"] for kind in ("replicated", "sharded")}
+    times = {branch: models[branch]["training"]["trainingTimeInSeconds"] for branch in BRANCHES}
+    mse = {branch: models[branch]["test"]["mse"] for branch in BRANCHES}
     print(
         f"{name:<6}: {seconds:6.1f} s wall; {report['testData']['rows']:,} test rows; training time "
-        f"FullyReplicated {times['replicated']} s, ShardedByS3Key {times['sharded']} s "
-        f"(ratio {times['replicated'] / times['sharded']:.2f}x); test MSE {mse['replicated']:.5f} vs "
-        f"{mse['sharded']:.5f}"
+        f"FullyReplicated {times[REPLICATED]} s, ShardedByS3Key {times[SHARDED]} s "
+        f"(ratio {times[REPLICATED] / times[SHARDED]:.2f}x); test MSE {mse[REPLICATED]:.5f} vs "
+        f"{mse[SHARDED]:.5f}"
     )
     print(f"        verdict: {report['verdict']}")
 
 
 def host_rows(report: dict[str, Any]) -> list[int]:
-    return [host["rows"] for host in report.get("hosts", {}).get("ShardedByS3Key", [])]
+    return [host["rows"] for host in report.get("hosts", {}).get(SHARDED_BY_S3_KEY, [])]
 
 
 def main(argv: list[str] | None = None) -> int:

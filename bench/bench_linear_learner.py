@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "data")]
 
 from dataprep.pipeline import profile_year, shard_year  # noqa: E402
+from lambda_common.vocabulary import FULLY_REPLICATED, SHARDED_BY_S3_KEY  # noqa: E402
 from local import channels as ch  # noqa: E402
 from local import linear_learner as ll  # noqa: E402
 
@@ -164,7 +165,7 @@ def report_dataset(name: str, channels: dict[str, list[ch.Shard]], lad_max_rows:
     print(f"LAD baseline QuantileRegressor(highs): test MAE {lad:.4f} in {lad_seconds:.1f}s{sampled}")
     print("fidelity (local test MAE / LAD test MAE; target <= 1.02):")
     for epochs in ("2", "5", "15"):
-        for distribution, hosts in (("FullyReplicated", 1), ("FullyReplicated", HOSTS), ("ShardedByS3Key", HOSTS)):
+        for distribution, hosts in ((FULLY_REPLICATED, 1), (FULLY_REPLICATED, HOSTS), (SHARDED_BY_S3_KEY, HOSTS)):
             result = local_fit(channels, distribution, hosts, epochs=epochs, early_stopping_patience="100")
             mae = result.metrics["test:absolute_loss"]
             print(
@@ -173,7 +174,7 @@ def report_dataset(name: str, channels: dict[str, list[ch.Shard]], lad_max_rows:
             )
 
     epochs = 2
-    local = local_fit(channels, "FullyReplicated", 1, epochs=str(epochs))
+    local = local_fit(channels, FULLY_REPLICATED, 1, epochs=str(epochs))
     row_models = train_rows * local.epochs_run * 32
     sgd_seconds, sgd_best = sgd_baseline(channels, epochs)
     print(f"throughput, rows x models / s ({train_rows} rows x {epochs} epochs x 32 models):")
@@ -187,10 +188,10 @@ def report_dataset(name: str, channels: dict[str, list[ch.Shard]], lad_max_rows:
     )
     print(f"  ratio local / SGDRegressor: {sgd_seconds / local.wall_seconds:.1f}x")
 
-    replicated = local_fit(channels, "FullyReplicated", HOSTS)
-    sharded = local_fit(channels, "ShardedByS3Key", HOSTS)
+    replicated = local_fit(channels, FULLY_REPLICATED, HOSTS)
+    sharded = local_fit(channels, SHARDED_BY_S3_KEY, HOSTS)
     print(f"simulated cluster training time, {HOSTS} x {INSTANCE_TYPE}, workshop hyperparameters:")
-    for label, result in (("FullyReplicated", replicated), ("ShardedByS3Key", sharded)):
+    for label, result in ((FULLY_REPLICATED, replicated), (SHARDED_BY_S3_KEY, sharded)):
         parts = ", ".join(f"{k} {v:.1f}s" for k, v in result.simulated_breakdown.items())
         print(
             f"  {label:<15}: {result.simulated_seconds:8.1f}s simulated ({parts}); local wall "
