@@ -3,7 +3,7 @@
 SageMaker's ``ShardedByS3Key`` "replicate[s] a subset of data on each ML compute instance": with n instances
 each gets "approximately 1/n of the number of S3 objects" (API reference, ``S3DataSource``). AWS does not
 say which objects go where, so the one thing that balances hosts on AWS is objects that are (1) at least as
-many as the instances and (2) of about equal size. Local mode (``local/linear_learner.py``) makes the rule
+many as the instances and (2) of about equal size. Local mode (``local/channels.py``) makes the rule
 concrete: host ``algo-(i+1)`` gets ``keys[i::n]`` of the prefix listing in S3 key order.
 
 The plan both rules agree on: every source group (one yearly file; later one month of data) writes its train
