@@ -27,6 +27,7 @@ from lambda_common.vocabulary import (
     FULLY_REPLICATED,
     RECORDIO_PROTOBUF,
     SHARDED_BY_S3_KEY,
+    TEST_CHANNEL,
     TRAIN_CHANNEL,
     VALIDATION_CHANNEL,
     parse_s3_uri,
@@ -34,7 +35,7 @@ from lambda_common.vocabulary import (
 from local.errors import TrainingFailedError, client_error
 from local.recordio_np import read_dense
 
-TEST_CHANNEL = "test"  # linear-learner's third channel (scored after training; the pipeline sends none)
+# linear-learner's channels; the third, test, is scored after training (the pipeline sends none).
 LINEAR_LEARNER_CHANNELS = (TRAIN_CHANNEL, VALIDATION_CHANNEL, TEST_CHANNEL)
 
 

@@ -48,12 +48,11 @@ from lambda_common.vocabulary import (
     TRAIN_CHANNEL,
     VALIDATION_CHANNEL,
 )
-from workflow_input.schema import MAX_INSTANCE_COUNT  # the execution input's bound on instanceCount
+from workflow_input.schema import DEFAULTS, MAX_EVENT_CODES, MAX_INSTANCE_COUNT  # the input's bounds, default
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
-DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
-MAX_EVENT_CODES = 300  # CAMEO has about 300 codes; also bounds the one-hot width
+DEFAULT_MAX_BAD_ROW_FRACTION = DEFAULTS["maxBadRowFraction"]
 # A train year's rows go to the train and validation channels, the test year's to the test folder.
 CHANNEL_FOR_ROLE = {"train": (TRAIN_CHANNEL, VALIDATION_CHANNEL), "test": (TEST_CHANNEL,)}
 CHANNELS = (TRAIN_CHANNEL, VALIDATION_CHANNEL, TEST_CHANNEL)

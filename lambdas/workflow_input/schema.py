@@ -26,6 +26,8 @@ from workflow_input.validators import InvalidExecutionInputError, ValidationCont
 MAX_SHARD_ITEMS = 200
 # Training instances per job; data preparation (dataprep.pipeline) refuses more parts per group than this.
 MAX_INSTANCE_COUNT = 100
+# Event codes one run one-hot encodes (CAMEO has about 300 codes); data preparation holds profiles to it too.
+MAX_EVENT_CODES = 300
 # Linear Learner settings of the workshop; user overrides are merged over them.
 BASE_HYPERPARAMETERS = {
     "mini_batch_size": "500",
@@ -110,7 +112,7 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
              list_of(INTEGER), data_parameter=True),
     InputKey("testYear", 1984, v.YEAR,
              "held-out year scored on both endpoints; must not be a training year", data_parameter=True),
-    InputKey("topEventCodes", 20, v.integer(1, 300),
+    InputKey("topEventCodes", 20, v.integer(1, MAX_EVENT_CODES),
              "the base year's (first training year's) most frequent event codes, one-hot encoded", data_parameter=True),
     InputKey("instanceCount", 5, v.integer(1, MAX_INSTANCE_COUNT),
              "training instances per job; it sets the shard plan: data preparation writes each training year as "
