@@ -244,9 +244,10 @@ def test_stop_training_job_ends_stopped(aws: Any, registry: Registry) -> None:
     plane = LocalSageMaker(registry=registry, s3_client=aws, time_scale=1.0)  # Starting would last 90 s
     plane.handle("CreateTrainingJob", training_request("job-stop"))
     plane.handle("StopTrainingJob", {"TrainingJobName": "job-stop"})
-    assert plane.handle("DescribeTrainingJob", {"TrainingJobName": "job-stop"})["TrainingJobStatus"] == "Stopping"
+    # Read from the transitions, not a Describe racing the job's thread (which may already have stopped it).
     job = finished_job(plane, "job-stop")
     assert job["TrainingJobStatus"] == "Stopped"
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == ["Starting", "Stopping", "Stopped"]
     assert "FailureReason" not in job
     error = api_error(plane, "StopTrainingJob", {"TrainingJobName": "job-stop"})
     assert error.message == "The request was rejected because the training job is in status Stopped."
