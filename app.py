@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import aws_cdk as cdk
 import cdk_nag
 
-# The stack reads the execution-input defaults from the workflow_input Lambda package (one source of truth).
-sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
+from stacks.paths import ensure_lambda_path
 
-from stacks.config import settings_from_context
-from stacks.shardlab_stack import ShardlabStack
+# The stack reads the execution-input schema from the workflow_input Lambda package (one source of truth).
+ensure_lambda_path()
+
+from stacks.config import settings_from_context  # noqa: E402
+from stacks.shardlab_stack import ShardlabStack  # noqa: E402
 
 
 def build_app(app: cdk.App) -> ShardlabStack:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from local import fake_aws
 from local.errors import SageMakerApiError
 from local.hosting import EndpointRegistry, ModelContainerError, invoke
 from local.service_quotas import TARGET_PREFIX as QUOTAS_TARGET_PREFIX
@@ -112,7 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
                 ),
                 "OriginalStatusCode": error.original_status_code,
                 "OriginalMessage": error.original_message,
-                "LogStreamArn": (f"arn:aws:logs:{registry.region}:{registry.account_id}:log-group:{log_group}"),
+                "LogStreamArn": fake_aws.arn("logs", f"log-group:{log_group}", region=registry.region,
+                                             account_id=registry.account_id),
             }
         self._send(
             error.status_code,

@@ -66,7 +66,6 @@ SHARDED_BY_S3_KEY = "ShardedByS3Key"
 REPLICATED = "replicated"
 SHARDED = "sharded"
 BRANCHES = (REPLICATED, SHARDED)
-DISTRIBUTION_TYPES = {REPLICATED: FULLY_REPLICATED, SHARDED: SHARDED_BY_S3_KEY}
 _S3_URI = re.compile(r"s3://([^/]+)(?:/(.*))?", re.DOTALL)
 
 
@@ -79,8 +78,6 @@ def parse_s3_uri(uri: object) -> tuple[str, str]:
 
 
 # --- end of the copy ---------------------------------------------------------------------------------------
-
-DISTRIBUTIONS = BRANCHES  # the notebooks' name for the two branches (explore.ipynb, evaluate.ipynb)
 
 
 # --- where things are ------------------------------------------------------------------------------------

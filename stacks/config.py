@@ -14,7 +14,6 @@ from typing import Any
 
 from constructs import Construct
 
-from stacks.paths import LAMBDA_ROOT, NOTEBOOK_ROOT  # noqa: F401 (the stack's assets; defined in stacks.paths)
 from workflow_input.config import MAX_PREFIX_LENGTH, check_resource_prefix
 from workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
 from workflow_input.schema import unknown_input_keys

@@ -8,8 +8,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import LAMBDA_ROOT
 from stacks.markers import lambda_part, mark
+from stacks.paths import LAMBDA_ROOT
 
 # Caches and tests never belong in the deployed package (and would make the asset hash unstable).
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache", "**/tests", "**/*.md"]

@@ -14,8 +14,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, S3_ARN, SAGEMAKER_ARN, STATES_ARN, ack, iam5
-from stacks.config import NOTEBOOK_ROOT
 from stacks.names import sagemaker_arn
+from stacks.paths import NOTEBOOK_ROOT
 from stacks.sources import grant_source_read
 from stacks.storage import DataBucket
 

@@ -11,7 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambdas")]
+sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, then stacks.paths adds lambdas/
+
+from stacks.paths import ensure_lambda_path  # noqa: E402
+
+ensure_lambda_path()
 
 from stacks.config import settings_table  # noqa: E402
 from workflow_input.tables import config_table, cross_check_list, input_table  # noqa: E402

@@ -150,8 +150,7 @@ def test_sum_labels_matches_numpy_and_reads_other_layouts() -> None:
 
 def test_parse_s3_uri() -> None:
     assert parse_s3_uri("s3://bucket/a/b.data") == ("bucket", "a/b.data")
-    assert parse_s3_uri("s3://bucket") == ("bucket", "")  # SageMaker's S3Uri rule: the key may be empty
-    for bad in ("bucket/key", "s3:///key", ""):
+    for bad in ("bucket/key", "s3://bucket", "s3:///key", ""):
         with pytest.raises(DatasetError):
             parse_s3_uri(bad)
 

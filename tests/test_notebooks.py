@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 from lambda_common import recordio
 from local.runner import LocalShardlab
-from stacks.config import NOTEBOOK_ROOT
+from stacks.paths import NOTEBOOK_ROOT
 
 sys.path.insert(0, str(NOTEBOOK_ROOT))
 import shardlab_notebook as lab

@@ -82,7 +82,7 @@ def outcome(function: Any, argument: object) -> object:
 def test_the_notebook_helpers_copy_equals_the_vocabulary() -> None:
     lab = notebook_helper()
     constants, functions = copied_names()
-    assert {"BRANCHES", "DISTRIBUTION_TYPES", "FULLY_REPLICATED", "SHARDED_BY_S3_KEY"} <= constants
+    assert {"BRANCHES", "FULLY_REPLICATED", "SHARDED_BY_S3_KEY"} <= constants
     for name in constants:
         assert getattr(lab, name) == getattr(vocabulary, name), name
     # Each copied function runs over the same arguments, bad ones included, on both sides.
@@ -91,4 +91,3 @@ def test_the_notebook_helpers_copy_equals_the_vocabulary() -> None:
     for name, arguments in cases.items():
         for argument in arguments:
             assert outcome(getattr(lab, name), argument) == outcome(getattr(vocabulary, name), argument), argument
-    assert lab.DISTRIBUTIONS == vocabulary.BRANCHES  # the notebooks' own name for the branches

@@ -46,11 +46,16 @@ class DatasetError(ValueError):
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``lambda_common.vocabulary.parse_s3_uri``, failing with DatasetError (what the compare step's callers catch)."""
+    """``lambda_common.vocabulary.parse_s3_uri``, failing with DatasetError (what the compare step's callers catch).
+
+    Stricter than SageMaker's rule: the compare step reads objects, so a bare ``s3://bucket`` is refused."""
     try:
-        return vocabulary.parse_s3_uri(uri)
+        bucket, key = vocabulary.parse_s3_uri(uri)
     except ValueError as error:
         raise DatasetError(str(error)) from error
+    if "/" not in uri.removeprefix("s3://"):
+        raise DatasetError(f"{uri!r} is not an s3://bucket/key URI")
+    return bucket, key
 
 
 class _Reader:

@@ -24,12 +24,13 @@ from workflow_input.schema import (
 )
 from workflow_input.validators import InvalidExecutionInputError
 
-# Creating an endpoint takes minutes; SageMaker gives up on one after about an hour.
+# Creating an endpoint takes minutes; SageMaker gives up on one after about an hour: the wait loop's schedule
+# (config.endpointPollSchedule; its quick polls and steady wait are in the schema) covers that long. A 1 s poll
+# for a whole hour would be 3,600 loop iterations, past Step Functions' 25,000-event history limit (a failure
+# no Catch sees); the schedule keeps every valid input near 130 polls (tests/test_stack_history.py bounds the
+# whole definition's events).
 ENDPOINT_WAIT_SECONDS = 3600
-# The wait loop's schedule (config.endpointPollSchedule; its quick polls and steady wait are in the schema).
-# A 1 s poll for a whole hour would be 3,600 loop iterations, past Step Functions' 25,000-event history limit
-# (a failure no Catch sees); this keeps every valid input near 130 polls (tests/test_stack_history.py bounds
-# the whole definition's events).
+
 MAX_NAME_LENGTH = 63
 RUN_NAME_PART_LENGTH = 24
 LONGEST_BRANCH = max(len(branch) for branch in BRANCHES)

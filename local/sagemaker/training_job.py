@@ -210,9 +210,10 @@ class TrainingJob:
                     f"The request was rejected because the training job is in status {self.status}."
                 )
             self.status = "Stopping"
+            self._record_transition("Stopping", "Stopping the training job", self._env.clock())
+            # Set last, under the lock: the job's thread, once woken, finds Stopping already recorded.
             self._stop.set()
-            self.modified = self._env.clock()
-        self._advance("Stopping", "Stopping the training job", self._env.clock())
+        self._emit_status()
 
     def interrupt(self) -> None:
         """The control plane is closing: the job ends ``Stopped`` at its next check."""
@@ -463,12 +464,16 @@ class TrainingJob:
 
     def _advance(self, secondary: str, message: str, at: datetime) -> None:
         with self._lock:
-            if self.transitions:
-                self.transitions[-1]["EndTime"] = at
-            self.transitions.append(_transition(secondary, message, at))
-            self.secondary = secondary
-            self.modified = self._env.clock()
+            self._record_transition(secondary, message, at)
         self._env.emit("training.status", name=self.name, status=self.status, secondary=secondary)
+
+    def _record_transition(self, secondary: str, message: str, at: datetime) -> None:
+        """Close the current secondary status and open ``secondary`` (the caller holds the lock)."""
+        if self.transitions:
+            self.transitions[-1]["EndTime"] = at
+        self.transitions.append(_transition(secondary, message, at))
+        self.secondary = secondary
+        self.modified = self._env.clock()
 
     def _emit_status(self, **extra: Any) -> None:
         self._env.emit("training.status", name=self.name, status=self.status, secondary=self.secondary, **extra)

@@ -149,20 +149,23 @@ class RequestValidator:
                 )
             return
         if shape.type_name in ("integer", "long", "float", "double"):
-            errors.extend(_bounds("value", value, meta, f"{value}", where))
+            errors.extend(_bounds("value", value, meta, value, where))
 
     @staticmethod
     def _size(size: int, meta: Mapping[str, Any], value: Any, where: str, errors: list[str]) -> None:
-        errors.extend(_bounds("length", size, meta, _shown(value), where))
+        errors.extend(_bounds("length", size, meta, value, where))
 
 
-def _bounds(what: str, measured: float, meta: Mapping[str, Any], shown: str, where: str) -> list[str]:
+def _bounds(what: str, measured: float, meta: Mapping[str, Any], value: Any, where: str) -> list[str]:
     """The model's ``min``/``max`` of a number's value or a string's/list's/map's length, as AWS words them."""
     broken = []
     if "min" in meta and measured < meta["min"]:
         broken.append(("greater", meta["min"]))
     if "max" in meta and measured > meta["max"]:
         broken.append(("less", meta["max"]))
+    if not broken:
+        return []  # the common case: no repr of the value (requests are validated on every call)
+    shown = f"{value}" if what == "value" else _shown(value)
     return [
         f"Value '{shown}' at '{where}' failed to satisfy constraint: Member must have {what} {relation} than or "
         f"equal to {limit}"
