@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX
 from local import fake_aws
 from local.errors import SageMakerApiError
 from local.hosting import EndpointRegistry, ModelContainerError, invoke
@@ -101,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(error, ModelContainerError):
             registry = self.server.registry
             kind = "client" if error.original_status_code < 500 else "server"
-            log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+            log_group = f"{ENDPOINT_LOG_GROUP_PREFIX}{endpoint_name}"
             # The runtime's wording for a container's non-2xx answer.
             document = {
                 "ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL",

@@ -32,7 +32,7 @@ def iam5(resource: str) -> str:
     return f"AwsSolutions-IAM5[Resource::{resource}]"
 
 
-def logical_id(construct: IConstruct) -> str:
+def _logical_id(construct: IConstruct) -> str:
     child = construct.node.default_child
     element = child if isinstance(child, CfnElement) else construct
     assert isinstance(element, CfnElement)
@@ -42,4 +42,4 @@ def logical_id(construct: IConstruct) -> str:
 
 def arn_of(construct: IConstruct) -> str:
     """How cdk-nag spells the construct's ARN in a finding: `<LogicalId.Arn>`."""
-    return f"<{logical_id(construct)}.Arn>"
+    return f"<{_logical_id(construct)}.Arn>"

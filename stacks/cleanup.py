@@ -8,16 +8,16 @@ logs of those runs (the endpoints' log groups, the jobs' streams in the shared T
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from lambda_common.vocabulary import STACK_TAG
+from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, SAGEMAKER_ARN, STATES_ARN, ack, arn_of, iam5
 from stacks.lambda_code import ProjectFunction
-from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn
+from stacks.names import SAGEMAKER_RUNTIME_TYPES, executions_arn, log_group_arn, sagemaker_arn
 
 GUARD_POLL_INTERVAL = Duration.seconds(30)
 # CloudFormation fails a custom resource that has not answered within its ServiceTimeout (at most 3600 s), so
@@ -28,34 +28,25 @@ GUARD_SERVICE_TIMEOUT = Duration.hours(1)
 GUARD_TIMEOUT = Duration.minutes(55)
 
 
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
-
-
-def _log_arn(stack: Stack, resource_name: str) -> str:
-    return stack.format_arn(service="logs", resource="log-group", resource_name=resource_name,
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME)
-
-
 def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatement]:
     return [
         # SageMaker creates these itself and never deletes them; the endpoint's group is named after it.
         iam.PolicyStatement(
             sid="DeleteRunEndpointLogs",
             actions=["logs:DeleteLogGroup"],
-            resources=[_log_arn(stack, f"{ENDPOINT_LOG_GROUP_PREFIX}{prefix}-*")],
+            resources=[log_group_arn(stack, f"{ENDPOINT_LOG_GROUP_PREFIX}{prefix}-*")],
         ),
         # The TrainingJobs group is shared by every job of the account: list it, delete only this
         # prefix's streams (`<job name>/algo-<host>-<epoch>`; DeleteLogStream is authorized per stream).
         iam.PolicyStatement(
             sid="FindRunTrainingLogs",
             actions=["logs:DescribeLogStreams"],
-            resources=[_log_arn(stack, TRAINING_LOG_GROUP), _log_arn(stack, f"{TRAINING_LOG_GROUP}:*")],
+            resources=[log_group_arn(stack, TRAINING_LOG_GROUP), log_group_arn(stack, f"{TRAINING_LOG_GROUP}:*")],
         ),
         iam.PolicyStatement(
             sid="DeleteRunTrainingLogs",
             actions=["logs:DeleteLogStream"],
-            resources=[_log_arn(stack, f"{TRAINING_LOG_GROUP}:log-stream:{prefix}-*")],
+            resources=[log_group_arn(stack, f"{TRAINING_LOG_GROUP}:log-stream:{prefix}-*")],
         ),
         iam.PolicyStatement(
             sid="StopRunTrainingJobs",
@@ -149,9 +140,7 @@ class CleanupGuard(Construct):
             iam.PolicyStatement(
                 sid="StopRunningExecutions",
                 actions=["states:StopExecution"],
-                resources=[stack.format_arn(service="states", resource="execution",
-                                            resource_name=f"{state_machine_name}:*",
-                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+                resources=[executions_arn(stack, state_machine_name)],
             ),
         ]
         for function in (self.on_event, self.is_complete):

@@ -130,15 +130,9 @@ def _expect(key: str, value: Any, kind: type) -> Any:
 
 
 def _check_minimums(values: dict[str, Any]) -> None:
-    """Settings that share a minimum are reported together ("a and b must be >= 1")."""
-    for minimum in dict.fromkeys(row.minimum for row in SETTINGS.values() if row.minimum is not None):
-        alike = [row for row in SETTINGS.values() if row.minimum == minimum]
-        if all(values[row.attribute] >= minimum for row in alike):
-            continue
-        if len(alike) == 1:
-            raise ValueError(f"context {CONTEXT_PREFIX}{alike[0].key} must be at least {minimum}")
-        keys = " and ".join(CONTEXT_PREFIX + row.key for row in alike)
-        raise ValueError(f"context {keys} must be >= {minimum}")
+    for row in SETTINGS.values():
+        if row.minimum is not None and values[row.attribute] < row.minimum:
+            raise ValueError(f"context {CONTEXT_PREFIX}{row.key} must be at least {row.minimum}")
 
 
 def settings_from_context(scope: Construct) -> ShardlabSettings:

@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambda_common.vocabulary import NOTEBOOK_LOG_GROUP
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, S3_ARN, SAGEMAKER_ARN, STATES_ARN, ack, iam5
-from stacks.names import sagemaker_arn
+from stacks.names import executions_arn, log_group_arn, sagemaker_arn
 from stacks.paths import NOTEBOOK_ROOT
 from stacks.sources import grant_source_read
 from stacks.storage import DataBucket
@@ -190,15 +191,13 @@ class NotebookInstance(Construct):
             "training jobs are named <prefix>-<runId>-<branch> per execution, so no static name exists; "
             "read-only (DescribeTrainingJob) and scoped to this stack's prefix")
         ack(self.role, iam5(f"{SAGEMAKER_ARN}:endpoint/{self._prefix}-*"), RUNTIME_NAMES)
-        log_streams = f"/aws/sagemaker/NotebookInstances:log-stream:{self.notebook_name}/*"
+        log_streams = f"{NOTEBOOK_LOG_GROUP}:log-stream:{self.notebook_name}/*"
         self.role.add_to_policy(iam.PolicyStatement(
             sid="NotebookLogs",
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             resources=[
-                stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                                 resource_name="/aws/sagemaker/NotebookInstances"),
-                stack.format_arn(service="logs", resource="log-group", arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                                 resource_name=log_streams),
+                log_group_arn(stack, NOTEBOOK_LOG_GROUP),
+                log_group_arn(stack, log_streams),
             ],
         ))
         ack(self.role, iam5(f"{LOGS_ARN}:log-group:{log_streams}"),
@@ -218,9 +217,7 @@ class NotebookInstance(Construct):
                                 resources=[state_machine_arn]),
             iam.PolicyStatement(
                 sid="ReadRuns", actions=["states:DescribeExecution", "states:GetExecutionHistory"],
-                resources=[stack.format_arn(service="states", resource="execution",
-                                            resource_name=f"{state_machine_name}:*",
-                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+                resources=[executions_arn(stack, state_machine_name)],
             ),
             iam.PolicyStatement(sid="InvokeRunEndpoints", actions=["sagemaker:InvokeEndpoint"],
                                 resources=[sagemaker_arn(stack, "endpoint", self._prefix)]),

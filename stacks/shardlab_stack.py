@@ -162,7 +162,8 @@ class ShardlabStack(Stack):
                   value=f"https://console.aws.amazon.com/states/home?region={Aws.REGION}"
                         f"#/statemachines/view/{state_machine_arn}")
         CfnOutput(self, "ExampleExecutionInput", value=json.dumps(EXAMPLE_INPUT, sort_keys=True),
-                  description="Every key is optional; defaults come from cdk.json context")
+                  description=("Every key is optional; defaults: README's execution-input table, "
+                               "overridden by cdk.json shardlab:executionDefaults"))
         CfnOutput(self, "DashboardUrl",
                   value=f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
                         f"#dashboards:name={self.dashboard.dashboard_name}")

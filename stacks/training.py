@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, Aws, CfnMapping, Fn, Stack
+from aws_cdk import Aws, CfnMapping, Fn, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from lambda_common.vocabulary import (
     DISTRIBUTION_TYPES,
+    ENDPOINT_LOG_GROUP_PREFIX,
     RECORDIO_PROTOBUF,
     TRAIN_CHANNEL,
+    TRAINING_LOG_GROUP,
     VALIDATION_CHANNEL,
     VALIDATION_DISTRIBUTION_TYPE,
 )
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, ack, iam5
 from stacks.config_paths import config_path
+from stacks.names import log_group_arn
 from stacks.storage import DataBucket
 
 # sagemaker-python-sdk image_uri_config/linear-learner.json, version "1" (same image trains and serves).
@@ -126,8 +129,8 @@ class SageMakerExecutionRole(Construct):
         storage.grant_dataset_read(self.role)
         storage.grant_dataset_list(self.role)
         storage.grant_model_artifacts(self.role)
-        training_logs = "/aws/sagemaker/TrainingJobs:*"
-        endpoint_logs = f"/aws/sagemaker/Endpoints/{resource_prefix}-*"
+        training_logs = f"{TRAINING_LOG_GROUP}:*"
+        endpoint_logs = f"{ENDPOINT_LOG_GROUP_PREFIX}{resource_prefix}-*"
         statements = [
             iam.PolicyStatement(
                 sid="PullLinearLearnerImage",
@@ -144,10 +147,8 @@ class SageMakerExecutionRole(Construct):
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                          "logs:DescribeLogStreams"],
                 resources=[
-                    stack.format_arn(service="logs", resource="log-group", resource_name=training_logs,
-                                     arn_format=ArnFormat.COLON_RESOURCE_NAME),
-                    stack.format_arn(service="logs", resource="log-group", resource_name=endpoint_logs,
-                                     arn_format=ArnFormat.COLON_RESOURCE_NAME),
+                    log_group_arn(stack, training_logs),
+                    log_group_arn(stack, endpoint_logs),
                 ],
             ),
             iam.PolicyStatement(

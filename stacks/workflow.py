@@ -12,6 +12,7 @@ with the original Error and Cause.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -93,23 +94,21 @@ def sagemaker_task_statements(stack: Stack, *, prefix: str, sagemaker_role_arn: 
     ]
 
 
+@dataclass(frozen=True, kw_only=True)
 class PipelineFunctions:
     """The Lambda functions the state machine invokes (wired by handler string in the stack)."""
 
-    def __init__(self, *, validate: lambda_.IFunction, profile: lambda_.IFunction, shard: lambda_.IFunction,
-                 finalize: lambda_.IFunction, compare: lambda_.IFunction, cleanup: lambda_.IFunction,
-                 quota_check: lambda_.IFunction) -> None:
-        self.validate = validate
-        self.quota_check = quota_check
-        self.profile = profile
-        self.shard = shard
-        self.finalize = finalize
-        self.compare = compare
-        self.cleanup = cleanup
+    validate: lambda_.IFunction
+    profile: lambda_.IFunction
+    shard: lambda_.IFunction
+    finalize: lambda_.IFunction
+    compare: lambda_.IFunction
+    cleanup: lambda_.IFunction
+    quota_check: lambda_.IFunction
 
     def all(self) -> tuple[lambda_.IFunction, ...]:
-        return (self.validate, self.profile, self.shard, self.finalize, self.compare, self.cleanup,
-                self.quota_check)
+        """In field order (not dataclasses.astuple, which would deep-copy the CDK objects)."""
+        return tuple(getattr(self, field.name) for field in fields(self))
 
 
 class Pipeline(Construct):

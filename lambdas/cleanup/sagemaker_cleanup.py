@@ -20,12 +20,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_common.aws_errors import error_code
-from lambda_common.vocabulary import STACK_TAG
+from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
 
 # Training jobs in these states still run (and bill) instances.
 RUNNING_TRAINING_STATES = ("InProgress", "Stopping")
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 
 
 class CleanupIncompleteError(RuntimeError):

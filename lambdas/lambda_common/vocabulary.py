@@ -51,6 +51,12 @@ TRAINING_SPEED_UP = "TrainingSpeedUp"
 STACK_TAG = "shardlab:stack"
 RUN_TAG = "shardlab:run"
 
+# --- SageMaker's own log groups (SageMaker writes them; the stack grants them, the clean-up deletes a run's part) -
+
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # shared by every job: a stream per host, <job>/algo-<n>-...
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"  # a group per endpoint: <prefix><endpoint name>
+NOTEBOOK_LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+
 # --- S3 URIs -------------------------------------------------------------------------------------------------
 
 # SageMaker's own S3Uri rule (botocore's pattern ^(https|s3)://([^/]+)/?(.*)$, s3 only): the key may be empty.

@@ -14,8 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, TRAINING_LOG_GROUP
 
 
 class SageMakerLogs:
