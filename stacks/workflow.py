@@ -275,7 +275,7 @@ class Pipeline(Construct):
                 "datasetPrefix": _config("datasetPrefix"),
             },
             max_concurrency=max_concurrency,
-            result_path="$.shards",
+            result_path=J.DISCARD,  # each group's statistics and keys stay in S3; finalize reads them there
         )
         shard_years.item_processor(shard_one_year)
         return shard_years
@@ -291,11 +291,11 @@ class Pipeline(Construct):
                     "bucket": _config("bucket"),
                     "datasetPrefix": _config("datasetPrefix"),
                     "profile": J.object_at("$.profile"),
-                    "shards": J.list_at("$.shards"),
+                    "shards": J.list_at(config_path("shardYears")),
                     "instanceCount": J.number_at(config_path("instanceCount")),
                 }
             ),
-            result_selector={"manifest": J.object_at("$.Payload")},
+            result_selector={"summary": J.object_at("$.Payload")},  # counts and the manifest's URI
             result_path="$.dataset",
         )
 

@@ -29,7 +29,15 @@ from dataprep.errors import (
     TooManyBadRowsError,
 )
 from dataprep.gdelt import ScanStats, scan_rows
-from dataprep.pipeline import finalize_dataset, profile_year, shard_year, top_event_codes
+from dataprep.pipeline import (
+    dataset_summary,
+    finalize_dataset,
+    profile_year,
+    shard_summary,
+    shard_year,
+    statistics_key,
+    top_event_codes,
+)
 from dataprep.s3io import MIN_PART_SIZE, S3ObjectWriter
 from lambda_common.recordio import iter_records
 
@@ -187,14 +195,26 @@ def test_handlers_prepare_the_bundled_sample_exactly_as_the_notebook_would(
         assert codes == sorted(codes, key=int)
         assert list(profile["counts"]) == codes and all(n > 0 for n in profile["counts"].values())
 
-        shards = [handler.shard(shard_event(year, codes), None) for year in YEARS]
-        manifest = handler.finalize(
-            {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": shards, "instanceCount": 5},
+        summaries = [handler.shard(shard_event(year, codes), None) for year in YEARS]
+        finalized = handler.finalize(
+            {"bucket": BUCKET, "datasetPrefix": PREFIX, "profile": profile, "shards": summaries,
+             "instanceCount": 5},
             None,
         )
         again = handler.profile(profile_event(), None)
     finally:
         handler._s3.cache_clear()
+
+    # The handlers return summaries; the statistics, keys and manifest stay in S3.
+    shards = [json.loads(read(s3, statistics_key(PREFIX, year, 0))) for year in YEARS]
+    assert summaries == [shard_summary(stats) for stats in shards]
+    assert summaries[0] == {"year": 1979, "group": 0, "role": "train", "rowsKept": shards[0]["rowsKept"],
+                            "objects": 6}
+    manifest = json.loads(read(s3, f"{PREFIX}manifest.json"))
+    assert finalized == dataset_summary(manifest)
+    assert finalized["manifest"] == f"s3://{BUCKET}/{PREFIX}manifest.json" and finalized["featureDim"] == 25
+    assert finalized["channels"]["train"]["objects"] == 25 and finalized["channels"]["test"]["objects"] == 1
+    assert manifest["shards"] == shards
 
     for year, stats in zip(YEARS, shards, strict=True):
         expected = notebook_matrix(raw[year], codes)
@@ -231,14 +251,12 @@ def test_handlers_prepare_the_bundled_sample_exactly_as_the_notebook_would(
         "Actor2Geo_Long",
         "EventCode_" + codes[0],
     ]
-    stored = json.loads(read(s3, f"{PREFIX}manifest.json"))
-    assert stored == manifest
     assert again == {
         "cached": True,
         "eventCodes": codes,
         "counts": profile["counts"],
         "featureDim": 25,
-        "manifest": manifest,
+        "manifest": f"s3://{BUCKET}/{PREFIX}manifest.json",
     }
 
 
@@ -302,7 +320,8 @@ def test_large_output_uses_multipart_and_matches_single_put(s3: Any, big_year: t
     multipart = shard_year(recorder, shard_event(1979, codes, instanceCount=1), part_size=MIN_PART_SIZE)
     single = shard_year(s3, shard_event(1979, codes, instanceCount=1, datasetPrefix="datasets/single/"))
     assert recorder.calls.count("upload_part") == 2  # train: 5 MiB + rest; validation fits one PutObject
-    assert recorder.calls.count("complete_multipart_upload") == 1 and recorder.calls.count("put_object") == 1
+    # validation's one PutObject, then the group's statistics
+    assert recorder.calls.count("complete_multipart_upload") == 1 and recorder.calls.count("put_object") == 2
     train_key = f"{PREFIX}train/1979-00-000.data"
     assert s3.head_object(Bucket=BUCKET, Key=train_key)["ETag"].endswith('-2"')
     assert multipart["bytesOut"] == single["bytesOut"] > MIN_PART_SIZE
@@ -310,7 +329,8 @@ def test_large_output_uses_multipart_and_matches_single_put(s3: Any, big_year: t
     assert open_uploads(s3) == []
 
 
-@pytest.mark.parametrize(("operation", "fail_on_call"), [("upload_part", 2), ("put_object", 1)])
+# put_object 2 is the group's statistics, written after its data objects
+@pytest.mark.parametrize(("operation", "fail_on_call"), [("upload_part", 2), ("put_object", 1), ("put_object", 2)])
 def test_a_failed_upload_leaves_nothing_of_the_year(
     s3: Any, big_year: tuple[bytes, list[str]], operation: str, fail_on_call: int
 ) -> None:
@@ -319,7 +339,8 @@ def test_a_failed_upload_leaves_nothing_of_the_year(
     failing = FailingS3(s3, operation, fail_on_call)
     with pytest.raises(
         OutputWriteError,
-        match=f"writing s3://{BUCKET}/{PREFIX}(train/1979-00-000|validation/1979).data failed: InternalError",
+        match=f"writing s3://{BUCKET}/{PREFIX}(train/1979-00-000.data|validation/1979.data|shards/1979-00.json) "
+        "failed: InternalError",
     ):
         shard_year(failing, shard_event(1979, codes, instanceCount=1), part_size=MIN_PART_SIZE)
     assert output_keys(s3) == []  # put_object failing on validation also removed the finished train object
@@ -551,10 +572,16 @@ def test_finalize_refuses_incomplete_or_inconsistent_datasets(s3: Any) -> None:
         finalize_dataset(s3, {**event, "profile": {**profile, "eventCodes": ["190"], "featureDim": 6}})
     with pytest.raises(InvalidEventError, match="year 1979 group 0 appears in more than one shard"):
         finalize_dataset(s3, {**event, "shards": [shard, shard]})
-    with pytest.raises(InvalidEventError, match="is not a channel object"):
-        finalize_dataset(s3, {**event, "shards": [{**shard, "keys": ["elsewhere/train/1979.data"]}]})
     with pytest.raises(InvalidEventError, match="shards must be a non-empty list"):
         finalize_dataset(s3, {**event, "shards": []})
+    with pytest.raises(InvalidEventError, match="each shard must name its year and group"):
+        finalize_dataset(s3, {**event, "shards": [{"year": "1979"}]})
+    with pytest.raises(DataPreparationError, match=r"statistics .*shards/1980-00.json are not readable .*no manifest"):
+        finalize_dataset(s3, {**event, "shards": [shard, {"year": 1980, "group": 0}]})
     with pytest.raises(InvalidEventError, match="5 train objects cannot feed instanceCount=6"):
         finalize_dataset(s3, {**event, "instanceCount": 6})
+    statistics = statistics_key(PREFIX, 1979, 0)
+    s3.put_object(Bucket=BUCKET, Key=statistics, Body=json.dumps({**shard, "keys": ["elsewhere/train/1979.data"]}))
+    with pytest.raises(DataPreparationError, match="is not a channel object"):
+        finalize_dataset(s3, event)
     assert f"{PREFIX}manifest.json" not in output_keys(s3)

@@ -1,11 +1,13 @@
-"""Lambda entry points for data preparation (``dataprep.handler.profile`` / ``.shard`` / ``.finalize``)."""
+"""Lambda entry points for data preparation (``dataprep.handler.profile`` / ``.shard`` / ``.finalize``).
+
+Shard and finalize return summaries: statistics, key lists and the manifest stay in S3 (the state's 256 KiB)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from dataprep.pipeline import finalize_dataset, profile_year, shard_year
+from dataprep.pipeline import dataset_summary, finalize_dataset, profile_year, shard_summary, shard_year
 from dataprep.s3io import S3Client
 
 
@@ -21,8 +23,8 @@ def profile(event: dict[str, Any], _context: object) -> dict[str, Any]:
 
 
 def shard(event: dict[str, Any], _context: object) -> dict[str, Any]:
-    return shard_year(_s3(), event)
+    return shard_summary(shard_year(_s3(), event))
 
 
 def finalize(event: dict[str, Any], _context: object) -> dict[str, Any]:
-    return finalize_dataset(_s3(), event)
+    return dataset_summary(finalize_dataset(_s3(), event))

@@ -4,6 +4,9 @@
 ``shard_year``: one GDELT year → ``train/``+``validation/`` (90/10 after a seeded shuffle) or ``test/``; the
 train rows are dealt round-robin into ``instanceCount`` parts (``lambda_common.sharding``).
 ``finalize_dataset``: checks every shard object, then writes ``manifest.json`` last.
+Manifests, statistics and key lists stay in S3: what the handlers return into the execution's state is a
+summary (``shard_summary``, ``dataset_summary``), so no valid input can push a state past Step Functions'
+256 KiB payload limit (tests/test_stack_payload.py).
 Event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparation").
 """
 
@@ -20,7 +23,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dataprep.encoding import OneHotRecordEncoder, feature_dim_for, shuffled_order, split_point
-from dataprep.errors import DataPreparationError, InvalidEventError, SourceDataError, TooManyBadRowsError
+from dataprep.errors import (
+    DataPreparationError,
+    InvalidEventError,
+    OutputWriteError,
+    SourceDataError,
+    TooManyBadRowsError,
+)
 from dataprep.gdelt import (
     LABEL,
     NUMERIC_FEATURES,
@@ -51,6 +60,7 @@ from lambda_common.vocabulary import (
 from workflow_input.schema import DEFAULTS, MAX_EVENT_CODES, MAX_INSTANCE_COUNT  # the input's bounds, default
 
 MANIFEST_NAME = "manifest.json"
+STATISTICS_FOLDER = "shards/"  # <datasetPrefix>shards/<year>-<group:02d>.json: one shard's statistics and keys
 MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
 DEFAULT_MAX_BAD_ROW_FRACTION = DEFAULTS["maxBadRowFraction"]
 # A train year's rows go to the train and validation channels, the test year's to the test folder.
@@ -186,7 +196,7 @@ def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             "eventCodes": manifest["eventCodes"],
             "counts": manifest["counts"],
             "featureDim": manifest["featureDim"],
-            "manifest": manifest,
+            "manifest": f"s3://{bucket}/{dataset_prefix}{MANIFEST_NAME}",  # the manifest itself stays in S3
         }
 
     # The base year's first group: the whole year up to 2005, its first month after (one invocation must scan it
@@ -358,9 +368,10 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
     outputs = _plan_outputs(request, len(kept), where)
     encoder = OneHotRecordEncoder(len(request.codes))
     written, bytes_out = _write_outputs(s3, request.bucket, outputs, kept=kept, encoder=encoder, part_size=part_size)
-    return {
+    statistics = {
         "year": request.year,
         "group": request.group,
+        "role": request.role,
         "sourceObjects": len(keys),
         "rowsRead": stats.rows_read,
         "rowsKept": len(kept),
@@ -370,6 +381,28 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         "bytesOut": bytes_out,
         "keys": written,
         "featureDim": encoder.feature_dim,
+    }
+    key = statistics_key(request.dataset_prefix, request.year, request.group)
+    try:
+        s3.put_object(Bucket=request.bucket, Key=key, Body=json.dumps(statistics).encode(), ContentType=JSON)
+    except ClientError as error:
+        _delete_quietly(s3, request.bucket, written)  # a group is all its objects (statistics included) or none
+        raise OutputWriteError(f"writing s3://{request.bucket}/{key} failed: {describe_client_error(error)}") from error
+    return statistics
+
+
+def statistics_key(dataset_prefix: str, year: int, group: int) -> str:
+    return f"{dataset_prefix}{STATISTICS_FOLDER}{year}-{group:02d}.json"
+
+
+def shard_summary(statistics: Mapping[str, Any]) -> dict[str, Any]:
+    """What the shard Lambda returns into the state: a few numbers; the statistics and keys stay in S3."""
+    return {
+        "year": statistics["year"],
+        "group": statistics["group"],
+        "role": statistics["role"],
+        "rowsKept": statistics["rowsKept"],
+        "objects": len(statistics["keys"]),
     }
 
 
@@ -398,17 +431,46 @@ def _profile_codes(profile: Any) -> list[str]:
     return codes
 
 
-def _channel_keys(shards: list[Any], dataset_prefix: str, feature_dim: int) -> list[tuple[str, str, Any]]:
-    """(key, channel, year) of every object the shard outputs name; all checked before any request."""
-    years: set[tuple[Any, Any]] = set()
+def _shard_groups(shards: Any) -> list[tuple[int, int]]:
+    """(year, group) of each "Shard years" Map item (or shard summary): every group once."""
+    if not isinstance(shards, list) or not shards:
+        raise InvalidEventError("shards must be a non-empty list of the Map's items (year, group)")
+    groups: list[tuple[int, int]] = []
+    for shard in shards:
+        year, group = (shard.get("year"), shard.get("group", 0)) if isinstance(shard, dict) else (None, None)
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (year, group)):
+            raise InvalidEventError(f"each shard must name its year and group, got {shard!r}")
+        assert isinstance(year, int) and isinstance(group, int)
+        if (year, group) in groups:
+            raise InvalidEventError(f"year {year} group {group} appears in more than one shard")
+        groups.append((year, group))
+    return groups
+
+
+def _read_statistics(s3: S3Client, bucket: str, dataset_prefix: str, year: int, group: int) -> dict[str, Any]:
+    """The statistics the shard step wrote for one group (its keys among them)."""
+    key = statistics_key(dataset_prefix, year, group)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        raise DataPreparationError(
+            f"shard statistics s3://{bucket}/{key} are not readable ({describe_client_error(error)}): "
+            "the dataset is incomplete, so no manifest is written"
+        ) from error
+    try:
+        statistics = json.loads(body)
+    except ValueError as error:
+        raise DataPreparationError(f"s3://{bucket}/{key} is not valid JSON: {error}") from error
+    if not isinstance(statistics, dict) or not isinstance(statistics.get("keys"), list):
+        raise DataPreparationError(f"s3://{bucket}/{key} is not a shard step's statistics (with keys)")
+    return statistics
+
+
+def _channel_keys(shards: list[dict[str, Any]], dataset_prefix: str, feature_dim: int) -> list[tuple[str, str, Any]]:
+    """(key, channel, year) of every object the shard statistics name; all checked before the listing."""
     channel_keys: list[tuple[str, str, Any]] = []
     for shard in shards:
-        if not isinstance(shard, dict) or not isinstance(shard.get("keys"), list):
-            raise InvalidEventError(f"each shard must be a shard step output with keys, got {shard!r}")
         year = shard.get("year")
-        if (year, shard.get("group", 0)) in years:
-            raise InvalidEventError(f"year {year} group {shard.get('group', 0)} appears in more than one shard")
-        years.add((year, shard.get("group", 0)))
         if shard.get("featureDim") != feature_dim:
             raise InvalidEventError(
                 f"shard for {year} has featureDim {shard.get('featureDim')}, expected {feature_dim}"
@@ -416,24 +478,42 @@ def _channel_keys(shards: list[Any], dataset_prefix: str, feature_dim: int) -> l
         for key in shard["keys"]:
             channel = key[len(dataset_prefix) :].split("/", 1)[0] if key.startswith(dataset_prefix) else ""
             if channel not in CHANNELS:
-                raise InvalidEventError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
+                raise DataPreparationError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
             channel_keys.append((key, channel, year))
     return channel_keys
 
 
+def _listed_sizes(s3: S3Client, bucket: str, dataset_prefix: str) -> dict[str, int]:
+    """Every channel object's size, from the listing (a few pages instead of one HEAD per object)."""
+    sizes: dict[str, int] = {}
+    for channel in CHANNELS:
+        request = {"Bucket": bucket, "Prefix": f"{dataset_prefix}{channel}/"}
+        while True:
+            try:
+                page = s3.list_objects_v2(**request)
+            except ClientError as error:
+                raise DataPreparationError(
+                    f"cannot list s3://{bucket}/{request['Prefix']}: {describe_client_error(error)}"
+                ) from error
+            sizes.update((item["Key"], item["Size"]) for item in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                break
+            request["ContinuationToken"] = page["NextContinuationToken"]
+    return sizes
+
+
 def _checked_objects(
-    s3: S3Client, bucket: str, channel_keys: list[tuple[str, str, Any]], record_size: int
+    sizes: Mapping[str, int], bucket: str, channel_keys: list[tuple[str, str, Any]], record_size: int
 ) -> list[dict[str, Any]]:
-    """Each object's size and records: it must be readable and hold whole records."""
+    """Each object's size and records: it must be listed and hold whole records."""
     objects: list[dict[str, Any]] = []
     for key, channel, year in channel_keys:
-        try:
-            size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        except ClientError as error:
+        size = sizes.get(key)
+        if size is None:
             raise DataPreparationError(
-                f"shard object s3://{bucket}/{key} is not readable ({describe_client_error(error)}): "
+                f"shard object s3://{bucket}/{key} is not readable (not listed under its channel): "
                 "the dataset is incomplete, so no manifest is written"
-            ) from error
+            )
         if size % record_size:
             raise DataPreparationError(
                 f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
@@ -443,7 +523,12 @@ def _checked_objects(
 
 
 def _manifest(
-    event: Mapping[str, Any], codes: list[str], record_size: int, objects: list[dict[str, Any]], instance_count: int
+    event: Mapping[str, Any],
+    codes: list[str],
+    record_size: int,
+    objects: list[dict[str, Any]],
+    instance_count: int,
+    shards: list[dict[str, Any]],
 ) -> dict[str, Any]:
     bucket, dataset_prefix = event["bucket"], event["datasetPrefix"]
     train_objects = [o for o in objects if o["channel"] == TRAIN_CHANNEL]
@@ -467,30 +552,30 @@ def _manifest(
             f"{SHARDED_BY_S3_KEY} host algo-(i+1) reads keys[i::instanceCount] in S3 key order",
         },
         "hosts": host_loads(train_objects, instance_count),
-        "shards": event["shards"],
+        "shards": shards,
         "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
 def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Checks every shard object (present, whole records), then writes the manifest last and returns it."""
+    """Reads each group's statistics, checks every object they name (listed, whole records), then writes the
+    manifest last and returns it (the handler returns ``dataset_summary`` of it)."""
     bucket = _text(event, "bucket")
     dataset_prefix = _prefix(event, "datasetPrefix")
     profile = _field(event, "profile")
-    shards = _field(event, "shards")
+    groups = _shard_groups(_field(event, "shards"))
     instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
     codes = _profile_codes(profile)
-    if not isinstance(shards, list) or not shards:
-        raise InvalidEventError("shards must be a non-empty list of shard step outputs")
     record_size = OneHotRecordEncoder(len(codes)).record_size
+    shards = [_read_statistics(s3, bucket, dataset_prefix, year, group) for year, group in groups]
     channel_keys = _channel_keys(shards, dataset_prefix, feature_dim_for(len(codes)))
     train_count = sum(channel == TRAIN_CHANNEL for _key, channel, _year in channel_keys)
     if train_count < instance_count:
         raise InvalidEventError(
             f"{train_count} train objects cannot feed instanceCount={instance_count} {SHARDED_BY_S3_KEY} hosts"
         )
-    objects = _checked_objects(s3, bucket, channel_keys, record_size)
-    manifest = _manifest(event, codes, record_size, objects, instance_count)
+    objects = _checked_objects(_listed_sizes(s3, bucket, dataset_prefix), bucket, channel_keys, record_size)
+    manifest = _manifest(event, codes, record_size, objects, instance_count, shards)
     s3.put_object(
         Bucket=bucket,
         Key=f"{dataset_prefix}{MANIFEST_NAME}",
@@ -498,3 +583,18 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
         ContentType=JSON,
     )
     return manifest
+
+
+def dataset_summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What the finalize Lambda returns into the state: where the manifest is and a few counts."""
+    return {
+        "manifest": f"s3://{manifest['bucket']}/{manifest['datasetPrefix']}{MANIFEST_NAME}",
+        "featureDim": manifest["featureDim"],
+        "channels": {
+            channel: {
+                "objects": sum(o["channel"] == channel for o in manifest["objects"]),
+                "records": sum(o["records"] for o in manifest["objects"] if o["channel"] == channel),
+            }
+            for channel in CHANNELS
+        },
+    }
