@@ -64,6 +64,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
+from local import payload_limit
+
 LOG = logging.getLogger(__name__)
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
@@ -244,7 +246,8 @@ def lambda_error_payload(error: BaseException) -> dict[str, Any]:
         "errorMessage": str(error),
         "errorType": type(error).__name__,
         "requestId": "",
-        "stackTrace": traceback.format_exception(error)[-3:],
+        # Lambda's Python runtime lists the frames only (the message is errorMessage, not repeated here).
+        "stackTrace": traceback.format_list(traceback.extract_tb(error.__traceback__))[-3:],
     }
 
 
@@ -329,7 +332,8 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
         _functions.clear()
         _functions.update(functions)
     try:
-        yield
+        with payload_limit.installed():  # Step Functions' 256 KiB per state input/output/result
+            yield
     finally:
         with _install_lock:
             state_task_factory.state_task_service_for = _ORIGINAL_FACTORY

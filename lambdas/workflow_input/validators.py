@@ -15,9 +15,14 @@ from typing import Any
 
 from lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
 
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# Every string and object of the input is bounded, so the run's state stays far below Step Functions' 256 KiB
+# payload limit for every valid input (tests/test_stack_payload.py computes the worst case).
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]{1,20}\.[a-z0-9]{1,20}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _HYPERPARAMETER_KEY = re.compile(r"^[a-z_][a-z0-9_]{0,255}$")
+MAX_HYPERPARAMETERS = 100  # SageMaker's limit on HyperParameters entries
+MAX_HYPERPARAMETER_BYTES = 8192  # of the object's JSON: Linear Learner's ~30 settings take well under 1 KiB
+MAX_KEY_PREFIX_LENGTH = 1000  # S3 keys are at most 1,024 bytes; the longest file name is 19 more
 
 
 class InvalidExecutionInputError(ValueError):
@@ -126,6 +131,12 @@ INSTANCE_TYPE = Validator(_instance_type, "SageMaker instance type `ml.<family>.
 def _hyperparameters(field: str, value: object, _: ValidationContext) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidExecutionInputError(f"{field} must be an object of strings, got {json.dumps(value)}")
+    if len(value) > MAX_HYPERPARAMETERS or len(json.dumps(value, separators=(",", ":")).encode()) > (
+        MAX_HYPERPARAMETER_BYTES
+    ):
+        raise InvalidExecutionInputError(
+            f"{field} must have at most {MAX_HYPERPARAMETERS} entries and {MAX_HYPERPARAMETER_BYTES} bytes of JSON"
+        )
     result: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _HYPERPARAMETER_KEY.match(key):
@@ -142,7 +153,11 @@ def _hyperparameters(field: str, value: object, _: ValidationContext) -> dict[st
     return result
 
 
-HYPERPARAMETERS = Validator(_hyperparameters, "object of non-empty strings (lowercase names, not `feature_dim`)")
+HYPERPARAMETERS = Validator(
+    _hyperparameters,
+    f"object of non-empty strings (lowercase names, not `feature_dim`; at most {MAX_HYPERPARAMETERS} entries, "
+    f"{MAX_HYPERPARAMETER_BYTES:,} bytes of JSON)",
+)
 
 
 def _bucket_name(field: str, value: object, _: ValidationContext) -> str:
@@ -155,11 +170,13 @@ BUCKET = Validator(_bucket_name, "S3 bucket name")
 
 
 def _key_prefix(field: str, value: object, _: ValidationContext) -> str:
-    if not isinstance(value, str) or (value and not value.endswith("/")):
+    if not isinstance(value, str) or (value and not value.endswith("/")) or len(value) > MAX_KEY_PREFIX_LENGTH:
         raise InvalidExecutionInputError(
-            f"{field} must be a key prefix ending in '/' (or empty), got {json.dumps(value)}"
+            f"{field} must be a key prefix ending in '/' (or empty), at most {MAX_KEY_PREFIX_LENGTH} characters, "
+            f"got {json.dumps(value)[:100]}"
         )
     return value
 
 
-KEY_PREFIX = Validator(_key_prefix, "S3 key prefix ending in `/`, or empty")
+KEY_PREFIX = Validator(_key_prefix, f"S3 key prefix ending in `/`, or empty; at most {MAX_KEY_PREFIX_LENGTH:,} "
+                       "characters")
