@@ -44,17 +44,17 @@ class FakePipeline:
         self._record("profile", event)
         codes = [f"{c:03d}" for c in range(10, 10 + event["topEventCodes"])]
         return {"cached": self.cached, "eventCodes": codes, "counts": dict.fromkeys(codes, 7),
-                "featureDim": 5 + len(codes), "manifest": {"complete": True} if self.cached else None}
+                "featureDim": 5 + len(codes),
+                "manifest": f"s3://{event['bucket']}/{event['datasetPrefix']}manifest.json" if self.cached else None}
 
     def shard(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         self._record("shard", event)
-        return {"year": event["year"], "rowsRead": 10, "rowsKept": 9, "rejected": {}, "bytesIn": 1,
-                "bytesOut": 1, "keys": [f"{event['datasetPrefix']}{event['role']}/{event['year']}.data"],
-                "featureDim": 5 + len(event["eventCodes"])}
+        return {"year": event["year"], "group": event["group"], "role": event["role"], "rowsKept": 9, "objects": 1}
 
     def finalize(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         self._record("finalize", event)
-        return {"years": [s["year"] for s in event["shards"]]}
+        return {"manifest": f"s3://{event['bucket']}/{event['datasetPrefix']}manifest.json", "featureDim": 25,
+                "channels": {c: {"objects": 1, "records": 9} for c in ("train", "validation", "test")}}
 
     def compare(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         self._record("compare", event)
@@ -183,6 +183,10 @@ def test_monthly_and_daily_years_shard_as_one_map_item_per_month(
     assert items == [(2005, 0, "train")] + [(2010, g, "train") for g in range(12)] + [(2015, g, "test")
                                                                                       for g in range(12)]
     assert {e["instanceCount"] for e in fake.events["shard"]} == {5}
+    # finalize gets the Map's items (each group's statistics and keys stay in S3; the Map's results are discarded)
+    finalize = fake.events["finalize"][0]
+    assert [(s["year"], s["group"], s["role"]) for s in finalize["shards"]] == sorted(items)
+    assert set(finalize) == {"bucket", "datasetPrefix", "profile", "shards", "instanceCount"}
 
 
 def test_invalid_input_fails_first_with_the_field_named_and_creates_nothing(
