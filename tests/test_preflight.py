@@ -55,7 +55,7 @@ def test_the_defaults_need_ten_training_and_two_endpoint_instances() -> None:
 def test_enough_quota_passes_and_reports_what_it_checked(local_quotas: tuple[LocalSageMaker, Any]) -> None:
     _, client = local_quotas
     report = check_quotas(client, run_config())
-    assert report["unchecked"] == [] and len(report["checked"]) == 4
+    assert report["unchecked"] == [] and report["assumedDefault"] == [] and len(report["checked"]) == 4
     assert {c["source"] for c in report["checked"]} == {"applied"}
     assert all(c["value"] >= c["need"] for c in report["checked"])
 
@@ -129,3 +129,27 @@ def test_a_quota_without_an_applied_value_is_read_from_the_aws_default() -> None
     with stub, pytest.raises(InsufficientQuotaError, match=r"'ml.m5.xlarge for endpoint usage' .* is 0"):
         check_quotas(client, run_config())
 
+
+
+def test_an_aws_default_that_suffices_is_reported_as_assumed_not_checked() -> None:
+    """A new account's quota can be below AWS's published default (amazon-sagemaker-examples#593): a value read
+    from ListAWSDefaultServiceQuotas is an assumption, and the report says so."""
+    client, stub = _stubbed()
+
+    def quota(name: str, value: float) -> dict[str, Any]:
+        return {"ServiceCode": "sagemaker", "QuotaCode": "L-1", "QuotaName": name, "Value": value}
+
+    applied = [quota("ml.c5.2xlarge for training job usage", 20),
+               quota("Number of instances across all training jobs", 20),
+               quota("Number of instances across active endpoints", 20)]
+    stub.add_response("list_service_quotas", {"Quotas": applied},
+                      expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    stub.add_response("list_aws_default_service_quotas", {"Quotas": [quota("ml.m5.xlarge for endpoint usage", 4)]},
+                      expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    with stub:
+        report = check_quotas(client, run_config())
+    assert [c["quota"] for c in report["checked"]] == [q["QuotaName"] for q in applied]
+    (assumed,) = report["assumedDefault"]
+    assert assumed["quota"] == "ml.m5.xlarge for endpoint usage" and assumed["source"] == "assumed default"
+    assert assumed["value"] == 4 and assumed["need"] == 2 and "can be lower" in assumed["note"]
+    assert report["unchecked"] == []

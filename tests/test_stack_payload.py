@@ -34,6 +34,7 @@ from local import payload_limit, sfn_hooks
 from local.executions import wait_for_execution
 from local.fake_aws import REGION, role_arn
 from local.template import lambda_functions
+from preflight.quotas import ASSUMED_NOTE
 from workflow_input import handler as workflow_input_handler
 from workflow_input.config import MAX_PREFIX_LENGTH
 from workflow_input.schema import MAX_EVENT_CODES, MAX_INSTANCE_COUNT, MAX_SHARD_ITEMS
@@ -116,11 +117,12 @@ class Pipeline:
         self.compare_error = compare_error
 
     def preflight(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
-        # The report's largest shape: all four quotas, each both checked and unchecked.
+        # The report's largest shape: all four quotas, each checked, assumed and unchecked.
         entry = {"quota": f"{event['trainingInstanceType']} for spot training job usage", "code": "L-12345678",
                  "value": 10_000.0, "need": 2 * event["instanceCount"], "source": "assumed default",
                  "reason": "Service Quotas lists no value for this quota in this region (AccessDenied ...)"}
-        return {"region": REGION, "checked": [entry] * 4, "unchecked": [entry] * 4}
+        return {"region": REGION, "checked": [entry] * 4, "assumedDefault": [{**entry, "note": ASSUMED_NOTE}] * 4,
+                "unchecked": [entry] * 4}
 
     def compare(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         if self.compare_error:

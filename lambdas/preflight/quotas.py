@@ -8,7 +8,9 @@ Quotas are matched by name (their codes differ between quotas and are not docume
 `<type> for training job usage` (`... for spot training job usage` with managed spot training),
 `Number of instances across all (spot) training jobs`, `<type> for endpoint usage`,
 `Number of instances across active endpoints`. The applied value comes from `ListServiceQuotas`; a quota that
-has no applied value there is read from `ListAWSDefaultServiceQuotas` (AWS's default is then what applies).
+has no applied value there is read from `ListAWSDefaultServiceQuotas`. Such a value is only AWS's published
+default: a new account's actual quota can be lower (amazon-sagemaker-examples#593), so it is reported under
+"assumedDefault", not "checked" (a default below the need still fails the run: no account gets more unasked).
 
 What is checked is the quota's value against this run's need. Instances other workloads use at the same time
 are not counted (Service Quotas does not report usage); SageMaker itself still refuses a request over the
@@ -34,6 +36,10 @@ TRAINING_JOBS = len(BRANCHES)  # both branches train at the same time
 ENDPOINTS = len(BRANCHES)  # then each serves its model
 INSTANCES_PER_ENDPOINT = 1  # stacks/hosting.py: InitialInstanceCount
 PAGE_SIZE = 100
+ASSUMED_DEFAULT = "assumed default"
+ASSUMED_NOTE = ("Service Quotas lists no applied value, so AWS's published default is assumed; a new account's "
+                "quota can be lower (SageMaker then refuses the request with ResourceLimitExceeded): check it in "
+                "the Service Quotas console")
 
 
 class InsufficientQuotaError(Exception):
@@ -100,7 +106,7 @@ def check_quotas(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         found.update(listed)
         sources.update(dict.fromkeys(listed, source))
     region = client.meta.region_name
-    checked, unchecked, short = [], [], []
+    checked, assumed, unchecked, short = [], [], [], []
     for need in wanted:
         quota = found.get(need.quota)
         if quota is None:
@@ -110,12 +116,15 @@ def check_quotas(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         value = float(quota["Value"])
         entry = {"quota": need.quota, "code": quota.get("QuotaCode", ""), "value": value,
                  "need": need.instances, "source": sources[need.quota]}
-        checked.append(entry)
+        if entry["source"] == "applied":
+            checked.append(entry)
+        else:
+            assumed.append({**entry, "source": ASSUMED_DEFAULT, "note": ASSUMED_NOTE})
         if value < need.instances:
             short.append((need, entry))
     if short:
         raise InsufficientQuotaError(_message(short, region))
-    return {"region": region, "checked": checked, "unchecked": unchecked}
+    return {"region": region, "checked": checked, "assumedDefault": assumed, "unchecked": unchecked}
 
 
 def _message(short: list[tuple[Need, dict[str, Any]]], region: str) -> str:
