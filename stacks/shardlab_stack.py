@@ -41,7 +41,12 @@ from stacks.workflow import Pipeline, PipelineFunctions
 from workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
 
 # The stack output's example: the schema's defaults of the keys a first run most often changes.
-EXAMPLE_INPUT = {key: EXECUTION_DEFAULTS[key] for key in ("trainYears", "testYear", "keepEndpoints")}
+# A new account's "Number of instances across all training jobs" is 4 by default; the run trains two jobs at
+# once, so the first run's example uses 2 instances each (README "Run it": raise the quota, then scale up).
+NEW_ACCOUNT_TRAINING_INSTANCES = 4
+FIRST_RUN_INSTANCE_COUNT = 2
+EXAMPLE_INPUT = {**{key: EXECUTION_DEFAULTS[key] for key in ("trainYears", "testYear", "keepEndpoints")},
+                 "instanceCount": FIRST_RUN_INSTANCE_COUNT}
 
 
 class ShardlabStack(Stack):

@@ -147,6 +147,8 @@ class SageMakerExecutionRole(Construct):
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
                          "logs:DescribeLogStreams"],
                 resources=[
+                    # CreateLogGroup is authorized on the bare group ARN (no ":*"), the others on "<group>:*"
+                    log_group_arn(stack, TRAINING_LOG_GROUP),
                     log_group_arn(stack, training_logs),
                     log_group_arn(stack, endpoint_logs),
                 ],

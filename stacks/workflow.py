@@ -41,6 +41,7 @@ J = sfn.JsonPath
 # SageMaker may refuse to delete an endpoint for up to about an hour (while Creating); retry that long.
 CLEANUP_RETRY_INTERVAL = Duration.seconds(60)
 CLEANUP_RETRY_ATTEMPTS = 70
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 
 # What a stage that may leave SageMaker resources behind catches with: `on_failure("Training")` is the
 # state that records the stage, cleans up and fails.
@@ -153,7 +154,10 @@ class Pipeline(Construct):
         )
 
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY,
+            # Under /aws/vendedlogs/ CloudWatch Logs needs no resource-policy entry per group for log delivery
+            # (that policy is limited to 5,120 characters per account and region).
+            log_group_name=f"{VENDED_LOGS_PREFIX}{state_machine_name}",
         )
         self.state_machine = sfn.StateMachine(
             self,

@@ -1,0 +1,59 @@
+"""Deploy risks found by reviewing the template against AWS's documentation (issue 16, item 2): each is held
+here against the synthesized template or the README."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from test_stack_definition import allowed, lid_of_type, role_statements
+
+from local.fake_aws import ACCOUNT_ID, REGION
+from local.template import state_machine_logical_id
+from stacks.shardlab_stack import NEW_ACCOUNT_TRAINING_INSTANCES
+from stacks.workflow import VENDED_LOGS_PREFIX
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+TRAINING_JOBS_PER_RUN = 2
+
+
+def test_the_example_input_fits_a_new_accounts_training_instances(template: dict[str, Any]) -> None:
+    """A new account may run 4 training instances across all jobs; a run trains 2 jobs at once."""
+    example = json.loads(template["Outputs"]["ExampleExecutionInput"]["Value"])
+    assert TRAINING_JOBS_PER_RUN * example["instanceCount"] <= NEW_ACCOUNT_TRAINING_INSTANCES
+    section = README.split("### Run it from the Step Functions console", 1)[1]
+    first_run = json.loads(re.search(r"```json\n(.*?)\n```", section, re.S).group(1))  # type: ignore[union-attr]
+    assert first_run["instanceCount"] == example["instanceCount"]
+    assert "To scale up" in section
+
+
+def test_the_readme_quota_table_names_the_notebooks_quota_and_the_way_out() -> None:
+    table = README.split("### Before your first run: SageMaker quotas", 1)[1].split("\n\n")[2]
+    row = next(line for line in table.splitlines() if "for notebook instance usage" in line)
+    assert "`ml.t3.medium for notebook instance usage`" in row and "-c shardlab:notebook=false" in row
+
+
+def test_the_sagemaker_role_may_create_the_training_log_group(
+    template: dict[str, Any], resolve: Callable[[dict[str, Any]], str]
+) -> None:
+    """logs:CreateLogGroup is authorized against the bare group ARN; the streams' actions against `<group>:*`."""
+    role = lid_of_type(template, "AWS::IAM::Role", "SageMakerExecution")
+    statements = role_statements(template, role, resolve)
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/sagemaker/TrainingJobs"
+    assert allowed(statements, "logs:CreateLogGroup", group)
+    assert allowed(statements, "logs:CreateLogStream", f"{group}:log-stream:job/algo-1-1")
+    endpoint_group = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/shardlab-run-sharded"
+    assert allowed(statements, "logs:CreateLogGroup", endpoint_group)
+    assert not allowed(statements, "logs:CreateLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/other")
+
+
+def test_the_pipeline_logs_to_a_vended_logs_group(template: dict[str, Any]) -> None:
+    """Under /aws/vendedlogs/ log delivery needs no entry in the account's 5,120-character logs resource policy."""
+    machine = template["Resources"][state_machine_logical_id(template)]
+    (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+    group_lid = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    name = template["Resources"][group_lid]["Properties"]["LogGroupName"]
+    assert name.startswith(VENDED_LOGS_PREFIX) and name.endswith("-pipeline")
