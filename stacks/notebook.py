@@ -3,6 +3,8 @@ after idle time by a systemd timer running notebook_idle_stop.py."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from stacks.sources import grant_source_read
 from stacks.storage import DataBucket
 
 NOTEBOOK_VOLUME_GB = 10
+DIRECT_INTERNET_ACCESS = "Enabled"
+MINIMUM_IMDS_VERSION = "2"
 
 # Amazon Linux 2023 with JupyterLab 4 (AL2 platforms end support on 2026-06-30). Its kernels include conda_python3
 # (Python 3.10), which the notebooks name; /usr/bin/python3 is the system Python 3.9. It has no cron: systemd.
@@ -83,6 +87,15 @@ systemctl enable --now shardlab-idle-stop.timer
 """
 
 
+def notebook_instance_name(resource_prefix: str) -> str:
+    """`<prefix>-notebook-<6 hex>`: the suffix hashes the properties CloudFormation can only change by replacing
+    the instance (PlatformIdentifier, DirectInternetAccess, the metadata service version). CloudFormation
+    refuses to replace a custom-named resource under the same name, so a change of any of them (an upgrade to a
+    new platform) must come with a new name: the new instance is created, then the old one deleted."""
+    replaced_on_change = json.dumps([PLATFORM_IDENTIFIER, DIRECT_INTERNET_ACCESS, MINIMUM_IMDS_VERSION])
+    return f"{resource_prefix}-notebook-{hashlib.sha256(replaced_on_change.encode()).hexdigest()[:6]}"
+
+
 def idle_stop_script() -> str:
     """The idle check as installed on the instance (it goes into Fn::Sub as a value, so braces are safe)."""
     source = IDLE_STOP_SOURCE.read_text()
@@ -110,7 +123,7 @@ class NotebookInstance(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self._prefix = resource_prefix
-        self.notebook_name = f"{resource_prefix}-notebook"
+        self.notebook_name = notebook_instance_name(resource_prefix)
         self.role = iam.Role(
             self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="shardlab notebook instance",
@@ -238,12 +251,12 @@ class NotebookInstance(Construct):
             root_access="Disabled",
             kms_key_id=self.volume_key.key_id,
             volume_size_in_gb=NOTEBOOK_VOLUME_GB,
-            direct_internet_access="Enabled",
+            direct_internet_access=DIRECT_INTERNET_ACCESS,
             platform_identifier=PLATFORM_IDENTIFIER,
             # IMDSv2 only: credentials are handed out to session-token requests, never to a plain GET.
             instance_metadata_service_configuration=(
                 sagemaker.CfnNotebookInstance.InstanceMetadataServiceConfigurationProperty(
-                    minimum_instance_metadata_service_version="2")
+                    minimum_instance_metadata_service_version=MINIMUM_IMDS_VERSION)
             ),
         )
         ack(instance, "AwsSolutions-SM1",

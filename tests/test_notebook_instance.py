@@ -32,10 +32,10 @@ import pytest
 from botocore.validate import validate_parameters
 
 from local.template import REPO_ROOT
-from stacks.notebook import IDLE_STOP_SOURCE, PLATFORM_IDENTIFIER, PLATFORM_KERNELS
+from stacks.notebook import IDLE_STOP_SOURCE, PLATFORM_IDENTIFIER, PLATFORM_KERNELS, notebook_instance_name
 
 REGION = "us-east-1"
-NOTEBOOK_NAME = "shardlab-notebook"
+NOTEBOOK_NAME = notebook_instance_name("shardlab")
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 
 

@@ -9,12 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import botocore.session
+import pytest
 from test_stack_definition import allowed, lid_of_type, role_statements
 
 from local.fake_aws import ACCOUNT_ID, REGION
 from local.template import state_machine_logical_id
+from stacks import notebook
 from stacks.shardlab_stack import NEW_ACCOUNT_TRAINING_INSTANCES
 from stacks.workflow import VENDED_LOGS_PREFIX
+from workflow_input.config import MAX_PREFIX_LENGTH
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 TRAINING_JOBS_PER_RUN = 2
@@ -57,3 +61,21 @@ def test_the_pipeline_logs_to_a_vended_logs_group(template: dict[str, Any]) -> N
     group_lid = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     name = template["Resources"][group_lid]["Properties"]["LogGroupName"]
     assert name.startswith(VENDED_LOGS_PREFIX) and name.endswith("-pipeline")
+
+
+def test_a_platform_upgrade_renames_the_notebook_so_cloudformation_can_replace_it(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PlatformIdentifier (like DirectInternetAccess and the IMDS version) changes only by replacement, and
+    CloudFormation cannot replace a custom-named resource under the same name: the name must change with them."""
+    (instance,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::NotebookInstance"]
+    name = instance["Properties"]["NotebookInstanceName"]
+    assert name == notebook.notebook_instance_name("shardlab")
+    for setting, other in (("PLATFORM_IDENTIFIER", "notebook-al2023-v2"), ("DIRECT_INTERNET_ACCESS", "Disabled"),
+                           ("MINIMUM_IMDS_VERSION", "1")):
+        with monkeypatch.context() as patch:
+            patch.setattr(notebook, setting, other)
+            assert notebook.notebook_instance_name("shardlab") != name, setting
+    longest = notebook.notebook_instance_name("x" * MAX_PREFIX_LENGTH)
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("NotebookInstanceName")
+    assert len(longest) <= shape.metadata["max"] and re.fullmatch(shape.metadata["pattern"], longest)

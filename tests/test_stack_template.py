@@ -13,6 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from local.template import Assembly, lambda_functions
+from stacks.notebook import notebook_instance_name
 from stacks.storage import DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, image_uri_for
 from workflow_input.schema import DEFAULTS
@@ -116,7 +117,7 @@ def test_image_map_covers_every_region_with_tag_1(template: dict[str, Any]) -> N
 def test_notebook_instance_is_locked_down_and_stops_when_idle(template: dict[str, Any],
                                                               assertions: Template) -> None:
     assertions.has_resource_properties("AWS::SageMaker::NotebookInstance", {
-        "NotebookInstanceName": "shardlab-notebook",
+        "NotebookInstanceName": notebook_instance_name("shardlab"),
         "InstanceType": "ml.t3.medium",
         "RootAccess": "Disabled",
         "KmsKeyId": Match.any_value(),
