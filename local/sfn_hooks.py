@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+import botocore.session
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -100,6 +102,22 @@ def _sagemaker_error_cause(error: ClientError) -> str:
     return f"{error.response['Error'].get('Message', '')} ({details})"
 
 
+_SAGEMAKER_MODEL = botocore.session.get_session().get_service_model("sagemaker")
+SAGEMAKER_GENERIC_ERROR = "SageMaker.AmazonSageMakerException"
+
+
+def sagemaker_error_name(error: ClientError) -> str:
+    """Step Functions' optimized SageMaker integration names an error the operation models (ResourceLimitExceeded,
+    ResourceInUse, ...) `SageMaker.<Code>Exception`, so a Retry on SageMaker.AmazonSageMakerException does not
+    repeat a request that cannot succeed; every other error (throttling, ValidationException) is that name."""
+    code = error.response["Error"].get("Code", "")
+    try:
+        modeled = {shape.name for shape in _SAGEMAKER_MODEL.operation_model(error.operation_name).error_shapes}
+    except botocore.exceptions.OperationNotFoundError:
+        modeled = set()
+    return f"SageMaker.{code.removesuffix('Exception')}Exception" if code in modeled else SAGEMAKER_GENERIC_ERROR
+
+
 class TrainingJobFailedError(Exception):
     """The job ended Failed or Stopped; the cause is its description, as Step Functions reports it."""
 
@@ -150,7 +168,7 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         if isinstance(ex, TrainingJobFailedError):
             return self._failure(env, "States.TaskFailed", json.dumps(_jsonable(ex.description)))
         if isinstance(ex, ClientError):
-            return self._failure(env, "SageMaker.AmazonSageMakerException", _sagemaker_error_cause(ex))
+            return self._failure(env, sagemaker_error_name(ex), _sagemaker_error_cause(ex))
         return super()._from_error(env, ex)
 
     def _build_sync_resolver(

@@ -42,10 +42,14 @@ def test_without_the_pre_flight_local_sagemaker_itself_refuses_and_the_run_clean
     from preflight import quotas as preflight_quotas
 
     monkeypatch.setattr(preflight_quotas, "needs", lambda config: [])  # the pre-flight checks nothing
-    # Each job asks for 2 instances, more than the quota of 1, so every (retried) CreateTrainingJob is refused.
+    # Each job asks for 2 instances, more than the quota of 1, so CreateTrainingJob is refused.
     with LocalShardlab(template, control_plane_options={"quotas": {C5: 1}}) as local, fast_retries():
+        counter = RequestCounter(local)
         description = local.run(SMALL_INPUT)
         assert_failed_clean(local, description, "TrainingFailed")
-        assert "ResourceLimitExceeded" in description["cause"]
+        # A modeled refusal that cannot succeed on retry has its own name, which the Retry does not list: one
+        # CreateTrainingJob per branch, failed at once with the cause named.
+        assert description["cause"].startswith("SageMaker.ResourceLimitExceededException: ")
+        assert counter.operations.count("CreateTrainingJob") <= 2
         assert f"'{C5}' is 1 Instances, with current utilization of 0 Instances and a request delta of 2" in (
             description["cause"])
