@@ -39,14 +39,28 @@ ON_START_SCRIPT = r"""#!/bin/bash
 # shardlab: copy the project's notebooks into the home folder (never overwriting edits), write the
 # stack's names for them, and stop the instance once Jupyter has been idle for a while.
 set -euo pipefail
+# --- find the AWS CLI: SageMaker runs this script with PATH=/sbin:bin:/usr/sbin:/usr/bin, and where the CLI
+# lives differs between platform images. Without one the instance still starts (a failing script would fail
+# the instance and roll the deploy back); the log says what is missing.
+CONDA=/home/ec2-user/anaconda3
+AWS_CLI_PLACES="/usr/local/bin /usr/bin /opt/conda/bin $CONDA/bin $CONDA/envs/JupyterSystemEnv/bin"
+AWS_CLI=$(command -v aws || true)
+for PLACE in $AWS_CLI_PLACES; do
+  if [ -z "$AWS_CLI" ] && [ -x "$PLACE/aws" ]; then AWS_CLI=$PLACE/aws; fi
+done
+if [ -z "$AWS_CLI" ]; then
+  echo "shardlab: no AWS CLI found on PATH ($PATH) or in $AWS_CLI_PLACES: the project's notebooks are" \
+    "not copied and the instance will not stop itself when idle (stop it in the SageMaker console)" >&2
+fi
+# --- end of finding the AWS CLI
 PROJECT_DIR=/home/ec2-user/SageMaker/shardlab
 mkdir -p $PROJECT_DIR
 cat > $PROJECT_DIR/stack.json <<'JSON'
 {"bucket": "${Bucket}", "stateMachineArn": "${StateMachineArn}",
  "resourcePrefix": "${ResourcePrefix}", "region": "${AWS::Region}"}
 JSON
-if [ -n "${NotebooksUri}" ]; then
-  aws s3 cp --region ${AWS::Region} "${NotebooksUri}" /tmp/shardlab-notebooks.zip
+if [ -n "${NotebooksUri}" ] && [ -n "$AWS_CLI" ]; then
+  "$AWS_CLI" s3 cp --region ${AWS::Region} "${NotebooksUri}" /tmp/shardlab-notebooks.zip
   # The system Python is on every AL2023 image (unzip need not be). Files that exist (the user's edits) are kept.
   /usr/bin/python3 - /tmp/shardlab-notebooks.zip $PROJECT_DIR <<'PY'
 import os, sys, zipfile
@@ -82,8 +96,13 @@ OnUnitActiveSec=${IdleCheckMinutes}min
 [Install]
 WantedBy=timers.target
 UNIT
+mkdir -p /etc/systemd/system/shardlab-idle-stop.service.d
+printf '[Service]\nEnvironment=SHARDLAB_AWS_CLI=%s\n' "$AWS_CLI" \
+  > /etc/systemd/system/shardlab-idle-stop.service.d/aws-cli.conf
 systemctl daemon-reload
-systemctl enable --now shardlab-idle-stop.timer
+if [ -n "$AWS_CLI" ]; then
+  systemctl enable --now shardlab-idle-stop.timer
+fi
 """
 
 

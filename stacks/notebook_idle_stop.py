@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -81,7 +82,9 @@ def notebook_name(metadata_file: str) -> str:
 
 def stop_instance(region: str, metadata_file: str) -> None:
     name = notebook_name(metadata_file)
-    subprocess.run(["aws", "sagemaker", "stop-notebook-instance", "--region", region,
+    # The on-start script found the CLI (it is not on every image's PATH) and names it in the unit's environment.
+    aws_cli = os.environ.get("SHARDLAB_AWS_CLI") or "aws"
+    subprocess.run([aws_cli, "sagemaker", "stop-notebook-instance", "--region", region,
                     "--notebook-instance-name", name], check=True)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
+from test_notebook_instance import _lifecycle, rendered_on_start
 from test_stack_definition import allowed, lid_of_type, role_statements
 
 from local.fake_aws import ACCOUNT_ID, REGION
@@ -79,3 +81,34 @@ def test_a_platform_upgrade_renames_the_notebook_so_cloudformation_can_replace_i
     longest = notebook.notebook_instance_name("x" * MAX_PREFIX_LENGTH)
     shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("NotebookInstanceName")
     assert len(longest) <= shape.metadata["max"] and re.fullmatch(shape.metadata["pattern"], longest)
+
+
+def _cli_block(script: str) -> str:
+    return script[script.index("# --- find the AWS CLI"):script.index("# --- end of finding the AWS CLI")]
+
+
+@pytest.mark.parametrize("where", ["path", "image", "nowhere"])
+def test_the_on_start_script_finds_the_aws_cli_or_says_it_is_missing(
+    template: dict[str, Any], tmp_path: Path, where: str
+) -> None:
+    """SageMaker runs the script with PATH=/sbin:bin:/usr/sbin:/usr/bin; the CLI may be elsewhere on the image.
+    A missing CLI must not fail the script (a failed instance rolls the deploy back): it logs why and goes on."""
+    script = rendered_on_start(template)
+    subprocess.run(["/bin/bash", "-n"], input=script, text=True, check=True)  # the whole script parses
+    on_path, image = tmp_path / "path", tmp_path / "conda" / "bin"
+    for folder in (on_path, image):
+        folder.mkdir(parents=True)
+    cli = {"path": on_path, "image": image}.get(where)
+    if cli is not None:
+        (cli / "aws").write_text("#!/bin/sh\n")
+        (cli / "aws").chmod(0o755)
+    block = re.sub(r"^AWS_CLI_PLACES=.*$", f'AWS_CLI_PLACES="/nonexistent {image}"', _cli_block(script),
+                   flags=re.MULTILINE)
+    result = subprocess.run(["/bin/bash", "-c", f'set -euo pipefail\n{block}\necho "found=$AWS_CLI"'],
+                            env={"PATH": str(on_path)}, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"found={cli / 'aws' if cli else ''}"
+    assert ("no AWS CLI found" in result.stderr) == (cli is None)
+    # What needs the CLI runs only with one; the idle check gets the one found.
+    assert 'if [ -n "${NotebooksUri}" ] && [ -n "$AWS_CLI" ]; then\n  "$AWS_CLI" s3 cp' in _lifecycle(template)[0]
+    assert 'if [ -n "$AWS_CLI" ]; then\n  systemctl enable --now shardlab-idle-stop.timer' in script
+    assert "Environment=SHARDLAB_AWS_CLI=%s" in script
