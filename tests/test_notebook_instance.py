@@ -119,7 +119,7 @@ def test_the_idle_check_runs_from_a_systemd_timer_not_cron(template: dict[str, A
     timer = unit(script, "shardlab-idle-stop.timer")
     assert timer["Timer"]["OnActiveSec"] == timer["Timer"]["OnUnitActiveSec"] == "5min"
     assert timer["Install"]["WantedBy"] == "timers.target"
-    commands = [line for line in script.splitlines() if line.startswith("systemctl")]
+    commands = [line.strip() for line in script.splitlines() if line.strip().startswith("systemctl")]
     assert commands == ["systemctl daemon-reload", "systemctl enable --now shardlab-idle-stop.timer"]
     assert script.index("shardlab-idle-stop.timer <<") < script.index("systemctl daemon-reload")
 
