@@ -24,8 +24,14 @@ GUARD_POLL_INTERVAL = Duration.seconds(30)
 # the Provider framework's own total timeout (up to 2 h) must end first: the guard then fails with the list of
 # what is still pending (e.g. an endpoint stuck in Creating, which can only be deleted once it fails, about an
 # hour), the stack goes to DELETE_FAILED, and a later `cdk destroy` starts the guard again (README "Clean-up").
-GUARD_SERVICE_TIMEOUT = Duration.hours(1)
-GUARD_TIMEOUT = Duration.minutes(55)
+# The whole Delete is one onEvent call, the waiter's polls for GUARD_TIMEOUT, and a last isComplete call in flight;
+# a pass bounds its own work (cleanup.sagemaker_cleanup.PASS_LOG_BUDGET_SECONDS), so each call ends well within
+# GUARD_FUNCTION_MINUTES. What is left of the hour is the margin for the framework's own invocations.
+GUARD_SERVICE_MINUTES = 60
+GUARD_FUNCTION_MINUTES = 3
+GUARD_MARGIN_MINUTES = 4
+GUARD_SERVICE_TIMEOUT = Duration.minutes(GUARD_SERVICE_MINUTES)
+GUARD_TIMEOUT = Duration.minutes(GUARD_SERVICE_MINUTES - 2 * GUARD_FUNCTION_MINUTES - GUARD_MARGIN_MINUTES)
 
 
 def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatement]:
@@ -111,12 +117,12 @@ class CleanupGuard(Construct):
         self.on_event = ProjectFunction(
             self, "OnEvent", handler="cleanup.handler.on_event",
             description="shardlab clean-up guard: starts the clean-up when the stack is deleted",
-            timeout=Duration.minutes(5), environment=environment,
+            timeout=Duration.minutes(GUARD_FUNCTION_MINUTES), environment=environment,
         )
         self.is_complete = ProjectFunction(
             self, "IsComplete", handler="cleanup.handler.is_complete",
             description="shardlab clean-up guard: repeats the clean-up until nothing of the stack remains",
-            timeout=Duration.minutes(5), environment=environment,
+            timeout=Duration.minutes(GUARD_FUNCTION_MINUTES), environment=environment,
         )
         statements = [
             *_run_resource_statements(stack, resource_prefix),
@@ -131,6 +137,11 @@ class CleanupGuard(Construct):
                 actions=["sagemaker:ListTags"],
                 resources=[sagemaker_arn(stack, t, resource_prefix)
                            for t in SAGEMAKER_RUNTIME_TYPES],
+            ),
+            iam.PolicyStatement(
+                sid="MarkJobsWhoseLogsAreDeleted",  # later passes skip them (shardlab:logsDeleted)
+                actions=["sagemaker:AddTags"],
+                resources=[sagemaker_arn(stack, "training-job", resource_prefix)],
             ),
             iam.PolicyStatement(
                 sid="FindRunningExecutions",

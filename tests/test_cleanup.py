@@ -100,6 +100,15 @@ class FakeSageMaker:
             raise _missing("model", params["ModelName"], "DeleteModel")
         return {}
 
+    def add_tags(self, **params: Any) -> dict[str, Any]:
+        self._call("add_tags", params)
+        for store in (self.jobs, self.endpoints, self.configs, self.models):
+            for item in store.values():
+                if item["arn"] == params["ResourceArn"]:
+                    item["tags"] = [*item["tags"], *params["Tags"]]
+                    return {"Tags": item["tags"]}
+        raise _missing("resource", params["ResourceArn"], "AddTags")
+
     def list_tags(self, **params: Any) -> dict[str, Any]:
         self._call("list_tags", params)
         self.tag_lookups += 1
@@ -380,3 +389,32 @@ def test_failure_summary_names_the_stage_and_keeps_the_original_error_and_cause(
     assert len(failure_summary({"stage": "Comparison", "error": {"Error": "E", "Cause": "x" * 40000}})["Cause"]) == (
         MAX_CAUSE_LENGTH
     )
+
+
+def test_guard_passes_skip_logs_already_deleted_and_bound_their_log_work(logs: Any) -> None:
+    """SageMaker keeps every job, so a pass must not walk the logs of every run the stack ever had again: a job
+    whose logs a pass deleted is tagged and skipped; and a pass past its log budget leaves the rest pending."""
+    sagemaker = FakeSageMaker()
+    names = [f"shardlab-r{i}-old-{branch}" for i in range(3) for branch in ("replicated", "sharded")]
+    for name in names:
+        sagemaker.add_run(name, "shardlab", endpoint=None)
+        write_sagemaker_logs(logs, name)
+    sfn = FakeStepFunctions([])
+    ticks = iter(range(100))
+
+    def clock() -> float:  # every call is one second later: a budget of 2.5 s covers two jobs
+        return float(next(ticks))
+
+    first = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=None,
+                          log_budget_seconds=2.5, clock=clock)
+    assert first.pending == [f"logs of training-job/{name} (next pass)" for name in names[2:]]
+    assert len(first.deleted_log_groups) == 2
+    logs.calls.clear()
+    rest = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=None)
+    assert rest.pending == [] and len(rest.deleted_log_groups) == 4
+    assert {params.get("logGroupName") for _, params in logs.calls if "logGroupName" in params} >= {
+        f"/aws/sagemaker/Endpoints/{name}" for name in names[2:]}
+    logs.calls.clear()
+    again = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=None)
+    assert again.pending == [] and logs.calls == []  # every job is marked: no log request at all
+    assert all({"Key": "shardlab:logsDeleted", "Value": "true"} in job["tags"] for job in sagemaker.jobs.values())

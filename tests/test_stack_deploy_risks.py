@@ -15,9 +15,10 @@ import pytest
 from test_notebook_instance import _lifecycle, rendered_on_start
 from test_stack_definition import allowed, lid_of_type, role_statements
 
+from cleanup.sagemaker_cleanup import PASS_LOG_BUDGET_SECONDS
 from local.fake_aws import ACCOUNT_ID, REGION
-from local.template import state_machine_logical_id
-from stacks import notebook
+from local.template import lambda_functions, state_machine_logical_id
+from stacks import cleanup, notebook
 from stacks.shardlab_stack import NEW_ACCOUNT_TRAINING_INSTANCES
 from stacks.workflow import VENDED_LOGS_PREFIX
 from workflow_input.config import MAX_PREFIX_LENGTH
@@ -112,3 +113,18 @@ def test_the_on_start_script_finds_the_aws_cli_or_says_it_is_missing(
     assert 'if [ -n "${NotebooksUri}" ] && [ -n "$AWS_CLI" ]; then\n  "$AWS_CLI" s3 cp' in _lifecycle(template)[0]
     assert 'if [ -n "$AWS_CLI" ]; then\n  systemctl enable --now shardlab-idle-stop.timer' in script
     assert "Environment=SHARDLAB_AWS_CLI=%s" in script
+
+
+def test_the_clean_up_guard_ends_within_cloudformations_hour_with_a_margin(template: dict[str, Any]) -> None:
+    """CloudFormation fails the custom resource after its ServiceTimeout (at most an hour) with no word on what
+    was left; the guard's own timeout (its onEvent call, the waiter's polls, a last isComplete call) must end
+    first, with minutes to spare, so the guard fails with its list of what is still pending."""
+    (guard,) = [r for r in template["Resources"].values() if r["Type"] == "Custom::ShardlabCleanupGuard"]
+    service_timeout = int(guard["Properties"]["ServiceTimeout"])
+    assert service_timeout <= 3600
+    timeouts = {spec["handler"]: int(spec["timeout"]) for spec in lambda_functions(template).values()}
+    on_event, is_complete = timeouts["cleanup.handler.on_event"], timeouts["cleanup.handler.is_complete"]
+    worst = on_event + cleanup.GUARD_TIMEOUT.to_seconds() + is_complete
+    assert worst <= service_timeout - 4 * 60, (on_event, cleanup.GUARD_TIMEOUT.to_seconds(), is_complete)
+    # A pass's log work is bounded well inside one call (the listing and deletions of SageMaker resources too).
+    assert is_complete / 2 >= PASS_LOG_BUDGET_SECONDS

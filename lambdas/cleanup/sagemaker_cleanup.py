@@ -233,19 +233,35 @@ def _paginate(sagemaker: Any, operation: str, key: str, **kwargs: Any) -> Iterat
         yield from page.get(key, [])
 
 
+def _stack_tags(sagemaker: Any, arn: str, prefix: str) -> dict[str, str] | None:
+    """The resource's tags if it is this stack's, else None."""
+    tags = {tag.get("Key", ""): tag.get("Value", "") for tag in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
+    return tags if tags.get(STACK_TAG) == prefix else None
+
+
 def _belongs_to_stack(sagemaker: Any, arn: str, prefix: str) -> bool:
-    tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
-    return any(tag.get("Key") == STACK_TAG and tag.get("Value") == prefix for tag in tags)
+    return _stack_tags(sagemaker, arn, prefix) is not None
 
 
-def stack_training_jobs(sagemaker: Any, prefix: str) -> list[tuple[str, str]]:
-    """(name, status) of this stack's training jobs, in any status (a run's other resources share its name)."""
-    return [
-        (job["TrainingJobName"], job["TrainingJobStatus"])
-        for job in _paginate(sagemaker, "list_training_jobs", "TrainingJobSummaries", NameContains=prefix)
-        if job["TrainingJobName"].startswith(f"{prefix}-")
-        and _belongs_to_stack(sagemaker, job["TrainingJobArn"], prefix)
-    ]
+@dataclass(frozen=True)
+class StackJob:
+    name: str
+    status: str
+    arn: str
+    logs_deleted: bool  # a guard pass already deleted its logs (LOGS_DELETED_TAG)
+
+
+def stack_training_jobs(sagemaker: Any, prefix: str) -> list[StackJob]:
+    """This stack's training jobs, in any status (a run's other resources share its name)."""
+    jobs = []
+    for job in _paginate(sagemaker, "list_training_jobs", "TrainingJobSummaries", NameContains=prefix):
+        if not job["TrainingJobName"].startswith(f"{prefix}-"):
+            continue
+        tags = _stack_tags(sagemaker, job["TrainingJobArn"], prefix)
+        if tags is not None:
+            jobs.append(StackJob(job["TrainingJobName"], job["TrainingJobStatus"], job["TrainingJobArn"],
+                                 tags.get(LOGS_DELETED_TAG) == "true"))
+    return jobs
 
 
 def stack_resources(sagemaker: Any, prefix: str, *, operation: str, key: str, name_key: str,
@@ -269,8 +285,17 @@ def stop_running_executions(stepfunctions: Any, state_machine_arn: str, report: 
             report.stopped_executions.append(execution["executionArn"])
 
 
-def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
-                  state_machine_arn: str | None) -> CleanupReport:
+# SageMaker keeps every training job's description, so the stack's jobs grow with every run. A guard pass
+# (repeated every 30 s) tags a job whose logs it deleted, and later passes skip it; and one pass works on logs
+# for at most PASS_LOG_BUDGET_SECONDS (what is left is pending for the next pass), well inside the guard
+# functions' timeout (stacks/cleanup.py).
+LOGS_DELETED_TAG = "shardlab:logsDeleted"
+PASS_LOG_BUDGET_SECONDS = 90.0
+
+
+def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str, state_machine_arn: str | None,
+                  log_budget_seconds: float = PASS_LOG_BUDGET_SECONDS,
+                  clock: Callable[[], float] = time.monotonic) -> CleanupReport:
     """One pass over everything the stack's runs may have left; `pending` empty means nothing remains."""
     report = CleanupReport()
     if state_machine_arn:
@@ -280,11 +305,11 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
             if error_code(error) != "StateMachineDoesNotExist":
                 raise
     jobs = stack_training_jobs(sagemaker, prefix)
-    for name, status in jobs:
-        if status in RUNNING_TRAINING_STATES:
-            if status == "InProgress" and _stop_if_in_progress(sagemaker, name):
-                report.stopped_training_jobs.append(name)
-            report.pending.append(f"training-job/{name}")
+    for job in jobs:
+        if job.status in RUNNING_TRAINING_STATES:
+            if job.status == "InProgress" and _stop_if_in_progress(sagemaker, job.name):
+                report.stopped_training_jobs.append(job.name)
+            report.pending.append(f"training-job/{job.name}")
     endpoints = stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
                                 name_key="EndpointName", arn_key="EndpointArn")
     for endpoint in endpoints:
@@ -292,11 +317,21 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
         delete_endpoint(sagemaker, endpoint["EndpointName"], report, wait_until_gone=True)
     # Every endpoint of a run is named after its training job, so the stack's jobs name all its logs.
     remaining_endpoints = {endpoint["EndpointName"] for endpoint in endpoints}
-    for name, status in jobs:
-        if name not in remaining_endpoints:
-            delete_endpoint_logs(logs, name, report)
-        if status not in RUNNING_TRAINING_STATES:
-            delete_training_logs(logs, name, report)
+    deadline = clock() + log_budget_seconds
+    for job in jobs:
+        if job.logs_deleted:
+            continue
+        if clock() > deadline:
+            report.pending.append(f"logs of training-job/{job.name} (next pass)")
+            continue
+        endpoint_gone = job.name not in remaining_endpoints
+        stopped = job.status not in RUNNING_TRAINING_STATES
+        if endpoint_gone:
+            delete_endpoint_logs(logs, job.name, report)
+        if stopped:
+            delete_training_logs(logs, job.name, report)
+        if endpoint_gone and stopped:
+            sagemaker.add_tags(ResourceArn=job.arn, Tags=[{"Key": LOGS_DELETED_TAG, "Value": "true"}])
     for config in stack_resources(sagemaker, prefix, operation="list_endpoint_configs", key="EndpointConfigs",
                                   name_key="EndpointConfigName", arn_key="EndpointConfigArn"):
         delete_endpoint_config(sagemaker, config["EndpointConfigName"], report)
