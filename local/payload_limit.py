@@ -115,16 +115,16 @@ def installed() -> Iterator[None]:
     for module in _SIZE_CHECK_MODULES:
         module.is_within_size_quota = within_limit
     for builder, original in zip(_INPUT_BUILDERS, saved_builders, strict=True):
-        builder._eval_body = _check_built_input(original)  # type: ignore[method-assign]
-    matcher._eval_body = _terminal_errors_escape_states_all(saved_matcher)  # type: ignore[method-assign]
+        builder._eval_body = _check_built_input(original)
+    matcher._eval_body = _terminal_errors_escape_states_all(saved_matcher)
     try:
         yield
     finally:
         for module, check in zip(_SIZE_CHECK_MODULES, saved_checks, strict=True):
             module.is_within_size_quota = check
         for builder, original in zip(_INPUT_BUILDERS, saved_builders, strict=True):
-            builder._eval_body = original  # type: ignore[method-assign]
-        matcher._eval_body = saved_matcher  # type: ignore[method-assign]
+            builder._eval_body = original
+        matcher._eval_body = saved_matcher
 
 
 @contextlib.contextmanager

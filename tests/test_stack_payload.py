@@ -167,7 +167,7 @@ def extreme_input(train_years: list[int], test_year: int, instance_count: int) -
     }
 
 
-def run(template: dict[str, Any], definition: dict[str, Any], pipeline: Pipeline,
+def run(template: dict[str, Any], definition: dict[str, Any], pipeline: Pipeline, *,
         execution_input: dict[str, Any], monkeypatch: pytest.MonkeyPatch, name: str) -> dict[str, Any]:
     monkeypatch.setattr(dataprep_handler, "_s3", lambda: pipeline.s3)
     handlers = {
@@ -213,7 +213,8 @@ def test_every_valid_input_stays_well_under_the_payload_limit(
                 s3 = MemoryS3()
                 execution_input = extreme_input(train_years, test_year, instance_count)
                 label = f"{len(train_years) + 1} years, instanceCount {instance_count}"
-                first = run(template, definition, Pipeline(s3), execution_input, monkeypatch, "prepare")
+                first = run(template, definition, Pipeline(s3), execution_input=execution_input,
+                            monkeypatch=monkeypatch, name="prepare")
                 assert first["status"] == "SUCCEEDED", (label, first.get("error"), first.get("cause", "")[:300])
                 worst[label] = max(sizes)
                 sizes.clear()
@@ -221,11 +222,10 @@ def test_every_valid_input_stays_well_under_the_payload_limit(
                     continue
                 # The same data parameters: the cached dataset's path, then the failure path with the longest
                 # cause (the most Map items and instances: the largest config and dataset of all).
-                again = run(template, definition, Pipeline(s3, compare_error="e" * MAX_CAUSE), execution_input,
-                            monkeypatch, "cached")
+                again = run(template, definition, Pipeline(s3, compare_error="e" * MAX_CAUSE),
+                            execution_input=execution_input, monkeypatch=monkeypatch, name="cached")
                 assert again["error"] == "ComparisonFailed", (label, again.get("error"),
                                                               again.get("cause", "")[:300])
                 worst[f"{label}, cached, failed"] = max(sizes)
                 sizes.clear()
-    print(worst)
     assert max(worst.values()) <= payload_limit.PAYLOAD_LIMIT_BYTES * HEADROOM, worst

@@ -524,6 +524,7 @@ def _checked_objects(
 
 def _manifest(
     event: Mapping[str, Any],
+    *,
     codes: list[str],
     record_size: int,
     objects: list[dict[str, Any]],
@@ -575,7 +576,8 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
             f"{train_count} train objects cannot feed instanceCount={instance_count} {SHARDED_BY_S3_KEY} hosts"
         )
     objects = _checked_objects(_listed_sizes(s3, bucket, dataset_prefix), bucket, channel_keys, record_size)
-    manifest = _manifest(event, codes, record_size, objects, instance_count, shards)
+    manifest = _manifest(event, codes=codes, record_size=record_size, objects=objects,
+                         instance_count=instance_count, shards=shards)
     s3.put_object(
         Bucket=bucket,
         Key=f"{dataset_prefix}{MANIFEST_NAME}",
