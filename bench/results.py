@@ -56,9 +56,7 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def figure(
-    name: str, rounds: Sequence[float], *, label: str, baseline: str, detail: str = ""
-) -> dict[str, Any]:
+def figure(name: str, rounds: Sequence[float], *, label: str, baseline: str, detail: str = "") -> dict[str, Any]:
     """One figure from its per-round values: median, spread, best, and whether the median meets its target."""
     if not rounds:
         raise ValueError(f"{name}: no rounds measured")
@@ -129,8 +127,13 @@ def commit() -> str:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")

@@ -1,13 +1,17 @@
 """Streaming S3 reads (line by line, never the whole object in memory) and all-or-nothing S3 writes.
 
 Written here instead of using s3transfer's managed upload: we need the abort-on-any-failure guarantee and
-a single PutObject for small outputs, and the read side must hand lines to the parser as the GET streams.
+a single PutObject for small outputs, and the read side must hand lines to the parser as the GET streams
+(read ahead on a thread of its own, so the network and the parse overlap).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any
@@ -23,27 +27,66 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part except the last must be at lea
 DEFAULT_PART_SIZE = 8 * 1024 * 1024  # 10,000 parts x 8 MiB = 80 GB, far above any GDELT year
 MAX_PARTS = 10_000
 _READ_BUFFER = 1024 * 1024
+_PREFETCH_CHUNKS = 4  # read-ahead: at most 4 x 1 MiB of the object wait to be parsed
 _MISSING_OBJECT_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
-class _StreamingBodyReader(io.RawIOBase):
+class _PrefetchingBodyReader(io.RawIOBase):
     """Adapts botocore's StreamingBody (``read(n)``) to the raw-IO interface so io.BufferedReader can split
-    lines in C while the GET streams."""
+    lines in C while the GET streams, and reads the body on a thread of its own: the socket reads (and
+    botocore's checksum of what arrives) overlap the parsing instead of alternating with it. At most
+    ``_PREFETCH_CHUNKS`` chunks wait, so memory stays bounded however large the object is."""
 
     def __init__(self, body: Any) -> None:
         self._body = body
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_PREFETCH_CHUNKS)
+        self._stopping = threading.Event()
+        self._pending = memoryview(b"")
+        self._finished = False
+        self._thread = threading.Thread(target=self._fill, name="s3-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                chunk = self._body.read(_READ_BUFFER)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # handed to the reading thread, which raises it
+            self._put(error)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stopping.is_set():
+            with suppress(queue.Full):
+                self._chunks.put(item, timeout=0.1)
+                return
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
-        size = len(data)
-        buffer[:size] = data
+        if not self._pending:
+            if self._finished:
+                return 0
+            item = self._chunks.get()
+            if isinstance(item, BaseException):
+                self._finished = True
+                raise item
+            if not item:
+                self._finished = True
+                return 0
+            self._pending = memoryview(item)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
         return size
 
     def close(self) -> None:
-        self._body.close()
+        if not self.closed:
+            self._stopping.set()
+            self._thread.join()
+            self._body.close()
         super().close()
 
 
@@ -65,7 +108,7 @@ def open_lines(s3: S3Client, bucket: str, key: str) -> Iterator[Iterable[bytes]]
         if is_missing_object(error):
             raise SourceDataError(f"source object s3://{bucket}/{key} does not exist") from error
         raise SourceDataError(f"cannot read s3://{bucket}/{key}: {describe_client_error(error)}") from error
-    reader = io.BufferedReader(_StreamingBodyReader(response["Body"]), buffer_size=_READ_BUFFER)
+    reader = io.BufferedReader(_PrefetchingBodyReader(response["Body"]), buffer_size=_READ_BUFFER)
     try:
         yield reader
     except (BotoCoreError, OSError) as error:
@@ -201,3 +244,55 @@ class S3ObjectWriter:
             MultipartUpload={"Parts": self._parts},
         )
         self._upload_id = None
+
+
+class _StoppedError(Exception):
+    """Another object of the same write failed: this one stops and aborts."""
+
+
+def write_objects(
+    s3: S3Client,
+    bucket: str,
+    objects: Sequence[tuple[str, Callable[[], Iterable[bytes]]]],
+    *,
+    part_size: int = DEFAULT_PART_SIZE,
+    content_type: str = "application/octet-stream",
+    writers: int = 2,
+) -> tuple[list[str], int]:
+    """Writes each ``(key, chunks)`` object, ``writers`` at a time, all or nothing: (keys in order, bytes).
+
+    While one object waits on S3 another is encoded (the chunks are produced on the writing thread). If any
+    write fails, the others stop, every object already written is deleted, and the first failure (in the
+    order of ``objects``) is raised."""
+    stop = threading.Event()
+
+    def write(key: str, chunks: Callable[[], Iterable[bytes]]) -> int:
+        with S3ObjectWriter(s3, bucket, key, part_size=part_size, content_type=content_type) as out:
+            for chunk in chunks():
+                if stop.is_set():
+                    raise _StoppedError
+                out.write(chunk)
+        return out.bytes_written
+
+    with ThreadPoolExecutor(max_workers=max(1, writers), thread_name_prefix="s3-write") as pool:
+        futures = [pool.submit(write, key, chunks) for key, chunks in objects]
+        for future in futures:
+            if future.exception() is not None:
+                stop.set()
+                for pending in futures:
+                    pending.cancel()
+                break
+        # Leaving the pool waits for the writes already running.
+    written = [key for (key, _), future in zip(objects, futures, strict=True) if _succeeded(future)]
+    failures = [future.exception() for future in futures if not future.cancelled() and future.exception()]
+    first = next((error for error in failures if not isinstance(error, _StoppedError)), None)
+    if first is not None:
+        for key in written:
+            with suppress(ClientError, BotoCoreError):  # the original failure is what the caller needs to see
+                s3.delete_object(Bucket=bucket, Key=key)
+        raise first
+    return written, sum(future.result() for future in futures)
+
+
+def _succeeded(future: Future[int]) -> bool:
+    return not future.cancelled() and future.exception() is None
