@@ -3,6 +3,7 @@ list's, so the report's median and comparison.png's histogram do not change."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -14,7 +15,7 @@ from compare.metrics import ConstantPredictionErrors, LabelSpread, SortedRuns, m
 def runs_of(values: list[float], cuts: list[int]) -> SortedRuns:
     runs = SortedRuns()
     bounds = [0, *cuts, len(values)]
-    for index, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for index, (start, stop) in enumerate(itertools.pairwise(bounds)):
         runs.add(index, values[start:stop])
     return runs
 
@@ -25,7 +26,7 @@ def test_kth_and_count_below_equal_the_merged_list(seed: int) -> None:
     # Ties, zeros, subnormals, huge values and empty runs, as absolute errors can have.
     pool = [0.0, 5e-324, 1e-300, 0.5, 0.5, 1.0, 3.25, 1e300, float("inf")]
     values = [draw.choice(pool) if draw.random() < 0.3 else abs(draw.gauss(0, 3)) for _ in range(2001)]
-    cuts = sorted(draw.sample(range(len(values)), 7) + [0, len(values)])
+    cuts = sorted([*draw.sample(range(len(values)), 7), 0, len(values)])
     runs = runs_of(values, cuts)
     merged = sorted(values)
     assert runs.merged() == merged
