@@ -1,5 +1,5 @@
 """The shard step's S3 overlap (dataprep.s3io): the GET is read ahead on its own thread, bounded, and a year's
-objects are written two at a time, still all or nothing."""
+objects can be written two at a time, still all or nothing."""
 
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def test_objects_are_written_two_at_a_time(s3: Any) -> None:
         both_writing.wait()  # only passes if the other object is being written at the same time
         yield b" done"
 
-    keys, size = s3io.write_objects(s3, BUCKET, [("a", lambda: chunks("a")), ("b", lambda: chunks("b"))])
+    objects = [("a", lambda: chunks("a")), ("b", lambda: chunks("b"))]
+    keys, size = s3io.write_objects(s3, BUCKET, objects, writers=2)
     assert keys == ["a", "b"] and size == 12
     assert s3.get_object(Bucket=BUCKET, Key="b")["Body"].read() == b"b done"
 
@@ -104,5 +105,5 @@ def test_a_failed_object_removes_the_others_and_raises_the_first_failure(s3: Any
 
     objects = [(key, lambda key=key: iter([key.encode() * 10])) for key in ("a", "b", "c", "d")]
     with pytest.raises(OutputWriteError, match="writing s3://overlap-test/c failed: InternalError"):
-        s3io.write_objects(FailingPut(), BUCKET, objects)
+        s3io.write_objects(FailingPut(), BUCKET, objects, writers=2)
     assert s3.list_objects_v2(Bucket=BUCKET).get("Contents", []) == []  # a, b (and d, if it started) deleted

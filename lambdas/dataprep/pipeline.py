@@ -325,6 +325,11 @@ def _plan_outputs(request: ShardRequest, row_count: int, where: str) -> list[tup
     return outputs
 
 
+# Records per chunk handed to the writer: 1,024 rather than the encoder's 8,192 lowers the shard step's peak
+# RSS by ~10 MiB at no cost in time (bench/bench_shard.py).
+_WRITE_CHUNK_ROWS = 1024
+
+
 def _write_outputs(
     s3: S3Client,
     bucket: str,
@@ -335,7 +340,7 @@ def _write_outputs(
     part_size: int,
 ) -> tuple[list[str], int]:
     """(keys written, bytes written); a year is all its objects or none of them (dataprep.s3io.write_objects)."""
-    objects = [(key, functools.partial(encoder.iter_chunks, kept, rows)) for key, rows in outputs]
+    objects = [(key, functools.partial(encoder.iter_chunks, kept, rows, _WRITE_CHUNK_ROWS)) for key, rows in outputs]
     return write_objects(s3, bucket, objects, part_size=part_size, content_type=RECORDIO_PROTOBUF)
 
 

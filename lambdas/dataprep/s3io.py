@@ -24,7 +24,9 @@ from lambda_common.aws_errors import client_error_text, error_code
 S3Client = Any  # boto3's S3 client (no type stubs in the Lambda runtime)
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3: every part except the last must be at least 5 MiB
-DEFAULT_PART_SIZE = 8 * 1024 * 1024  # 10,000 parts x 8 MiB = 80 GB, far above any GDELT year
+# S3's minimum: the writer holds a part and its copy for the upload, so smaller parts lower the shard step's
+# peak RSS (bench/bench_shard.py); 10,000 parts x 5 MiB = 50 GB, far above any GDELT year.
+DEFAULT_PART_SIZE = MIN_PART_SIZE
 MAX_PARTS = 10_000
 _READ_BUFFER = 1024 * 1024
 _PREFETCH_CHUNKS = 4  # read-ahead: at most 4 x 1 MiB of the object wait to be parsed
@@ -257,13 +259,15 @@ def write_objects(
     *,
     part_size: int = DEFAULT_PART_SIZE,
     content_type: str = "application/octet-stream",
-    writers: int = 2,
+    writers: int = 1,
 ) -> tuple[list[str], int]:
     """Writes each ``(key, chunks)`` object, ``writers`` at a time, all or nothing: (keys in order, bytes).
 
-    While one object waits on S3 another is encoded (the chunks are produced on the writing thread). If any
-    write fails, the others stop, every object already written is deleted, and the first failure (in the
-    order of ``objects``) is raised."""
+    With two writers, one object is encoded while another waits on S3 (the chunks are produced on the writing
+    thread). If any write fails, the others stop, every object already written is deleted, and the first
+    failure (in the order of ``objects``) is raised. One writer by default: measured through loopback S3
+    (bench/bench_shard.py), two took the year from 2.0 to 1.9 s but raised the peak RSS from 79 to 91 MiB,
+    over the shard step's memory target (0.1x the notebook's)."""
     stop = threading.Event()
 
     def write(key: str, chunks: Callable[[], Iterable[bytes]]) -> int:
