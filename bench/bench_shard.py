@@ -218,6 +218,11 @@ def run_notebook_s3(codes: list[str]) -> dict[str, Any]:
     }
 
 
+def _bytes(body: Any) -> bytes:
+    """A request body as boto3 takes it: bytes, or a file to read."""
+    return body.read() if hasattr(body, "read") else bytes(body)
+
+
 class FileBackedS3:
     """Just the S3 calls shard_year makes, served from local files (the benchmark measures our code, not S3)."""
 
@@ -232,8 +237,8 @@ class FileBackedS3:
     def _path(self, key: str) -> Path:
         return self._scratch / key.replace("/", "_")
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
-        self._path(Key).write_bytes(Body)
+    def put_object(self, Bucket: str, Key: str, Body: Any, **_: Any) -> dict[str, Any]:
+        self._path(Key).write_bytes(_bytes(Body))
         return {}
 
     def create_multipart_upload(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
@@ -246,10 +251,10 @@ class FileBackedS3:
         Key: str,
         UploadId: str,
         PartNumber: int,
-        Body: bytes,
+        Body: Any,
         **_: Any,
     ) -> dict[str, Any]:
-        self._uploads[UploadId].write(Body)
+        self._uploads[UploadId].write(_bytes(Body))
         return {"ETag": f'"{PartNumber}"'}
 
     def complete_multipart_upload(self, Bucket: str, Key: str, UploadId: str, **_: Any) -> dict[str, Any]:
