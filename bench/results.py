@@ -86,7 +86,7 @@ def check(figures: Sequence[dict[str, Any]]) -> int:
         target = TARGETS[entry["name"]]
         line = (
             f"{entry['name']}: median {entry['median']:g}{target.unit} (spread {entry['spread'][0]:g}–"
-            f"{entry['spread'][1]:g}, best {entry['best']:g}, {len(entry['rounds'])} rounds), target {target.text()}"
+            f"{entry['spread'][1]:g}, best {entry['best']:g}, {_rounds(entry)}), target {target.text()}"
         )
         if target.met(entry["median"]):
             print("MET " + line)
@@ -177,8 +177,12 @@ def _value(entry: dict[str, Any]) -> str:
     unit = entry["unit"]
     space = " " if unit == "s" else ""
     low, high = entry["spread"]
-    rounds = len(entry["rounds"])
-    return f"{entry['median']:g}{space}{unit} (spread {low:g}–{high:g}, best {entry['best']:g}, {rounds} rounds)"
+    return f"{entry['median']:g}{space}{unit} (spread {low:g}–{high:g}, best {entry['best']:g}, {_rounds(entry)})"
+
+
+def _rounds(entry: dict[str, Any]) -> str:
+    count = len(entry["rounds"])
+    return f"{count} round{'' if count == 1 else 's'}"
 
 
 def render_table(path: Path = RESULTS_PATH) -> str:

@@ -20,6 +20,7 @@ ensure_lambda_path()
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from results import render_table as benchmark_table  # noqa: E402
+
 from stacks.config import settings_table  # noqa: E402
 from workflow_input.tables import config_table, cross_check_list, input_table  # noqa: E402
 
