@@ -1,18 +1,28 @@
-"""Benchmark: shardlab's ``shard_year`` against the seed notebook's data preparation, on one generated year.
+"""Benchmark: shardlab's shard step against the seed notebook's data preparation, on one generated year.
 
-Baseline ("notebook"): the workshop's path for one training year with today's libraries: ``pd.read_csv(sep='\\t')``
-+ the notebook's ``transform_gdelt`` (``np.isin`` for the removed ``np.in1d``, ``get_dummies``) +
-``sample(frac=1, random_state=1729)`` + 90/10 split + ``sagemaker.amazon.common.write_numpy_to_dense_tensor``
-into the in-memory buffer the notebook uploads (the upload itself is left out of both sides).
-Candidate ("shardlab"): ``dataprep.pipeline.shard_year`` reading the same file through a file-backed
-stand-in for the S3 client (GET = open file, PutObject/UploadPart = write to a scratch dir).
+Two ways, each side as it really runs:
+
+- From a local file. Baseline ("notebook"): the workshop's path for one training year with today's libraries:
+  ``pd.read_csv(sep='\\t')`` + the notebook's ``transform_gdelt`` (``np.isin`` for the removed ``np.in1d``,
+  ``get_dummies``) + ``sample(frac=1, random_state=1729)`` + 90/10 split +
+  ``sagemaker.amazon.common.write_numpy_to_dense_tensor`` into the in-memory buffers the notebook uploads (no
+  upload). Candidate ("shardlab"): ``dataprep.pipeline.shard_year`` reading the same file through a file-backed
+  stand-in for the S3 client (GET = open file, PutObject/UploadPart = write to a scratch dir).
+- Through S3: one S3 endpoint on loopback (moto's server in its own process, as local mode serves S3).
+  Baseline: the seed notebook's ``get_gdelt`` and ``write_to_s3``: ``Bucket.download_file`` of the year to a
+  local file, the same pandas path, then ``Object.upload_fileobj`` of each channel's buffer. Candidate: the
+  shard Lambda's handler (``dataprep.handler.shard``, its boto3 client pointed at the endpoint by
+  ``AWS_ENDPOINT_URL_S3``), which streams the year in and writes its objects. The objects it writes must be
+  byte for byte the ones the file run wrote.
 
 Each run is its own process, so peak RSS (``ru_maxrss``) is that path's own peak, imports included (the
 notebook imports pandas/numpy/sagemaker, a Lambda has boto3 loaded). Time excludes interpreter start-up and
-imports. Prints best-of-N wall seconds (and CPU seconds,
-steadier on a busy machine), rows/s, peak RSS, and the two ratios. Targets: >= 2x faster, <= 1/5 memory.
+imports. The four runs alternate for ``--rounds`` rounds (the order reversed every other round) and each
+round gives a ratio; prints every run's wall and CPU seconds, rows/s and peak RSS, then the median, spread and
+best of each ratio against its target (``bench/results.py``); exits 1 if a median misses it. ``--record``
+writes the figures to ``bench/results.json``.
 
-Usage: ``python bench/bench_shard.py [--rows 430941] [--repeat 3]``
+Usage: ``python bench/bench_shard.py [--rows 430941] [--rounds 5] [--record]``
 """
 
 # N803: the stand-in takes boto3's keyword names; E712: the notebook's `!= True` filter is kept verbatim.
@@ -21,9 +31,11 @@ Usage: ``python bench/bench_shard.py [--rows 430941] [--repeat 3]``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +44,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench")]
 REAL_1979_ROWS = 430_941
+SOURCE_BUCKET, SOURCE_KEY = "gdelt-open-data", "events/1979.csv"
+BUCKET, DATASET_PREFIX = "bench", "datasets/bench/"
+VARIANTS = ("notebook", "shardlab", "notebook-s3", "shardlab-s3")
 SEED = 1729
 TRAIN_FRACTION = 0.9
 
@@ -102,15 +118,12 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def run_notebook(path: Path, codes: list[str]) -> dict[str, Any]:
-    import io
+def _notebook_channels(path: Path, codes: list[str]) -> tuple[int, dict[str, Any]]:
+    """The seed notebook's pandas path: (rows read, {channel: (features, labels)}) of one training year."""
     import warnings
 
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    import boto3  # noqa: F401  (imported by the notebook)
     import numpy as np
     import pandas as pd
-    import sagemaker.amazon.common as smac
 
     warnings.simplefilter("ignore")
     events = [int(code) for code in codes]  # the notebook's crosstab index holds int codes
@@ -136,27 +149,78 @@ def run_notebook(path: Path, codes: list[str]) -> dict[str, Any]:
             ]
         )
 
-    def write_buffer(features: Any, labels: Any) -> int:
-        buf = io.BytesIO()
-        smac.write_numpy_to_dense_tensor(buf, features.astype("float32"), labels.astype("float32"))
-        return buf.getbuffer().nbytes
-
-    started, cpu_started = time.perf_counter(), time.process_time()
     df = pd.read_csv(path, sep="\t")
     df.columns = HISTORICAL_HEADER
     rows_read = len(df) + 1  # read_csv consumed the first row as the header
     data = transform_gdelt(df, events).sample(frac=1, random_state=SEED).to_numpy()
     del df
     cut = int(TRAIN_FRACTION * data.shape[0])
-    bytes_out = write_buffer(data[:cut, 1:], data[:cut, 0]) + write_buffer(data[cut:, 1:], data[cut:, 0])
+    return rows_read, {"train": (data[:cut, 1:], data[:cut, 0]), "validation": (data[cut:, 1:], data[cut:, 0])}
+
+
+def _notebook_buffer(features: Any, labels: Any) -> Any:
+    import io
+
+    import sagemaker.amazon.common as smac
+
+    buf = io.BytesIO()
+    smac.write_numpy_to_dense_tensor(buf, features.astype("float32"), labels.astype("float32"))
+    buf.seek(0)
+    return buf
+
+
+def _import_notebook_libraries() -> None:
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    import boto3  # noqa: F401  (imported by the notebook)
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import sagemaker.amazon.common  # noqa: F401
+
+
+def run_notebook(path: Path, codes: list[str]) -> dict[str, Any]:
+    _import_notebook_libraries()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    rows_read, channels = _notebook_channels(path, codes)
+    bytes_out = sum(_notebook_buffer(*channel).getbuffer().nbytes for channel in channels.values())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {
         "seconds": seconds,
         "cpuSeconds": cpu,
         "rowsRead": rows_read,
-        "rowsKept": int(data.shape[0]),
+        "rowsKept": sum(len(labels) for _, labels in channels.values()),
         "bytesOut": bytes_out,
     }
+
+
+def run_notebook_s3(codes: list[str]) -> dict[str, Any]:
+    """The seed notebook's get_gdelt + write_to_s3 against the endpoint in AWS_ENDPOINT_URL_S3."""
+    _import_notebook_libraries()
+    import boto3
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    s3 = boto3.resource("s3")
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / ".gdelt.csv"
+        s3.Bucket(SOURCE_BUCKET).download_file(SOURCE_KEY, str(local))
+        rows_read, channels = _notebook_channels(local, codes)
+    bytes_out = 0
+    for channel, (features, labels) in channels.items():
+        buf = _notebook_buffer(features, labels)
+        bytes_out += buf.getbuffer().nbytes
+        s3.Bucket(BUCKET).Object(f"notebook/{channel}/1979.data").upload_fileobj(buf)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {
+        "seconds": seconds,
+        "cpuSeconds": cpu,
+        "rowsRead": rows_read,
+        "rowsKept": sum(len(labels) for _, labels in channels.values()),
+        "bytesOut": bytes_out,
+    }
+
+
+def _bytes(body: Any) -> bytes:
+    """A request body as boto3 takes it: bytes, or a file to read."""
+    return body.read() if hasattr(body, "read") else bytes(body)
 
 
 class FileBackedS3:
@@ -173,8 +237,8 @@ class FileBackedS3:
     def _path(self, key: str) -> Path:
         return self._scratch / key.replace("/", "_")
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
-        self._path(Key).write_bytes(Body)
+    def put_object(self, Bucket: str, Key: str, Body: Any, **_: Any) -> dict[str, Any]:
+        self._path(Key).write_bytes(_bytes(Body))
         return {}
 
     def create_multipart_upload(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
@@ -187,10 +251,10 @@ class FileBackedS3:
         Key: str,
         UploadId: str,
         PartNumber: int,
-        Body: bytes,
+        Body: Any,
         **_: Any,
     ) -> dict[str, Any]:
-        self._uploads[UploadId].write(Body)
+        self._uploads[UploadId].write(_bytes(Body))
         return {"ETag": f'"{PartNumber}"'}
 
     def complete_multipart_upload(self, Bucket: str, Key: str, UploadId: str, **_: Any) -> dict[str, Any]:
@@ -207,6 +271,26 @@ class FileBackedS3:
         return {}
 
 
+def shard_event(codes: list[str]) -> dict[str, Any]:
+    return {
+        "sourceBucket": SOURCE_BUCKET,
+        "sourcePrefix": SOURCE_KEY.rsplit("/", 1)[0] + "/",
+        "year": 1979,
+        "role": "train",
+        "eventCodes": codes,
+        "seed": SEED,
+        "trainFraction": TRAIN_FRACTION,
+        "maxBadRowFraction": 0.01,
+        "bucket": BUCKET,
+        "datasetPrefix": DATASET_PREFIX,
+        "instanceCount": 5,
+    }
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def run_shardlab(path: Path, codes: list[str]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "lambdas"))
     import boto3  # noqa: F401  (loaded in every Lambda Python runtime)
@@ -215,51 +299,84 @@ def run_shardlab(path: Path, codes: list[str]) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as scratch:
         s3 = FileBackedS3(path, Path(scratch))
-        event = {
-            "sourceBucket": "gdelt-open-data",
-            "sourcePrefix": "events/",
-            "year": 1979,
-            "role": "train",
-            "eventCodes": codes,
-            "seed": SEED,
-            "trainFraction": TRAIN_FRACTION,
-            "maxBadRowFraction": 0.01,
-            "bucket": "bench",
-            "datasetPrefix": "datasets/bench/",
-            "instanceCount": 5,
-        }
         started, cpu_started = time.perf_counter(), time.process_time()
-        stats = shard_year(s3, event)
+        stats = shard_year(s3, shard_event(codes))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        digests = {key: _sha256(s3._path(key).read_bytes()) for key in stats["keys"]}
     return {
         "seconds": seconds,
         "cpuSeconds": cpu,
         "rowsRead": stats["rowsRead"],
         "rowsKept": stats["rowsKept"],
         "bytesOut": stats["bytesOut"],
+        "objects": digests,
     }
 
 
-def child(variant: str, path: Path, codes: list[str]) -> None:
-    result = (run_notebook if variant == "notebook" else run_shardlab)(path, codes)
+def run_shardlab_s3(codes: list[str]) -> dict[str, Any]:
+    """The shard Lambda's handler, its client pointed at the endpoint by AWS_ENDPOINT_URL_S3."""
+    sys.path.insert(0, str(ROOT / "lambdas"))
+    import boto3
+
+    from dataprep import handler
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    stats = handler.shard(shard_event(codes), None)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    s3 = boto3.client("s3")
+    digests = {key: _sha256(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) for key in stats["keys"]}
+    return {
+        "seconds": seconds,
+        "cpuSeconds": cpu,
+        "rowsRead": stats["rowsRead"],
+        "rowsKept": stats["rowsKept"],
+        "bytesOut": stats["bytesOut"],
+        "objects": digests,
+    }
+
+
+def child(variant: str, path: Path | None, codes: list[str]) -> None:
+    if variant.endswith("-s3"):
+        result = (run_notebook_s3 if variant == "notebook-s3" else run_shardlab_s3)(codes)
+    else:
+        assert path is not None
+        result = (run_notebook if variant == "notebook" else run_shardlab)(path, codes)
     result["peakRssBytes"] = _peak_rss_bytes()
     print(json.dumps(result))
 
 
-def measure(variant: str, path: Path, codes: list[str], repeat: int) -> dict[str, Any]:
-    runs = []
-    for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", variant, "--input", str(path), "--codes", ",".join(codes)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best = min(runs, key=lambda run: run["seconds"])
-    best["cpuSeconds"] = min(run["cpuSeconds"] for run in runs)
-    best["peakRssBytes"] = max(run["peakRssBytes"] for run in runs)
-    return best
+def run_child(variant: str, path: Path, codes: list[str], environment: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "--input", str(path), "--codes", ",".join(codes)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def serve_s3() -> None:
+    """moto's S3 server on loopback, in this process, until stdin closes."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    print(f"http://{host}:{port}", flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+def s3_environment(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": url,
+    }
 
 
 def top_codes(path: Path) -> list[str]:
@@ -274,43 +391,122 @@ def top_codes(path: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="shard_year vs the seed notebook's pandas path")
+    parser = argparse.ArgumentParser(
+        description="shard step vs the seed notebook's pandas path, from a file and via S3"
+    )
     parser.add_argument("--rows", type=int, default=REAL_1979_ROWS)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", choices=["notebook", "shardlab"])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the four runs (median ratios)")
+    parser.add_argument("--record", action="store_true", help="write the figures to bench/results.json")
+    parser.add_argument("--child", choices=VARIANTS)
     parser.add_argument("--input", type=Path)
     parser.add_argument("--codes")
+    parser.add_argument("--serve-s3", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_s3:
+        serve_s3()
+        return 0
     if args.child:
         child(args.child, args.input, args.codes.split(","))
         return 0
 
     sys.path.insert(0, str(ROOT / "data"))
+    import boto3
+    from results import check, figure, load_average, record
     from scale_up import write_year
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "1979.csv"
-        size = write_year(path, args.rows)
-        codes = top_codes(path)
+    load_before, bench_started = load_average(), time.perf_counter()
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-s3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # its request log
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        environment = s3_environment(server.stdout.readline().strip())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "1979.csv"
+            size = write_year(path, args.rows)
+            codes = top_codes(path)
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=environment["AWS_ENDPOINT_URL_S3"],
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+                region_name="us-east-1",
+            )
+            for bucket in (SOURCE_BUCKET, BUCKET):
+                s3.create_bucket(Bucket=bucket)
+            s3.upload_file(str(path), SOURCE_BUCKET, SOURCE_KEY)
+            print(
+                f"input: {args.rows:,} generated rows ({size / 2**20:.1f} MiB), top-20 codes of that year; "
+                f"{args.rounds} rounds of the four runs, each run in its own process; S3 at "
+                f"{environment['AWS_ENDPOINT_URL_S3']} (moto, its own process)"
+            )
+            for round_index in range(args.rounds):
+                for variant in VARIANTS if round_index % 2 == 0 else reversed(VARIANTS):
+                    runs[variant].append(run_child(variant, path, codes, environment))
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        server.wait(timeout=30)
+
+    for variant, results in runs.items():
+        seconds = [run["seconds"] for run in results]
+        first = results[0]
         print(
-            f"input: {args.rows:,} generated rows ({size / 2**20:.1f} MiB), top-20 codes of that year; "
-            f"best of {args.repeat} runs each, each run in its own process"
+            f"  {variant:12s} wall {_seconds(seconds)}, CPU {_seconds([run['cpuSeconds'] for run in results])}; "
+            f"{first['rowsRead'] / statistics.median(seconds):>9,.0f} rows/s (median); peak RSS "
+            f"{max(run['peakRssBytes'] for run in results) / 2**20:.0f} MiB; kept {first['rowsKept']:,} rows, "
+            f"{first['bytesOut']:,} bytes out"
         )
-        results = {variant: measure(variant, path, codes, args.repeat) for variant in ("notebook", "shardlab")}
-    for variant, result in results.items():
-        print(
-            f"  {variant:9s} {result['seconds']:6.2f} s wall ({result['cpuSeconds']:5.2f} s CPU)  "
-            f"{result['rowsRead'] / result['seconds']:>9,.0f} rows/s  "
-            f"peak RSS {result['peakRssBytes'] / 2**20:7.1f} MiB  kept {result['rowsKept']:,} rows, "
-            f"{result['bytesOut']:,} bytes out"
-        )
-    base, ours = results["notebook"], results["shardlab"]
-    speedup = base["seconds"] / ours["seconds"]
-    memory = ours["peakRssBytes"] / base["peakRssBytes"]
-    cpu_speedup = base["cpuSeconds"] / ours["cpuSeconds"]
-    print(f"speed: shardlab is {speedup:.2f}x the notebook's throughput (target >= 2x); CPU time {cpu_speedup:.2f}x")
-    print(f"peak memory: shardlab uses {memory:.3f} of the notebook's peak RSS = 1/{1 / memory:.1f} (target <= 1/5)")
-    return 0 if speedup >= 2 and memory <= 0.2 else 1
+    reference = runs["shardlab"][0]["objects"]
+    if any(run["objects"] != reference for run in runs["shardlab"] + runs["shardlab-s3"]):
+        print("OUTPUTS DIFFER: the S3 run's objects are not byte for byte the file run's (or runs differ)")
+        return 1
+    print(f"same bytes out: {len(reference)} objects, identical in every file and S3 run")
+
+    def ratios(base: str, ours: str, field: str) -> list[float]:
+        return [b[field] / o[field] for b, o in zip(runs[base], runs[ours], strict=True)]
+
+    cpu_file, cpu_s3 = ratios("notebook", "shardlab", "cpuSeconds"), ratios("notebook-s3", "shardlab-s3", "cpuSeconds")
+    memory = [1 / ratio for ratio in ratios("notebook-s3", "shardlab-s3", "peakRssBytes")]
+    rss = {
+        variant: max(run["peakRssBytes"] for run in runs[variant]) / 2**20 for variant in ("notebook-s3", "shardlab-s3")
+    }
+    rows = f"one {args.rows:,}-row year (generated from the real sample) to recordIO"
+    figures = [
+        figure(
+            "shard_s3",
+            ratios("notebook-s3", "shardlab-s3", "seconds"),
+            label=f"shard step through S3 (loopback): {rows}",
+            baseline="the seed notebook's `download_file` + pandas + `upload_fileobj` per channel, same S3 endpoint",
+            detail=f"wall speed-up; CPU {statistics.median(cpu_s3):.2f}x; same bytes out as from a file",
+        ),
+        figure(
+            "shard_file",
+            ratios("notebook", "shardlab", "seconds"),
+            label=f"`shard_year` from a local file: {rows}",
+            baseline="the seed notebook's pandas `read_csv` + `get_dummies` + `sample` + the SDK writer",
+            detail=f"wall speed-up; CPU {statistics.median(cpu_file):.2f}x",
+        ),
+        figure(
+            "shard_memory",
+            memory,
+            label="shard step's peak RSS through S3, each run in its own process",
+            baseline="the notebook path's peak RSS through S3",
+            detail=f"{rss['shardlab-s3']:.0f} MiB vs {rss['notebook-s3']:.0f} MiB at most",
+        ),
+    ]
+    if args.record:
+        record("bench_shard.py", figures, load_before=load_before, seconds=time.perf_counter() - bench_started)
+    return check(figures)
+
+
+def _seconds(values: list[float]) -> str:
+    return f"median {statistics.median(values):5.2f} s (" + ", ".join(f"{value:.2f}" for value in values) + ")"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The docs' generated tables: where each lives and what renders it (tests/test_doc_tables.py checks them).
 
 `.venv/bin/python tests/doc_tables.py` rewrites every block from the schemas (lambdas/workflow_input/schema.py,
-stacks/config.py)."""
+stacks/config.py) and README's benchmark table from bench/results.json (bench/results.py renders it)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from stacks.paths import ensure_lambda_path  # noqa: E402
 
 ensure_lambda_path()
 
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from results import render_table as benchmark_table  # noqa: E402
+
 from stacks.config import settings_table  # noqa: E402
 from workflow_input.tables import config_table, cross_check_list, input_table  # noqa: E402
 
@@ -26,6 +30,7 @@ BLOCKS: list[tuple[str, str, Callable[[], str]]] = [
     ("README.md", "execution-input", input_table),
     ("README.md", "execution-input-cross-checks", cross_check_list),
     ("docs/ARCHITECTURE.md", "config", config_table),
+    ("README.md", "benchmarks", benchmark_table),
 ]
 
 

@@ -14,7 +14,9 @@
   exponential backoff, 6 attempts. ``ModelError`` (the container refused the payload) is not retried.
 - Speed (the Lambda's own CPU is the limit; ``bench/bench_compare.py``): CSV is built column by column from
   strided views of the records (``compare.testdata``); each batch's absolute errors are sorted as it comes
-  back, so the metrics at the end only merge sorted runs (``compare.metrics``); numbers are unchanged by this.
+  back, and the metrics and the chart's histogram read order statistics from those sorted runs by bisection
+  without merging them (``compare.metrics``); the per-host table comes from the one listing of the train
+  prefix, on the background thread during scoring. Numbers and picture are unchanged by this.
 - Outputs are published only after every number is computed: CloudWatch metrics, then ``report.md``, then
   ``report.json`` (its presence means the report is complete).
 """

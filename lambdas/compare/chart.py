@@ -12,13 +12,13 @@ distribution of absolute errors over every test row (a histogram from the sorted
 
 from __future__ import annotations
 
-import bisect
 import math
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from compare.metrics import OrderedValues, ordered
 from lambda_common.vocabulary import DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
 Color = tuple[int, int, int]
@@ -148,6 +148,20 @@ class Canvas:
         for y in range(top, bottom):
             start = (y * self.width + left) * 3
             self.pixels[start : start + len(row)] = row
+
+    def squares(self, xs: Sequence[int], ys: Sequence[int], color: Color) -> None:
+        """A 3 x 3 square centred on each (x, y): ``rect(x - 1, y - 1, x + 2, y + 2)`` for each, without its
+        per-call work (a scatter plot has thousands)."""
+        width, height, pixels = self.width, self.height, self.pixels
+        full = bytes(color) * 3
+        for x, y in zip(xs, ys, strict=True):
+            left, right = max(0, x - 1), min(width, x + 2)
+            if left >= right:
+                continue
+            row = full if right - left == 3 else full[: 3 * (right - left)]
+            for line in range(max(0, y - 1), min(height, y + 2)):
+                start = (line * width + left) * 3
+                pixels[start : start + len(row)] = row
 
     def pixel(self, x: int, y: int, color: Color) -> None:
         if 0 <= x < self.width and 0 <= y < self.height:
@@ -281,26 +295,30 @@ def _scatter(
     _axes(canvas, panel, f"Predicted (y) vs actual (x) AvgTone, {shown:,} of {rows:,} rows", ticks, ticks)
     canvas.line(panel.x(limits[0]), panel.y(limits[0]), panel.x(limits[1]), panel.y(limits[1]), GREY)
     for branch, series in points.items():
-        color = SERIES_COLORS[branch]
-        for actual, predicted in series:
-            x, y = round(panel.x(actual)), round(panel.y(predicted))
-            canvas.rect(x - 1, y - 1, x + 2, y + 2, color)
+        canvas.squares(
+            [round(panel.x(actual)) for actual, _ in series],
+            [round(panel.y(predicted)) for _, predicted in series],
+            SERIES_COLORS[branch],
+        )
     return panel
 
 
-def error_histogram(sorted_errors: Sequence[float], edges: Sequence[float]) -> list[int]:
+def error_histogram(sorted_errors: OrderedValues | Sequence[float], edges: Sequence[float]) -> list[int]:
     """Counts per bin [edges[i], edges[i+1]); the last bin also counts everything above it."""
-    positions = [bisect.bisect_left(sorted_errors, edge) for edge in edges[:-1]] + [len(sorted_errors)]
+    errors = ordered(sorted_errors)
+    positions = [errors.count_below(edge) for edge in edges[:-1]] + [len(errors)]
     return [positions[i + 1] - positions[i] for i in range(len(edges) - 1)]
 
 
-def histogram_edges(errors: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS) -> list[float]:
-    tops = [e[int(HISTOGRAM_QUANTILE * (len(e) - 1))] for e in errors.values() if len(e)]
+def histogram_edges(errors: Mapping[str, OrderedValues | Sequence[float]], bins: int = HISTOGRAM_BINS) -> list[float]:
+    tops = [ordered(e).kth(int(HISTOGRAM_QUANTILE * (len(e) - 1))) for e in errors.values() if len(e)]
     top = max(tops, default=1.0) or 1.0
     return [top * i / bins for i in range(bins + 1)]
 
 
-def _histogram(canvas: Canvas, box: tuple[int, int, int, int], errors: Mapping[str, Sequence[float]]) -> Panel:
+def _histogram(
+    canvas: Canvas, box: tuple[int, int, int, int], errors: Mapping[str, OrderedValues | Sequence[float]]
+) -> Panel:
     edges = histogram_edges(errors)
     counts = {branch: error_histogram(values, edges) for branch, values in errors.items()}
     rows = max((len(values) for values in errors.values()), default=0)
@@ -325,7 +343,7 @@ class ChartData:
     billable_instance_seconds: dict[str, float]
     instances: dict[str, str]  # e.g. "5 x ml.c5.2xlarge"
     points: Mapping[str, Sequence[tuple[float, float]]]  # (actual, predicted), same rows for every branch
-    sorted_absolute_errors: Mapping[str, Sequence[float]]
+    sorted_absolute_errors: Mapping[str, OrderedValues | Sequence[float]]  # sorted, or sorted runs
     test_rows: int
 
 
@@ -382,6 +400,13 @@ class PointSample:
         self._batches[batch_index] = (labels[::stride], predictions[::stride])  # one dict store: thread-safe
 
     def points(self) -> list[tuple[float, float]]:
-        pairs = [pair for index in sorted(self._batches) for pair in zip(*self._batches[index], strict=True)]
-        stride = max(1, math.ceil(len(pairs) / self.limit))
-        return pairs[::stride]
+        """Every ``stride``-th pair of the batches' samples in batch order (slicing each batch, not the whole)."""
+        batches = [self._batches[index] for index in sorted(self._batches)]
+        stride = max(1, math.ceil(sum(len(labels) for labels, _ in batches) / self.limit))
+        points: list[tuple[float, float]] = []
+        offset = 0  # where the next batch starts in the concatenation, mod stride: its first pair taken
+        for labels, predictions in batches:
+            first = -offset % stride
+            points += zip(labels[first::stride], predictions[first::stride], strict=True)
+            offset += len(labels)
+        return points

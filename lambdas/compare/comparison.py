@@ -159,22 +159,16 @@ def _open_object(s3: Any, uri: str, role: str) -> Any:
         raise DatasetError(f"the {role} object {uri} does not exist") from error
 
 
-def list_train_objects(s3: Any, train_data: str) -> tuple[str, list[str]]:
-    """(bucket, keys) of every object under the train prefix; at least one."""
-    bucket, prefix = parse_s3_uri(train_data)
-    keys = [obj["key"] for obj in _objects_under(s3, bucket, prefix)]
-    if not keys:
-        raise DatasetError(f"no training objects under {train_data}")
-    return bucket, keys
-
-
-def train_host_loads(s3: Any, train_data: str, instance_count: int) -> dict[str, Any]:
-    """Rows and bytes each host of either job reads from the train prefix (lambda_common.sharding's rule).
+def train_host_loads(
+    s3: Any, train_data: str, instance_count: int, listed: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Rows and bytes each host of either job reads from the train prefix (lambda_common.sharding's rule);
+    ``listed`` is the prefix's listing when the caller has it already.
 
     Dense records of one feature_dim all have one size, so the first record's header gives every object's rows.
     """
     bucket, prefix = parse_s3_uri(train_data)
-    objects = _objects_under(s3, bucket, prefix)
+    objects = _objects_under(s3, bucket, prefix) if listed is None else [dict(obj) for obj in listed]
     if not objects:
         raise DatasetError(f"no training objects under {train_data}")
     first = next((obj for obj in objects if obj["bytes"] >= 8), None)
@@ -209,7 +203,7 @@ def write_chart(
     request: CompareRequest,
     report: dict[str, Any],
     samples: dict[str, PointSample],
-    sorted_errors: dict[str, list[float]],
+    sorted_errors: dict[str, SortedRuns],
 ) -> str:
     """comparison.png beside the report files (written before them: report.json stays the last write)."""
     trainings = {branch: report["models"][branch]["training"] for branch in BRANCHES}
@@ -252,6 +246,7 @@ class _Tally:
         self.baseline_errors = ConstantPredictionErrors()
         self.given_mean = given_mean
         self.train_mean: Future[tuple[float, int]] | None = None  # read in the background when not given
+        self.hosts: Future[dict[str, Any]] | None = None  # the per-host table, also read in the background
         self.spreads: list[LabelSpread] = []
 
     def known_mean(self) -> float | None:
@@ -306,12 +301,18 @@ def _baseline(request: CompareRequest, train_mean: Future[tuple[float, int]] | N
 
 
 def _score_both_endpoints(
-    request: CompareRequest, s3: Any, runtime: Any, tally: _Tally, options: _ScoringOptions
+    request: CompareRequest, s3: Any, runtime: Any, tally: _Tally, options: _ScoringOptions, *, instance_count: int
 ) -> tuple[ScoredTestSet, _Baseline, float]:
-    """Stream the test set to both endpoints while the training labels are read; (scored, baseline, seconds)."""
+    """Stream the test set to both endpoints while the training labels and the per-host table are read (one
+    listing of the train prefix for both); (scored, baseline, seconds)."""
     train_keys: list[str] = []
+    train_bucket, train_prefix = parse_s3_uri(request.train_data)
+    needs_listing = request.train_label_mean is None or instance_count > 0
+    listed = _objects_under(s3, train_bucket, train_prefix) if needs_listing else []
     if request.train_label_mean is None:
-        train_bucket, train_keys = list_train_objects(s3, request.train_data)
+        train_keys = [obj["key"] for obj in listed]
+        if not train_keys:
+            raise DatasetError(f"no training objects under {request.train_data}")
     test_stream = _open_object(s3, request.test_data, "test")
     batches = iter_csv_batches(test_stream, request.test_data, options.max_request_bytes)
     started = time.perf_counter()
@@ -319,6 +320,8 @@ def _score_both_endpoints(
         # The training labels are read while the endpoints work on the first batches.
         if train_keys:
             tally.train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys)
+        if instance_count > 0:
+            tally.hosts = background.submit(train_host_loads, s3, request.train_data, instance_count, listed)
         scored = score_test_set(
             runtime,
             request.endpoints,
@@ -342,8 +345,7 @@ def _build_report(
     scoring_seconds: float,
     baseline: _Baseline,
     tally: _Tally,
-    sorted_errors: dict[str, list[float]],
-    s3: Any,
+    sorted_errors: dict[str, SortedRuns],
     now: Callable[[], datetime.datetime],
 ) -> dict[str, Any]:
     """report.json's content (its shape is the contract in docs/ARCHITECTURE.md "Compare")."""
@@ -358,7 +360,6 @@ def _build_report(
         }
         for branch in BRANCHES
     }
-    instance_count = training[SHARDED].instance_count
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "runId": request.run_id,
@@ -378,10 +379,10 @@ def _build_report(
             "prediction": baseline.prediction,
             "source": baseline.source,
             "trainRows": baseline.train_rows,
-            "test": metrics_of_sorted_absolute_errors(tally.baseline_errors.merged(baseline.prediction), spread),
+            "test": metrics_of_sorted_absolute_errors(tally.baseline_errors.runs(baseline.prediction), spread),
         },
         "comparison": comparison_figures(models),
-        "hosts": train_host_loads(s3, request.train_data, instance_count) if instance_count > 0 else None,
+        "hosts": tally.hosts.result() if tally.hosts is not None else None,
     }
     report["verdict"] = verdict(report)
     report["chart"] = CHART_NAME
@@ -429,8 +430,11 @@ def run_comparison(
     check_endpoints_in_service(sagemaker, request.endpoints)
     tally = _Tally(request.train_label_mean)
     options = _ScoringOptions(concurrency_per_endpoint, max_request_bytes, retry, sleep)
-    scored, baseline, scoring_seconds = _score_both_endpoints(request, s3, runtime, tally, options)
-    sorted_errors = {branch: tally.errors[branch].merged() for branch in BRANCHES}
+    instance_count = training[SHARDED].instance_count
+    scored, baseline, scoring_seconds = _score_both_endpoints(
+        request, s3, runtime, tally, options, instance_count=instance_count
+    )
+    sorted_errors = {branch: tally.errors[branch] for branch in BRANCHES}
     report = _build_report(
         request,
         training=training,
@@ -439,7 +443,6 @@ def run_comparison(
         baseline=baseline,
         tally=tally,
         sorted_errors=sorted_errors,
-        s3=s3,
         now=now,
     )
     metric_count = put_metrics(cloudwatch, metrics_namespace, report)

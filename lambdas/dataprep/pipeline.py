@@ -12,15 +12,15 @@ Event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparat
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from dataprep.encoding import OneHotRecordEncoder, feature_dim_for, shuffled_order, split_point
 from dataprep.errors import (
@@ -42,10 +42,10 @@ from dataprep.gdelt import (
 from dataprep.s3io import (
     DEFAULT_PART_SIZE,
     S3Client,
-    S3ObjectWriter,
     describe_client_error,
     is_missing_object,
     open_lines,
+    write_objects,
 )
 from lambda_common.gdelt_sources import group_count, group_keys
 from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
@@ -335,6 +335,11 @@ def _plan_outputs(request: ShardRequest, row_count: int, where: str) -> list[tup
     return outputs
 
 
+# Records per chunk handed to the writer: 1,024 rather than the encoder's 8,192 lowers the shard step's peak
+# RSS by ~10 MiB at no cost in time (bench/bench_shard.py).
+_WRITE_CHUNK_ROWS = 1024
+
+
 def _write_outputs(
     s3: S3Client,
     bucket: str,
@@ -344,20 +349,9 @@ def _write_outputs(
     encoder: OneHotRecordEncoder,
     part_size: int,
 ) -> tuple[list[str], int]:
-    """(keys written, bytes written); a year is all its objects or none of them."""
-    written: list[str] = []
-    bytes_out = 0
-    try:
-        for out_key, rows in outputs:
-            with S3ObjectWriter(s3, bucket, out_key, part_size=part_size, content_type=RECORDIO_PROTOBUF) as out:
-                for chunk in encoder.iter_chunks(kept, rows):
-                    out.write(chunk)
-            written.append(out_key)
-            bytes_out += out.bytes_written
-    except BaseException:
-        _delete_quietly(s3, bucket, written)
-        raise
-    return written, bytes_out
+    """(keys written, bytes written); a year is all its objects or none of them (dataprep.s3io.write_objects)."""
+    objects = [(key, functools.partial(encoder.iter_chunks, kept, rows, _WRITE_CHUNK_ROWS)) for key, rows in outputs]
+    return write_objects(s3, bucket, objects, part_size=part_size, content_type=RECORDIO_PROTOBUF)
 
 
 def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAULT_PART_SIZE) -> dict[str, Any]:
@@ -410,12 +404,6 @@ def _where(bucket: str, keys: list[str]) -> str:
     if len(keys) == 1:
         return f"s3://{bucket}/{keys[0]}"
     return f"s3://{bucket}/{keys[0]} .. {keys[-1].rsplit('/', 1)[-1]} ({len(keys)} objects)"
-
-
-def _delete_quietly(s3: S3Client, bucket: str, keys: list[str]) -> None:
-    for key in keys:
-        with suppress(ClientError, BotoCoreError):  # the original failure is what the caller needs to see
-            s3.delete_object(Bucket=bucket, Key=key)
 
 
 # --- finalize -----------------------------------------------------------------------------------------
