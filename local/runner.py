@@ -35,6 +35,7 @@ from local.hosting import EndpointRegistry
 from local.sagemaker.control_plane import LocalSageMaker
 from local.sagemaker.faults import FaultPlan
 from local.server import LocalSageMakerServer
+from local.teststate.recorder import Recorder, recording
 from local.template import (
     LAMBDA_TYPE,
     lambda_functions,
@@ -237,6 +238,7 @@ class LocalShardlab:
             for spec in specs
         }
         self._stack.enter_context(sfn_hooks.installed(functions))
+        self.teststate = self._stack.enter_context(recording(Recorder()))  # every state entered (TestState suites)
         if self.serve_aws:
             self._serve_aws()
         self._deploy()
@@ -304,6 +306,10 @@ class LocalShardlab:
         on_event: HistoryListener | None = None,
     ) -> dict[str, Any]:
         return self.wait(self.start(execution_input, name=name), timeout_seconds=timeout_seconds, on_event=on_event)
+
+    def write_teststate_suite(self, execution_dir: Path, execution_name: str) -> Path:
+        """``<execution_dir>/teststate/suite.json``: the execution's states as TestState requests."""
+        return self.teststate.write(execution_dir, self.definition, execution=execution_name)
 
     def stop(self, execution_arn: str, *, error: str = "UserStopped", cause: str = "") -> None:
         boto3.client("stepfunctions").stop_execution(executionArn=execution_arn, error=error, cause=cause)

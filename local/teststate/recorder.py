@@ -1,0 +1,195 @@
+"""Record every state a local run enters, as the ``TestState`` requests that would reproduce it on AWS.
+
+While ``recording(recorder)`` is active, three class-level wrappers sit on moto's interpreter:
+
+* ``CommonStateField._eval_body`` (every state, in every Map iteration and Parallel branch): the state's name,
+  effective input, Context object, output and next state, or its error;
+* ``ExecutionState._evaluate_with_timeout`` (each attempt of a Task, Map or Parallel): the error of a failed
+  attempt, as the state's Retry and Catch see it;
+* every ``_eval_execution`` (the service call, the whole Map or Parallel): the result the attempt produced,
+  before ResultSelector and ResultPath: that is what TestState's ``mock.result`` stands for.
+
+``Recorder.suite(definition)`` turns the records into the versioned suite format (docs/TESTSTATE.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning
+
+from local.teststate.suite import build_suite
+
+SUITE_FILE = Path("teststate") / "suite.json"
+
+_ORIGINAL_BODY = CommonStateField._eval_body
+_ORIGINAL_EVALUATE = ExecutionState._evaluate_with_timeout
+_EXECUTION_MODULES = (
+    "state_map.state_map",
+    "state_parallel.state_parallel",
+    "state_task.state_task_lambda",
+    "state_task.state_task_activitiy",
+    "state_task.service.state_task_service",
+)
+_install_lock = threading.Lock()
+_active: Recorder | None = None
+
+
+def _json_copy(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _execution_classes() -> list[type]:
+    # Every module that defines an ExecutionState is imported first: the parser imports them lazily.
+    for module in _EXECUTION_MODULES:
+        importlib.import_module(f"moto.stepfunctions.parser.asl.component.state.exec.{module}")
+    found: list[type] = []
+    pending: list[type] = [ExecutionState]
+    while pending:
+        cls = pending.pop()
+        if "_eval_execution" in cls.__dict__ and not getattr(cls._eval_execution, "__isabstractmethod__", False):
+            found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+class Recorder:
+    """The states one or more executions entered, in the order they finished (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._sequence = 0
+
+    def _next_sequence(self) -> int:
+        with self._lock:
+            self._sequence += 1
+            return self._sequence
+
+    def _add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def suite(self, definition: dict[str, Any], *, execution: str = "") -> dict[str, Any]:
+        """The suite of one execution (by name; every recorded execution when empty)."""
+        with self._lock:
+            records = sorted(self.records, key=lambda record: record["sequence"])
+        if execution:
+            records = [record for record in records if record["context"]["Execution"]["Name"] == execution]
+        return build_suite(definition, records, execution=execution)
+
+    def write(self, out_dir: Path, definition: dict[str, Any], *, execution: str) -> Path:
+        """``<out_dir>/teststate/suite.json``; ``out_dir`` is the execution's own directory."""
+        path = out_dir / SUITE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.suite(definition, execution=execution), indent=1) + "\n")
+        return path
+
+
+def _recording_body(self: Any, env: Any) -> None:
+    recorder = _active
+    if recorder is None:
+        _ORIGINAL_BODY(self, env)
+        return
+    record: dict[str, Any] = {
+        "stateName": self.name,
+        "sequence": recorder._next_sequence(),
+        "input": _json_copy(env.states.get_input()),
+        "attempts": [],
+    }
+    env._teststate_record = record
+    try:
+        _ORIGINAL_BODY(self, env)
+    except FailureEventException as failure:
+        error = ExecutionState._construct_error_output_value(failure.failure_event)
+        record.update(status="FAILED", error=error["Error"], cause=error["Cause"])
+        _finish(recorder, record, env)
+        raise
+    finally:
+        env._teststate_record = None
+    state = env.program_state()
+    if isinstance(state, ProgramRunning | ProgramEnded):
+        caught = bool(record["attempts"]) and "errorOutput" in record["attempts"][-1]
+        record["status"] = "CAUGHT_ERROR" if caught else "SUCCEEDED"
+        record["output"] = _json_copy(env.states.get_input())
+        record["nextState"] = env.next_state_name if isinstance(state, ProgramRunning) else None
+        _finish(recorder, record, env)
+    # Otherwise the state was abandoned (a failed sibling branch, a stopped execution): nothing to test.
+
+
+def _finish(recorder: Recorder, record: dict[str, Any], env: Any) -> None:
+    context = _json_copy(env.states.context_object.context_object_data)
+    record["context"] = context
+    record["sequence"] = recorder._next_sequence()
+    recorder._add(record)
+
+
+def _recording_evaluate(self: Any, env: Any) -> None:
+    record = getattr(env, "_teststate_record", None)
+    if _active is None or record is None:
+        _ORIGINAL_EVALUATE(self, env)
+        return
+    attempt: dict[str, Any] = {"sequence": _active._next_sequence()}
+    record["attempts"].append(attempt)
+    opened = env.open_frame
+
+    def open_frame(*args: Any, **kwargs: Any) -> Any:
+        # The attempt runs in a frame of its own (on another thread); the frame carries the attempt to it.
+        frame = opened(*args, **kwargs)
+        frame._teststate_attempt = attempt
+        return frame
+
+    env.open_frame = open_frame
+    try:
+        _ORIGINAL_EVALUATE(self, env)
+    except Exception as error:
+        error_output = self._construct_error_output_value(self._from_error(env=env, ex=error))
+        attempt["errorOutput"] = {"error": error_output["Error"], "cause": error_output["Cause"]}
+        raise
+    finally:
+        del env.open_frame
+
+
+def _recording_execution(original: Any) -> Any:
+    def eval_execution(self: Any, env: Any) -> None:
+        original(self, env)
+        attempt = getattr(env, "_teststate_attempt", None)
+        if attempt is not None and env.stack:
+            attempt["result"] = _json_copy(env.stack[-1])
+
+    eval_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    return eval_execution
+
+
+@contextlib.contextmanager
+def recording(recorder: Recorder) -> Iterator[Recorder]:
+    """Record every state moto's interpreter runs into ``recorder`` while active (one recorder at a time)."""
+    global _active
+    with _install_lock:
+        if _active is not None:
+            raise RuntimeError("a TestState recorder is already recording")
+        classes = _execution_classes()
+        originals = {cls: cls.__dict__["_eval_execution"] for cls in classes}
+        CommonStateField._eval_body = _recording_body  # type: ignore[method-assign]
+        ExecutionState._evaluate_with_timeout = _recording_evaluate  # type: ignore[method-assign]
+        for cls, original in originals.items():
+            cls._eval_execution = _recording_execution(original)  # type: ignore[attr-defined]
+        _active = recorder
+    try:
+        yield recorder
+    finally:
+        with _install_lock:
+            _active = None
+            CommonStateField._eval_body = _ORIGINAL_BODY  # type: ignore[method-assign]
+            ExecutionState._evaluate_with_timeout = _ORIGINAL_EVALUATE  # type: ignore[method-assign]
+            for cls, original in originals.items():
+                cls._eval_execution = original  # type: ignore[attr-defined]
