@@ -22,9 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning
 
 from local.teststate.suite import build_suite
@@ -42,6 +49,60 @@ _EXECUTION_MODULES = (
 )
 _install_lock = threading.Lock()
 _active: Recorder | None = None
+_replaying: Replaying | None = None
+
+
+class Replaying:
+    """What ``local.teststate.replay`` runs one entry with: the named state's mock, context and retry count.
+
+    While set, that state's attempts do not call the service (or run the Map/Parallel): each answers with the
+    mock, as TestState does. A second attempt means the state's Retry took the mocked error: ``retried``."""
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.state_name = entry["stateName"]
+        self.mock = entry.get("mock")
+        self.context = json.loads(entry.get("context") or "{}")
+        self.retry_count = int(entry.get("stateConfiguration", {}).get("retrierRetryCount", 0))
+        self.attempts = 0
+        self.retried = False
+
+    def prepare(self, state: Any, env: Any) -> None:
+        data = env.states.context_object.context_object_data
+        data.update({key: value for key, value in self.context.items() if key != "State"})
+        for retrier in getattr(getattr(state, "retry", None), "retriers", []) or []:
+            # MaxAttemptsDecl counts the attempts it has allowed in the heap; preset them to the recorded count.
+            key = retrier.max_attempts._attempt_number_key()
+            env.heap[key] = self.retry_count - 1
+
+    def answer(self, env: Any) -> None:
+        self.attempts += 1
+        if self.attempts > 1:
+            self.retried = True
+        mock = self.mock or {}
+        if "errorOutput" in mock and not self.retried:
+            error = mock["errorOutput"].get("error", "")
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=_error_name(error),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=error, cause=mock["errorOutput"].get("cause", "")
+                        )
+                    ),
+                )
+            )
+        env.stack.append(json.loads(mock.get("result", "null")))
+
+
+def _error_name(error: str) -> Any:
+    if error.startswith("States."):
+        try:
+            return StatesErrorName.from_name(error)
+        except ValueError:
+            pass
+    return CustomErrorName(error)
 
 
 def _json_copy(value: Any) -> Any:
@@ -100,6 +161,8 @@ def _recording_body(self: Any, env: Any) -> None:
     if recorder is None:
         _ORIGINAL_BODY(self, env)
         return
+    if _replaying is not None and self.name == _replaying.state_name:
+        _replaying.prepare(self, env)
     record: dict[str, Any] = {
         "stateName": self.name,
         "sequence": recorder._next_sequence(),
@@ -161,13 +224,32 @@ def _recording_evaluate(self: Any, env: Any) -> None:
 
 def _recording_execution(original: Any) -> Any:
     def eval_execution(self: Any, env: Any) -> None:
-        original(self, env)
+        if _replaying is not None and self.name == _replaying.state_name:
+            _replaying.answer(env)
+        else:
+            original(self, env)
         attempt = getattr(env, "_teststate_attempt", None)
         if attempt is not None and env.stack:
             attempt["result"] = _json_copy(env.stack[-1])
 
     eval_execution.__wrapped__ = original  # type: ignore[attr-defined]
     return eval_execution
+
+
+@contextlib.contextmanager
+def replaying(entry: dict[str, Any]) -> Iterator[Replaying]:
+    """Answer the entry's state with its mock while active (inside ``recording``; one entry at a time)."""
+    global _replaying
+    with _install_lock:
+        if _active is None or _replaying is not None:
+            raise RuntimeError("replaying needs an active recorder and no other replay")
+        _replaying = Replaying(entry)
+        replay = _replaying
+    try:
+        yield replay
+    finally:
+        with _install_lock:
+            _replaying = None
 
 
 @contextlib.contextmanager
