@@ -29,13 +29,13 @@ from local.teststate.recorder import Recorder, recording, replaying
 MOCKED_TYPES = ("Task", "Map", "Parallel")
 
 
-def _scope_of(definition: dict[str, Any], state_name: str) -> dict[str, Any] | None:
+def scope_of(definition: dict[str, Any], state_name: str) -> dict[str, Any] | None:
     states = definition.get("States", {})
     if state_name in states:
         return definition
     for state in states.values():
         for inner in [*state.get("Branches", []), state.get("ItemProcessor") or state.get("Iterator") or {}]:
-            found = _scope_of(inner, state_name)
+            found = scope_of(inner, state_name)
             if found is not None:
                 return found
     return None
@@ -43,7 +43,7 @@ def _scope_of(definition: dict[str, Any], state_name: str) -> dict[str, Any] | N
 
 def probe_definition(definition: dict[str, Any], state_name: str) -> dict[str, Any]:
     """A machine that starts at ``state_name`` and stops at whatever state comes next."""
-    scope = _scope_of(definition, state_name)
+    scope = scope_of(definition, state_name)
     if scope is None:
         raise ValueError(f"stateName {state_name!r} is not a state of the definition")
     probe = {key: value for key, value in definition.items() if key in ("QueryLanguage",)}
@@ -56,7 +56,7 @@ def probe_definition(definition: dict[str, Any], state_name: str) -> dict[str, A
 
 def missing_mock(definition: dict[str, Any], request: dict[str, Any]) -> str | None:
     """Why a request must not be sent: a state that would call a service (or run branches) without a mock."""
-    scope = _scope_of(definition, request["stateName"])
+    scope = scope_of(definition, request["stateName"])
     state = scope["States"][request["stateName"]] if scope else {}
     if state.get("Type") in MOCKED_TYPES and not request.get("mock"):
         return f"{request['stateName']!r} is a {state['Type']} state and the request has no mock"
