@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from local import sfn_hooks
 from local.executions import wait_for_execution
@@ -63,6 +64,16 @@ def missing_mock(definition: dict[str, Any], request: dict[str, Any]) -> str | N
     return None
 
 
+@contextlib.contextmanager
+def _no_waiting() -> Any:
+    original = WaitFunction._wait_interval
+    WaitFunction._wait_interval = lambda self, env, wait_seconds: None  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        WaitFunction._wait_interval = original  # type: ignore[method-assign]
+
+
 class LocalTestState:
     """TestState on moto's interpreter (a context manager: moto's mock and the recorder are active inside)."""
 
@@ -71,6 +82,7 @@ class LocalTestState:
         self._lock = threading.Lock()
         self._names = itertools.count()
         self.recorder = Recorder()
+        self._machines: dict[str, str] = {}
 
     def __enter__(self) -> LocalTestState:
         self._stack.enter_context(patched_environ(_FAKE_CREDENTIALS))
@@ -81,6 +93,9 @@ class LocalTestState:
         saved = retrier_decl.time
         retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)  # type: ignore[assignment]
         self._stack.callback(setattr, retrier_decl, "time", saved)
+        # A Wait state's interval is evaluated (a bad SecondsPath still fails) but not waited out: only the
+        # state's output and next state are compared.
+        self._stack.enter_context(_no_waiting())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -96,16 +111,18 @@ class LocalTestState:
 
     def _run(self, definition: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         sfn = boto3.client("stepfunctions")
-        machine = sfn.create_state_machine(
-            name=f"teststate-{next(self._names)}",
-            definition=json.dumps(probe_definition(definition, request["stateName"])),
-            roleArn=role_arn("teststate"),
-        )["stateMachineArn"]
+        probe = json.dumps(probe_definition(definition, request["stateName"]))
+        machine = self._machines.get(probe)
+        if machine is None:  # parsing a definition is most of a replay's time: one machine per probe
+            machine = self._machines[probe] = sfn.create_state_machine(
+                name=f"teststate-{next(self._names)}", definition=probe, roleArn=role_arn("teststate")
+            )["stateMachineArn"]
         seen = len(self.recorder.records)
         with replaying(request) as replay:
-            execution = sfn.start_execution(stateMachineArn=machine, input=request.get("input") or "{}")
+            execution = sfn.start_execution(
+                stateMachineArn=machine, name=f"replay-{next(self._names)}", input=request.get("input") or "{}"
+            )
             wait_for_execution(sfn, execution["executionArn"], timeout_seconds=300, poll_seconds=0.01)
-        sfn.delete_state_machine(stateMachineArn=machine)
         records = [r for r in self.recorder.records[seen:] if r["stateName"] == request["stateName"]]
         if replay.retried:
             return {"status": "RETRIABLE"}

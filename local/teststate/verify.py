@@ -117,7 +117,8 @@ def verify(
         return list(pool.map(check, suite["entries"]))
 
 
-def print_table(verdicts: list[Verdict], out: TextIO = sys.stdout) -> None:
+def print_table(verdicts: list[Verdict], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     width = max([len("state"), *(len(v.state) for v in verdicts)])
     out.write(f"{'state':<{width}}  {'AWS status':<12}  same output  same next state\n")
     for v in verdicts:
