@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from local.console import Console
 from local.demo import Scale, run_demo
+from local.teststate.suite import load_suite
+from local.teststate.verify import deployed_definition, print_table, sfn_client, synthesized_definition, verify
 
 
 def _years(text: str) -> list[int]:
@@ -83,11 +87,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def verify_aws(args: argparse.Namespace) -> int:
-    import boto3
-
-    from local.teststate.suite import load_suite
-    from local.teststate.verify import deployed_definition, print_table, sfn_client, synthesized_definition, verify
-
     suite = load_suite(args.suite.read_text())
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     if args.stack or args.state_machine_arn:

@@ -83,11 +83,12 @@ def _errors(shape: Shape, value: Any, path: str) -> list[str]:
     if not isinstance(value, expected) or (shape.type_name != "boolean" and isinstance(value, bool)):
         return [f"{path}: expected {shape.type_name}, got {type(value).__name__} {value!r:.60}"]
     errors = []
-    if shape.type_name == "string":
-        if shape.enum and value not in shape.enum:
-            errors.append(f"{path}: {value!r} is not one of {shape.enum}")
+    if isinstance(value, str):
+        enum = getattr(shape, "enum", None)
+        if enum and value not in enum:
+            errors.append(f"{path}: {value!r} is not one of {enum}")
         errors += _bounds(shape, len(value), path, "characters")
-    elif shape.type_name in ("integer", "long", "float", "double"):
+    elif isinstance(value, int | float) and shape.type_name != "timestamp":
         errors += _range(shape, value, path)
     return errors
 

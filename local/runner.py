@@ -35,7 +35,6 @@ from local.hosting import EndpointRegistry
 from local.sagemaker.control_plane import LocalSageMaker
 from local.sagemaker.faults import FaultPlan
 from local.server import LocalSageMakerServer
-from local.teststate.recorder import Recorder, recording
 from local.template import (
     LAMBDA_TYPE,
     lambda_functions,
@@ -43,6 +42,7 @@ from local.template import (
     state_machine_definition,
     state_machine_logical_id,
 )
+from local.teststate.recorder import Recorder, recording
 from stacks.paths import REPO_ROOT
 
 SAMPLE_DIR = REPO_ROOT / "data" / "gdelt" / "events"

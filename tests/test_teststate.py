@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import time
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -25,7 +24,7 @@ from local.aws_models import input_errors, strict_errors
 from local.runner import LocalShardlab
 from local.sagemaker.faults import FaultPlan
 from local.teststate.replay import LocalTestState, missing_mock
-from local.teststate.standin import TestStateStandIn
+from local.teststate.standin import ServiceError, TestStateStandIn
 from local.teststate.suite import SUITE_FORMAT, SUITE_VERSION, load_suite, request_of, walk_states
 from local.teststate.verify import compare
 from workflow_input import config as workflow_config
@@ -56,7 +55,7 @@ FAULTS = FaultPlan(
 UNCOVERABLE: dict[str, str] = {}
 
 
-class CleanupLambdaFailure(RuntimeError):
+class CleanupLambdaError(RuntimeError):
     """Injected into the clean-up Lambda of the ts-cleanup run."""
 
 
@@ -67,7 +66,7 @@ def suites(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
 
     def failing_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
         if any("-ts-cleanup-" in name for name in event.get("names", {}).values()):
-            raise CleanupLambdaFailure("injected: the clean-up Lambda failed")
+            raise CleanupLambdaError("injected: the clean-up Lambda failed")
         return original_cleanup(event, context)
 
     ends: dict[str, dict[str, Any]] = {}
@@ -77,14 +76,12 @@ def suites(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
         for phase in (QUICK_RUNS, TIMEOUT_RUNS):
             if phase is TIMEOUT_RUNS:  # poll schedule [1, 1, 1]: an endpoint times out in seconds, not an hour
                 patch.setattr(workflow_config, "ENDPOINT_WAIT_SECONDS", 3)
-            started = time.monotonic()
             with LocalShardlab(template, control_plane_options={"faults": FAULTS}) as local, fast_retries():
                 # Each run its own seed, so its own dataset: concurrent runs never prepare the same one at once.
                 arns = {name: local.start({**SMALL_INPUT, "seed": 1000 + list(RUNS).index(name), **RUNS[name]},
                                           name=name) for name in phase}
                 ends.update({name: local.wait(arn, timeout_seconds=300) for name, arn in arns.items()})
                 paths.update({name: local.write_teststate_suite(out / name, name) for name in phase})
-            print(f"PHASE {phase} {time.monotonic() - started:.1f}s")
     statuses = {name: end["status"] for name, end in ends.items()}
     assert statuses == {name: "SUCCEEDED" if name == "ts-default" else "FAILED" for name in RUNS}, {
         name: (end.get("error"), end.get("cause", "")[:400]) for name, end in ends.items()}
@@ -180,7 +177,8 @@ def test_failure_paths_are_recorded_as_errorOutput_mocks_with_retry_counts_and_t
 ) -> None:
     retried = [e for _, _, e in entries(suites) if e["status"] == "RETRIABLE"]
     assert {e["stateName"] for e in retried} >= {"Clean up after failure"}
-    counts = [e["stateConfiguration"]["retrierRetryCount"] for e in retried if e["stateName"] == "Clean up after failure"]
+    counts = [e["stateConfiguration"]["retrierRetryCount"] for e in retried
+              if e["stateName"] == "Clean up after failure"]
     assert counts[:3] == [0, 1, 2]
     caught = next(e for e in suites["ts-cleanup"]["entries"] if e["stateName"] == "Train both ways")
     assert caught["status"] == "CAUGHT_ERROR" and caught["nextState"] == "Training failed"
@@ -249,6 +247,6 @@ def test_the_stand_in_refuses_a_broken_mock_as_STRICT_does(suites: dict[str, dic
     result = json.loads(entry["mock"]["result"])
     del result["TrainingJobStatus"]
     entry["mock"]["result"] = json.dumps(result)
-    with TestStateStandIn() as stand_in:
-        with pytest.raises(Exception, match="TrainingJobStatus: required member missing"):
-            stand_in.handle("TestState", request_of(entry, json.dumps(suite["definition"])))
+    missing = "TrainingJobStatus: required member missing"
+    with TestStateStandIn() as stand_in, pytest.raises(ServiceError, match=missing):
+        stand_in.handle("TestState", request_of(entry, json.dumps(suite["definition"])))

@@ -48,8 +48,16 @@ _EXECUTION_MODULES = (
     "state_task.service.state_task_service",
 )
 _install_lock = threading.Lock()
-_active: Recorder | None = None
-_replaying: Replaying | None = None
+
+
+class _Hooks:
+    """What the installed wrappers consult: the recorder, and the entry being replayed (if any)."""
+
+    recorder: Recorder | None = None
+    replaying: Replaying | None = None
+
+
+_hooks = _Hooks()
 
 
 class Replaying:
@@ -117,7 +125,8 @@ def _execution_classes() -> list[type]:
     pending: list[type] = [ExecutionState]
     while pending:
         cls = pending.pop()
-        if "_eval_execution" in cls.__dict__ and not getattr(cls._eval_execution, "__isabstractmethod__", False):
+        method = cls.__dict__.get("_eval_execution")
+        if method is not None and not getattr(method, "__isabstractmethod__", False):
             found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
@@ -157,12 +166,13 @@ class Recorder:
 
 
 def _recording_body(self: Any, env: Any) -> None:
-    recorder = _active
+    recorder = _hooks.recorder
     if recorder is None:
         _ORIGINAL_BODY(self, env)
         return
-    if _replaying is not None and self.name == _replaying.state_name:
-        _replaying.prepare(self, env)
+    replay = _hooks.replaying
+    if replay is not None and self.name == replay.state_name:
+        replay.prepare(self, env)
     record: dict[str, Any] = {
         "stateName": self.name,
         "sequence": recorder._next_sequence(),
@@ -198,10 +208,10 @@ def _finish(recorder: Recorder, record: dict[str, Any], env: Any) -> None:
 
 def _recording_evaluate(self: Any, env: Any) -> None:
     record = getattr(env, "_teststate_record", None)
-    if _active is None or record is None:
+    if _hooks.recorder is None or record is None:
         _ORIGINAL_EVALUATE(self, env)
         return
-    attempt: dict[str, Any] = {"sequence": _active._next_sequence()}
+    attempt: dict[str, Any] = {"sequence": _hooks.recorder._next_sequence()}
     record["attempts"].append(attempt)
     opened = env.open_frame
 
@@ -224,54 +234,51 @@ def _recording_evaluate(self: Any, env: Any) -> None:
 
 def _recording_execution(original: Any) -> Any:
     def eval_execution(self: Any, env: Any) -> None:
-        if _replaying is not None and self.name == _replaying.state_name:
-            _replaying.answer(env)
+        replay = _hooks.replaying
+        if replay is not None and self.name == replay.state_name:
+            replay.answer(env)
         else:
             original(self, env)
         attempt = getattr(env, "_teststate_attempt", None)
         if attempt is not None and env.stack:
             attempt["result"] = _json_copy(env.stack[-1])
 
-    eval_execution.__wrapped__ = original  # type: ignore[attr-defined]
     return eval_execution
 
 
 @contextlib.contextmanager
 def replaying(entry: dict[str, Any]) -> Iterator[Replaying]:
     """Answer the entry's state with its mock while active (inside ``recording``; one entry at a time)."""
-    global _replaying
     with _install_lock:
-        if _active is None or _replaying is not None:
+        if _hooks.recorder is None or _hooks.replaying is not None:
             raise RuntimeError("replaying needs an active recorder and no other replay")
-        _replaying = Replaying(entry)
-        replay = _replaying
+        replay = _hooks.replaying = Replaying(entry)
     try:
         yield replay
     finally:
         with _install_lock:
-            _replaying = None
+            _hooks.replaying = None
 
 
 @contextlib.contextmanager
 def recording(recorder: Recorder) -> Iterator[Recorder]:
     """Record every state moto's interpreter runs into ``recorder`` while active (one recorder at a time)."""
-    global _active
     with _install_lock:
-        if _active is not None:
+        if _hooks.recorder is not None:
             raise RuntimeError("a TestState recorder is already recording")
         classes = _execution_classes()
         originals = {cls: cls.__dict__["_eval_execution"] for cls in classes}
-        CommonStateField._eval_body = _recording_body  # type: ignore[method-assign]
-        ExecutionState._evaluate_with_timeout = _recording_evaluate  # type: ignore[method-assign]
+        CommonStateField._eval_body = _recording_body
+        ExecutionState._evaluate_with_timeout = _recording_evaluate
         for cls, original in originals.items():
-            cls._eval_execution = _recording_execution(original)  # type: ignore[attr-defined]
-        _active = recorder
+            setattr(cls, "_eval_execution", _recording_execution(original))  # noqa: B010
+        _hooks.recorder = recorder
     try:
         yield recorder
     finally:
         with _install_lock:
-            _active = None
-            CommonStateField._eval_body = _ORIGINAL_BODY  # type: ignore[method-assign]
-            ExecutionState._evaluate_with_timeout = _ORIGINAL_EVALUATE  # type: ignore[method-assign]
+            _hooks.recorder = None
+            CommonStateField._eval_body = _ORIGINAL_BODY
+            ExecutionState._evaluate_with_timeout = _ORIGINAL_EVALUATE
             for cls, original in originals.items():
-                cls._eval_execution = original  # type: ignore[attr-defined]
+                setattr(cls, "_eval_execution", original)  # noqa: B010

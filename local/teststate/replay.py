@@ -10,6 +10,7 @@ It never calls a service: a Task, Map or Parallel request without a mock is refu
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import threading
@@ -20,6 +21,7 @@ import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from local import sfn_hooks
 from local.executions import wait_for_execution
@@ -65,13 +67,25 @@ def missing_mock(definition: dict[str, Any], request: dict[str, Any]) -> str | N
 
 
 @contextlib.contextmanager
-def _no_waiting() -> Any:
-    original = WaitFunction._wait_interval
-    WaitFunction._wait_interval = lambda self, env, wait_seconds: None  # type: ignore[method-assign,assignment]
+def _parsed_once() -> Any:
+    # Parsing is most of a replay's time and every replay of a state parses the same probe: parse it once.
+    # (A parsed program keeps its per-run data in the execution's environment, so it can be run again.)
+    original = AmazonStateLanguageParser.parse
+    AmazonStateLanguageParser.parse = staticmethod(functools.lru_cache(maxsize=256)(original))
     try:
         yield
     finally:
-        WaitFunction._wait_interval = original  # type: ignore[method-assign]
+        AmazonStateLanguageParser.parse = staticmethod(original)
+
+
+@contextlib.contextmanager
+def _no_waiting() -> Any:
+    original = WaitFunction._wait_interval
+    WaitFunction._wait_interval = lambda self, env, wait_seconds: None
+    try:
+        yield
+    finally:
+        WaitFunction._wait_interval = original
 
 
 class LocalTestState:
@@ -91,11 +105,12 @@ class LocalTestState:
         self._stack.enter_context(recording(self.recorder))
         # A retried state is answered at once: the retrier's interval is not what TestState tests.
         saved = retrier_decl.time
-        retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)  # type: ignore[assignment]
+        retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)
         self._stack.callback(setattr, retrier_decl, "time", saved)
         # A Wait state's interval is evaluated (a bad SecondsPath still fails) but not waited out: only the
         # state's output and next state are compared.
         self._stack.enter_context(_no_waiting())
+        self._stack.enter_context(_parsed_once())
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local.cfn import LocalDeployment
+from local.template import state_machine_definition, synth_template
 from local.teststate.replay import missing_mock
 from local.teststate.suite import request_of
 
@@ -156,9 +158,6 @@ def sfn_client(session: Any, endpoint_url: str | None = None) -> Any:
 
 def synthesized_definition(session: Any) -> str:
     """The synthesized template's definition, with names and ARNs resolved for the caller's account/region."""
-    from local.cfn import LocalDeployment
-    from local.template import state_machine_definition, synth_template
-
     account = session.client("sts").get_caller_identity()["Account"]
     deployment = LocalDeployment(synth_template(), account_id=account, region=session.region_name)
     return json.dumps(state_machine_definition(deployment))
