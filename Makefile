@@ -5,7 +5,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo demo-full test lint bench synth deploy destroy lock clean
+.PHONY: demo demo-full verify-aws test lint bench synth deploy destroy lock clean
 
 demo:  ## run the whole workshop offline (local mode) on years of 1/5 full size; print the comparison
 	@scripts/bootstrap.sh app
@@ -14,6 +14,12 @@ demo:  ## run the whole workshop offline (local mode) on years of 1/5 full size;
 demo-full:  ## the same on full-size years (430,941 rows each, generated from the bundled rows)
 	@scripts/bootstrap.sh app
 	@$(PY) -m local run --scale full
+
+# make verify-aws SUITE=out/<execution>/teststate/suite.json [STACK=shardlab] [REGION=...] [PROFILE=...]
+verify-aws:  ## run every recorded state on AWS's TestState (mocked, STRICT; no training) and compare
+	@scripts/bootstrap.sh app
+	@$(PY) -m local verify-aws --suite $(SUITE) $(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION)) \
+		$(if $(PROFILE),--profile $(PROFILE))
 
 test:  ## the whole test suite (linters included)
 	@scripts/bootstrap.sh dev

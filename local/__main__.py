@@ -5,6 +5,7 @@ python -m local run --years 1979-1981 --test-year 1982
 python -m local run --input '{"instanceCount": 3, "hyperParameters": {"epochs": "4"}}'
 python -m local run --keep-endpoints              # keep serving both endpoints until Ctrl-C
 python -m local run --scale full                  # full-size years (430,941 rows each) generated from the sample
+python -m local verify-aws --suite out/<execution>/teststate/suite.json --stack shardlab   # TestState on AWS
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from local.console import Console
 from local.demo import Scale, run_demo
+from local.teststate.suite import load_suite
+from local.teststate.verify import deployed_definition, print_table, sfn_client, synthesized_definition, verify
 
 
 def _years(text: str) -> list[int]:
@@ -68,7 +73,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "file's size (430,941 rows) from that year's own bundled rows, with seeded noise; or a fraction of full "
         "(e.g. 0.25)",
     )
+    verify = commands.add_parser(
+        "verify-aws", help="run every recorded state on AWS's TestState (mocked, STRICT) and compare with local mode"
+    )
+    verify.add_argument("--suite", type=Path, required=True, help="out/<execution>/teststate/suite.json")
+    verify.add_argument("--stack", help="deployed stack whose state machine to test (default: the synthesized one)")
+    verify.add_argument("--state-machine-arn", help="test this deployed state machine (instead of --stack)")
+    verify.add_argument("--region", help="AWS region (default: the profile's)")
+    verify.add_argument("--profile", help="AWS named profile")
+    verify.add_argument("--concurrency", type=int, default=4, help="TestState requests in flight (default 4)")
+    verify.add_argument("--endpoint-url", help=argparse.SUPPRESS)  # a loopback stand-in, for the tests
     return parser.parse_args(argv)
+
+
+def verify_aws(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite.read_text())
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if args.stack or args.state_machine_arn:
+        definition = deployed_definition(
+            session, stack=args.stack, state_machine_arn=args.state_machine_arn, endpoint_url=args.endpoint_url
+        )
+    else:
+        definition = synthesized_definition(session)
+    sfn = sfn_client(session, args.endpoint_url)
+    verdicts = verify(sfn, suite, definition, concurrency=args.concurrency)
+    print_table(verdicts)
+    return 0 if all(verdict.ok for verdict in verdicts) else 1
 
 
 def execution_input(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +114,8 @@ def execution_input(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "verify-aws":
+        return verify_aws(args)
     console = Console(sys.stdout)
     # Ctrl-C: SIGINT raises KeyboardInterrupt in the main thread; run_demo stops the execution and
     # everything it started before returning.

@@ -147,6 +147,8 @@ def _run(
     except KeyboardInterrupt:
         local.stop(execution_arn, cause="Ctrl-C in python -m local run")
         raise
+    suite = local.write_teststate_suite(out_dir / execution_name, execution_name)
+    console.line(f"TestState suite ({len(json.loads(suite.read_text())['entries'])} requests): {suite}")
     if description["status"] != "SUCCEEDED":
         console.line(f"execution {description['status']}: {description.get('error')}")
         console.line(f"cause: {description.get('cause')}")

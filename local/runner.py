@@ -42,6 +42,7 @@ from local.template import (
     state_machine_definition,
     state_machine_logical_id,
 )
+from local.teststate.recorder import Recorder, recording
 from stacks.paths import REPO_ROOT
 
 SAMPLE_DIR = REPO_ROOT / "data" / "gdelt" / "events"
@@ -237,6 +238,7 @@ class LocalShardlab:
             for spec in specs
         }
         self._stack.enter_context(sfn_hooks.installed(functions))
+        self.teststate = self._stack.enter_context(recording(Recorder()))  # every state entered (TestState suites)
         if self.serve_aws:
             self._serve_aws()
         self._deploy()
@@ -304,6 +306,10 @@ class LocalShardlab:
         on_event: HistoryListener | None = None,
     ) -> dict[str, Any]:
         return self.wait(self.start(execution_input, name=name), timeout_seconds=timeout_seconds, on_event=on_event)
+
+    def write_teststate_suite(self, execution_dir: Path, execution_name: str) -> Path:
+        """``<execution_dir>/teststate/suite.json``: the execution's states as TestState requests."""
+        return self.teststate.write(execution_dir, self.definition, execution=execution_name)
 
     def stop(self, execution_arn: str, *, error: str = "UserStopped", cause: str = "") -> None:
         boto3.client("stepfunctions").stop_execution(executionArn=execution_arn, error=error, cause=cause)
