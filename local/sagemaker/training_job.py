@@ -120,10 +120,10 @@ def _check_channels(channels: list[Mapping[str, Any]]) -> None:
         source = channel["DataSource"].get("S3DataSource")
         if source is None:
             raise validation_error(f"Channel {channel['ChannelName']}: local mode reads S3DataSource channels only")
-        if source["S3DataType"] != "S3Prefix":
+        if source["S3DataType"] not in ("S3Prefix", "ManifestFile"):
             raise validation_error(
                 f"Channel {channel['ChannelName']}: S3DataType {source['S3DataType']} is not supported "
-                "in local mode (use S3Prefix)"
+                "in local mode (use S3Prefix or ManifestFile)"
             )
         if channel.get("CompressionType", "None") != "None":
             raise validation_error(f"Channel {channel['ChannelName']}: CompressionType Gzip is not supported locally")
