@@ -178,3 +178,50 @@ def test_linear_learner_fit_on_a_record_set_trains_from_its_manifest(sdk_v2: dic
     fitted = value(sdk_v2, "fit_record_set")
     assert fitted["status"] == "Completed", fitted["failure"]
     assert fitted["channels"] == ["ManifestFile"]
+
+
+# ---------------------------------------------------------------------------------------- item 5: AWS CLI
+
+
+def aws_cli(served: ServedRun, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return child(served, sys.executable, "-m", "awscli", *arguments, timeout=120)
+
+
+def test_aws_cli_waiters_return_at_once_on_a_finished_job_and_a_serving_endpoint(served: ServedRun) -> None:
+    waited = aws_cli(served, "sagemaker", "wait", "training-job-completed-or-stopped",
+                     "--training-job-name", served.job)
+    assert waited.returncode == 0, waited.stderr
+    waited = aws_cli(served, "sagemaker", "wait", "endpoint-in-service", "--endpoint-name", served.endpoint)
+    assert waited.returncode == 0, waited.stderr
+    missing = aws_cli(served, "sagemaker", "wait", "endpoint-in-service", "--endpoint-name", "no-such-endpoint")
+    assert missing.returncode == 255 and "Waiter EndpointInService failed" in missing.stderr
+
+
+def test_aws_cli_reads_the_training_jobs_log_lines(served: ServedRun) -> None:
+    # `aws logs tail` is an AWS CLI v2 command, and v2 is not on PyPI; v1's filter-log-events reads the same.
+    read = aws_cli(served, "logs", "filter-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
+                   "--log-stream-name-prefix", f"{served.job}/algo-1-", "--query", "events[].message",
+                   "--output", "text")
+    assert read.returncode == 0, read.stderr
+    assert "#quality_metric: host=algo-1, validation mse <loss>=" in read.stdout
+
+# ---------------------------------------------------------------------------------------- item 5: SDK v3
+
+
+def test_sagemaker_core_training_job_get_and_endpoint_invoke(served: ServedRun) -> None:
+    script = (
+        "import json, sys\n"
+        "from sagemaker_core.resources import Endpoint, TrainingJob\n"
+        "job = TrainingJob.get(training_job_name=sys.argv[1])\n"
+        "answer = Endpoint.get(endpoint_name=sys.argv[2]).invoke(body=sys.argv[3], content_type='text/csv',"
+        " accept='application/json')\n"
+        "print(json.dumps({'status': job.training_job_status, 'kms': job.output_data_config.kms_key_id,"
+        " 'metrics': len(job.algorithm_specification.metric_definitions),"
+        " 'answer': json.loads(answer.body.read())}))\n"
+    )
+    row = ",".join(["0.5"] * served.feature_dim)
+    ran = child(served, sys.executable, "-c", script, served.job, served.endpoint, row)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    got = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert got["status"] == "Completed" and got["kms"] == "" and got["metrics"] > 0
+    assert len(got["answer"]["predictions"]) == 1
