@@ -89,8 +89,10 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         features = rng.normal(size=(200, 3)).astype(np.float32)
         labels = (features @ np.array([1.0, -2.0, 0.5], dtype=np.float32) + 0.25).astype(np.float32)
         learner.fit(learner.record_set(features, labels=labels), wait=False)
-        learner.latest_training_job.wait(logs="None")
-        description = learner.latest_training_job.describe()
+        job = learner.latest_training_job
+        assert job is not None
+        job.wait(logs="None")
+        description = job.describe()
         return {
             "status": description["TrainingJobStatus"],
             "failure": description.get("FailureReason"),

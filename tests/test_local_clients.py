@@ -74,7 +74,7 @@ def served(template: dict[str, Any]) -> Iterator[ServedRun]:
             environment={**local.client_environment(), "PATH": "/usr/bin:/bin", "HOME": "/tmp",
                          "SAGEMAKER_SUPPRESS_V2_WARNING": "1"},
             job=job,
-            endpoint=[name for name in local.registry.names() if "sharded" in name][0],
+            endpoint=next(name for name in local.registry.names() if "sharded" in name),
             feature_dim=int(described["HyperParameters"]["feature_dim"]),
             role=described["RoleArn"],
             answers=answers,

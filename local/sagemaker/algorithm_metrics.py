@@ -92,12 +92,27 @@ def final_lines(host: str, loss: str, metrics: Mapping[str, float]) -> list[str]
     return lines
 
 
-def final_metric_data(metrics: Mapping[str, float], at: datetime) -> list[dict[str, object]]:
-    """``FinalMetricDataList``: the job's last value of every metric its MetricDefinitions name."""
+EPOCH_METRICS = ("train:objective_loss", "validation:objective_loss")  # reported once per epoch
+
+
+def reported_metrics(metrics: Mapping[str, float], last_epoch: Mapping[str, float]) -> dict[str, float]:
+    """The last value the MetricDefinitions find of each metric (others stay local-only detail): the selected
+    model's ``metrics``, except the per-epoch ones, whose last line is the last epoch's (``<name>:final``
+    is the selected model's)."""
     reported: dict[str, float] = {}
     for name, value in metrics.items():
         if name in METRIC_NAMES:
-            reported[name] = value
-        if name.endswith(":objective_loss") and not name.startswith("test:"):
+            reported[name] = last_epoch.get(name, value)
+        if name in EPOCH_METRICS:
             reported[f"{name}:final"] = value
-    return [{"MetricName": name, "Value": value, "Timestamp": at} for name, value in sorted(reported.items())]
+    return dict(sorted(reported.items()))
+
+
+def final_metric_data(
+    metrics: Mapping[str, float], last_epoch: Mapping[str, float], at: datetime
+) -> list[dict[str, object]]:
+    """``FinalMetricDataList``."""
+    return [
+        {"MetricName": name, "Value": value, "Timestamp": at}
+        for name, value in reported_metrics(metrics, last_epoch).items()
+    ]

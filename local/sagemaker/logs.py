@@ -3,8 +3,9 @@
 A training job writes one stream per host, ``<job>/algo-<i>-<epoch seconds>``, to the account's shared
 ``/aws/sagemaker/TrainingJobs`` group, in the algorithm's own line format (``local.sagemaker.algorithm_metrics``),
 and publishes the values its MetricDefinitions find there to CloudWatch (namespace ``/aws/sagemaker/TrainingJobs``,
-dimension ``TrainingJobName``, where the SageMaker Python SDK's ``TrainingJobAnalytics`` reads them); an endpoint gets its own group ``/aws/sagemaker/Endpoints/<name>`` with
-a stream ``<variant>/<instance id>`` per instance. SageMaker creates both and never deletes them.
+dimension ``TrainingJobName``, where the SageMaker Python SDK's ``TrainingJobAnalytics`` reads them). An endpoint
+gets its own group ``/aws/sagemaker/Endpoints/<name>`` with a stream ``<variant>/<instance id>`` per instance.
+SageMaker creates both and never deletes them.
 """
 
 from __future__ import annotations

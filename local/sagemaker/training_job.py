@@ -35,7 +35,14 @@ from local.channels import TrainingInput, download_channels, s3_location
 from local.errors import TrainingFailedError, TrainingStoppedError
 from local.linear_learner import ClusterModel, EpochProgress, TrainingResult
 from local.linear_model import LinearModel
-from local.sagemaker.algorithm_metrics import METRIC_DEFINITIONS, epoch_lines, final_lines, final_metric_data
+from local.sagemaker.algorithm_metrics import (
+    EPOCH_METRICS,
+    METRIC_DEFINITIONS,
+    epoch_lines,
+    final_lines,
+    final_metric_data,
+    reported_metrics,
+)
 from local.sagemaker.faults import FaultPlan
 from local.sagemaker.logs import SageMakerLogs
 from local.sagemaker.validation import lower_first, null_member, validation_error
@@ -264,7 +271,7 @@ class TrainingJob:
             if self.failure_reason:
                 response["FailureReason"] = self.failure_reason
             if self.metrics and self.end is not None:
-                response["FinalMetricDataList"] = final_metric_data(self.metrics, self.end)
+                response["FinalMetricDataList"] = final_metric_data(self.metrics, self._last_epoch(), self.end)
             for optional in PASSED_THROUGH:
                 if optional in req:
                     response[optional] = req[optional]
@@ -376,10 +383,20 @@ class TrainingJob:
             if progress.validation_loss is not None:
                 points.append((at, "validation:objective_loss", progress.validation_loss))
         lines += [(end, line) for line in final_lines("algo-1", self._loss, result.metrics)]
-        points += [(end, str(m["MetricName"]), float(m["Value"]))  # type: ignore[arg-type]
-                   for m in final_metric_data(result.metrics, end) if not str(m["MetricName"]).endswith("objective_loss")]
+        points += [(end, name, value) for name, value in reported_metrics(result.metrics, self._last_epoch()).items()
+                   if name not in EPOCH_METRICS]
         self._env.sagemaker_logs.training_lines(self._streams[0], lines)
         self._env.sagemaker_logs.training_metrics(self.name, points)
+
+    def _last_epoch(self) -> dict[str, float]:
+        """The per-epoch metrics' values in the last epoch's log lines."""
+        if not self._epochs:
+            return {}
+        last = self._epochs[-1]
+        values = {"train:objective_loss": last.train_loss}
+        if last.validation_loss is not None:
+            values["validation:objective_loss"] = last.validation_loss
+        return values
 
     def _on_epoch(self, progress: EpochProgress) -> None:
         self._epochs.append(progress)
