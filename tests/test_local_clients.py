@@ -119,6 +119,9 @@ def test_what_the_sync_task_hands_the_state_machine_is_a_strictly_valid_descript
         assert strict_errors("sagemaker", "DescribeTrainingJob", output) == []
         assert output["TrainingJobStatus"] == "Completed"
         assert isinstance(output["CreationTime"], int)  # Step Functions hands timestamps as epoch milliseconds
+        # members AWS returns for a completed built-in algorithm job (DescribeTrainingJob API reference)
+        assert output["OutputDataConfig"]["KmsKeyId"] == "" and output["ProfilingStatus"] == "Disabled"
+        assert output["AlgorithmSpecification"]["MetricDefinitions"] and output["FinalMetricDataList"]
 
 
 def test_runtime_answers_are_strictly_valid(served: ServedRun) -> None:
