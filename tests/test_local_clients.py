@@ -23,6 +23,7 @@ from faults_helpers import events
 
 from local.aws_models import strict_errors
 from local.runner import LocalShardlab
+from local.sagemaker.control_plane import SUPPORTED_OPERATIONS
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +51,17 @@ def _recording(service: str, handle: Any, answers: list[tuple[str, str, Any]]) -
     return recorded
 
 
+def read_every_resource(sagemaker: Any) -> None:
+    """Every read operation of the local SageMaker, so that each kind of answer is judged."""
+    for endpoint in sagemaker.list_endpoints()["Endpoints"]:
+        sagemaker.describe_endpoint(EndpointName=endpoint["EndpointName"])
+        sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])
+    for config in sagemaker.list_endpoint_configs()["EndpointConfigs"]:
+        sagemaker.describe_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+    for model in sagemaker.list_models()["Models"]:
+        sagemaker.describe_model(ModelName=model["ModelName"])
+
+
 @pytest.fixture(scope="module")
 def served(template: dict[str, Any]) -> Iterator[ServedRun]:
     answers: list[tuple[str, str, Any]] = []
@@ -64,6 +76,7 @@ def served(template: dict[str, Any]) -> Iterator[ServedRun]:
         job = next(j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]
                    if j["TrainingJobName"].endswith("sharded"))
         described = sagemaker.describe_training_job(TrainingJobName=job)
+        read_every_resource(sagemaker)
         sync_outputs = [
             json.loads(e["taskSucceededEventDetails"]["output"])
             for e in events(description["executionArn"])
@@ -107,8 +120,11 @@ def value(results: dict[str, Any], check: str) -> Any:
 
 def test_every_sagemaker_and_quotas_answer_the_run_served_is_strictly_valid(served: ServedRun) -> None:
     operations = {(service, operation) for service, operation, _ in served.answers}
-    assert {("sagemaker", "DescribeTrainingJob"), ("sagemaker", "DescribeEndpoint"),
-            ("service-quotas", "ListServiceQuotas")} <= operations
+    not_called = {"StopTrainingJob", "AddTags", "DeleteTags"}  # a run that succeeds and keeps its endpoints
+    assert {("sagemaker", operation) for operation in SUPPORTED_OPERATIONS if operation not in not_called} - {
+        ("sagemaker", o) for o in ("DeleteModel", "DeleteEndpointConfig", "DeleteEndpoint")
+    } <= operations
+    assert ("service-quotas", "ListServiceQuotas") in operations
     for service, operation, answer in served.answers:
         assert strict_errors(service, operation, answer) == [], (service, operation)
 
