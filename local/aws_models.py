@@ -1,109 +1,153 @@
-"""STRICT checks of requests and answers against botocore's service models (the models AWS's SDKs ship).
+"""AWS's own API models as the judge: is a value one an operation could send or answer, by botocore's models?
 
-``strict_errors(service, operation, value)``: what is wrong with ``value`` as the operation's OUTPUT, by the rules
-TestState's ``mock.fieldValidationMode: STRICT`` applies to a mock: every required member present, every present
-member of the modelled type (and enum, and length/range), no member the model does not have.
-``input_errors(service, operation, params)``: the same for the operation's INPUT (a request AWS would accept).
+``strict_errors(service, operation, value)`` checks an *answer* against the operation's output shape by the
+rules Step Functions' TestState applies to a mock with ``fieldValidationMode: STRICT``: required members
+present, every value of its member's type (and in its enum), no member the model does not know, recursively
+through structures, lists and maps. Timestamps are accepted as ``datetime`` or as botocore parses them off the
+wire (epoch seconds, ISO 8601 text) or as Step Functions hands them to a state machine
+(epoch milliseconds); blobs as bytes (or the base64 text of the JSON protocols). botocore's own
+``ResponseMetadata`` at the top level is not part of the model and is ignored.
 
-Values are taken as Step Functions hands them on (JSON): timestamps may be epoch numbers or ISO strings, and a
-``blob`` (Lambda's ``Payload``) may hold any JSON value. An empty list means the value conforms.
+``input_errors(service, operation, params)`` checks a *request* the same way against the input shape.
+
+Both return a list of messages, each naming the path that is wrong (empty when the value is valid).
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import botocore.session
-from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.utils import parse_timestamp
+
+_INTEGERS = ("integer", "long")
+_FLOATS = ("float", "double")
 
 
 @functools.cache
-def _service_model(service: str) -> Any:
+def service_model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
 
-def _operation(service: str, operation: str) -> Any:
-    model = _service_model(service)
-    if operation not in model.operation_names:
-        raise ValueError(f"{service} has no operation {operation!r} in botocore's model")
-    return model.operation_model(operation)
+def operation_model(service: str, operation: str) -> OperationModel:
+    return service_model(service).operation_model(operation)
 
 
 def strict_errors(service: str, operation: str, value: Any) -> list[str]:
-    """Why ``value`` is not a valid ``service:operation`` answer under STRICT rules (empty: it is)."""
-    shape = _operation(service, operation).output_shape
-    if shape is None:
-        return [] if value in ({}, None) else [f"{operation} has no output, got {type(value).__name__}"]
-    return _errors(shape, value, operation)
+    """What is wrong with ``value`` as ``operation``'s answer (module docstring); [] when AWS could give it."""
+    shape = operation_model(service, operation).output_shape
+    return _top_level_errors(shape, value, f"{operation} output")
 
 
 def input_errors(service: str, operation: str, params: Any) -> list[str]:
-    """Why ``params`` is not a valid ``service:operation`` request (empty: it is)."""
-    shape = _operation(service, operation).input_shape
-    if shape is None:
-        return [] if params in ({}, None) else [f"{operation} takes no input"]
-    return _errors(shape, params, operation)
+    """What is wrong with ``params`` as an ``operation`` request; [] when the model accepts it."""
+    shape = operation_model(service, operation).input_shape
+    return _top_level_errors(shape, params, f"{operation} input")
 
 
-_SCALARS: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "boolean": (bool,),
-    "integer": (int,),
-    "long": (int,),
-    "float": (int, float),
-    "double": (int, float),
-    "timestamp": (int, float, str),
-}
+def _top_level_errors(shape: Shape | None, value: Any, what: str) -> list[str]:
+    if isinstance(value, Mapping) and "ResponseMetadata" in value:
+        value = {key: item for key, item in value.items() if key != "ResponseMetadata"}
+    if shape is None:  # the operation has no members (e.g. StopTrainingJob's answer)
+        return [] if value in ({}, None) else [f"{what}: the model has no members, got {sorted(value)}"]
+    return shape_errors(shape, value, "$")
 
 
-def _errors(shape: Shape, value: Any, path: str) -> list[str]:
-    if isinstance(shape, StructureShape):
+def shape_errors(shape: Shape, value: Any, path: str) -> list[str]:
+    """STRICT's rules for one value of ``shape`` at ``path`` (``$.Member[0].Key``)."""
+    kind = shape.type_name
+    if kind == "structure":
+        assert isinstance(shape, StructureShape)
         return _structure_errors(shape, value, path)
-    if isinstance(shape, ListShape):
-        if not isinstance(value, list):
-            return [f"{path}: expected a list, got {type(value).__name__}"]
+    if kind == "list":
+        assert isinstance(shape, ListShape)
+        if not isinstance(value, list | tuple):
+            return [f"{path}: expected a list ({shape.name}), got {type(value).__name__}"]
         errors = _bounds(shape, len(value), path, "items")
-        for index, item in enumerate(value):
-            errors += _errors(shape.member, item, f"{path}[{index}]")
-        return errors
-    if isinstance(shape, MapShape):
-        if not isinstance(value, dict):
-            return [f"{path}: expected a map, got {type(value).__name__}"]
-        errors = []
+        return errors + [
+            error for i, item in enumerate(value) for error in shape_errors(shape.member, item, f"{path}[{i}]")
+        ]
+    if kind == "map":
+        assert isinstance(shape, MapShape)
+        if not isinstance(value, Mapping):
+            return [f"{path}: expected a map ({shape.name}), got {type(value).__name__}"]
+        errors: list[str] = []
         for key, item in value.items():
-            errors += _errors(shape.key, key, f"{path}.<key {key}>")
-            errors += _errors(shape.value, item, f"{path}.{key}")
+            errors += shape_errors(shape.key, key, f"{path}.<key {key!r}>")
+            errors += shape_errors(shape.value, item, f"{path}.{key}")
         return errors
-    if shape.type_name == "blob":
-        return []  # bytes on the wire; a JSON document inside Step Functions
-    expected = _SCALARS.get(shape.type_name)
-    if expected is None:
-        return []
-    if not isinstance(value, expected) or (shape.type_name != "boolean" and isinstance(value, bool)):
-        return [f"{path}: expected {shape.type_name}, got {type(value).__name__} {value!r:.60}"]
-    errors = []
-    if isinstance(value, str):
-        enum = getattr(shape, "enum", None)
-        if enum and value not in enum:
-            errors.append(f"{path}: {value!r} is not one of {enum}")
-        errors += _bounds(shape, len(value), path, "characters")
-    elif isinstance(value, int | float) and shape.type_name != "timestamp":
-        errors += _range(shape, value, path)
-    return errors
+    return _scalar_errors(shape, value, path)
 
 
 def _structure_errors(shape: StructureShape, value: Any, path: str) -> list[str]:
-    if not isinstance(value, dict):
-        return [f"{path}: expected a structure, got {type(value).__name__}"]
-    errors = [f"{path}.{name}: required member missing" for name in shape.required_members if name not in value]
+    if shape.metadata.get("document"):
+        return []
+    if not isinstance(value, Mapping):
+        return [f"{path}: expected a structure ({shape.name}), got {type(value).__name__}"]
+    members = shape.members
+    errors = [
+        f"{path}.{name}: unknown member of {shape.name} (members: {', '.join(members)})"
+        for name in value
+        if name not in members
+    ]
+    errors += [
+        f"{path}.{name}: required member of {shape.name} is missing"
+        for name in shape.required_members
+        if value.get(name) is None
+    ]
+    if shape.metadata.get("union") and len([name for name in value if value[name] is not None]) > 1:
+        errors.append(f"{path}: {shape.name} is a union; exactly one member may be set, got {sorted(value)}")
     for name, item in value.items():
-        member = shape.members.get(name)
-        if member is None:
-            errors.append(f"{path}.{name}: not a member of {shape.name}")
-        elif item is not None:
-            errors += _errors(member, item, f"{path}.{name}")
+        if name in members and item is not None:
+            errors += shape_errors(members[name], item, f"{path}.{name}")
     return errors
+
+
+def _scalar_errors(shape: Shape, value: Any, path: str) -> list[str]:
+    kind = shape.type_name
+    if kind == "string":
+        if not isinstance(value, str):
+            return [f"{path}: expected a string ({shape.name}), got {type(value).__name__}"]
+        if shape.enum and value not in shape.enum:
+            return [f"{path}: {value!r} is not one of {shape.name}'s values {shape.enum}"]
+        return _bounds(shape, len(value), path, "characters")
+    if kind == "boolean":
+        return [] if isinstance(value, bool) else [f"{path}: expected a boolean, got {type(value).__name__}"]
+    if kind in _INTEGERS:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return _range(shape, value, path) if ok else [f"{path}: expected an integer ({shape.name}), got {value!r}"]
+    if kind in _FLOATS:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return _range(shape, value, path) if ok else [f"{path}: expected a number ({shape.name}), got {value!r}"]
+    if kind == "timestamp":
+        return [] if _is_timestamp(value) else [f"{path}: expected a timestamp, got {value!r}"]
+    if kind == "blob":
+        # bytes on the wire; inside Step Functions a Lambda's Payload is the JSON document itself
+        ok = isinstance(value, bytes | bytearray | str | Mapping | list) or hasattr(value, "read")
+        return [] if ok else [f"{path}: expected a blob, got {type(value).__name__}"]
+    return [f"{path}: shape type {kind} is not known to this validator"]
+
+
+def _is_timestamp(value: Any) -> bool:
+    if isinstance(value, datetime.datetime):
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        # epoch seconds (the JSON protocols) or epoch milliseconds (what Step Functions hands a state machine)
+        return math.isfinite(value) and value >= 0
+    if isinstance(value, str):
+        try:
+            parse_timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            return False
+        return True
+    return False
 
 
 def _bounds(shape: Shape, size: int, path: str, unit: str) -> list[str]:

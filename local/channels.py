@@ -1,7 +1,9 @@
 """Linear Learner's input channels in File mode: which S3 objects each host downloads, and the rows in them.
 
-- Listing: every object whose key starts with the channel's ``S3Uri`` prefix, in S3 listing order (UTF-8
-  binary order); keys ending in ``/`` (folder markers) are skipped.
+- Listing (``S3DataType``): ``S3Prefix``, every object whose key starts with the channel's ``S3Uri``, in S3
+  listing order (UTF-8 binary order), keys ending in ``/`` (folder markers) skipped; ``ManifestFile``, the
+  objects the manifest at ``S3Uri`` names (``[{"prefix": "s3://bucket/prefix/"}, "relative/key", ...]``), in
+  its order (the SageMaker Python SDK's ``record_set`` writes one).
 - Assignment (``S3DataDistributionType``): ``FullyReplicated`` gives every host every object;
   ``ShardedByS3Key`` gives host ``algo-(i+1)`` the objects ``keys[i::n]``, round-robin, "approximately 1/n of
   the number of S3 objects". The rule is ``lambda_common.sharding.assigned_objects`` (its docstring says why
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +88,32 @@ def list_channel_objects(s3_client: Any, s3_uri: str) -> list[S3Object]:
     return objects
 
 
+def manifest_objects(s3_client: Any, manifest_uri: str) -> tuple[str, list[S3Object]]:
+    """(bucket, objects) a ManifestFile channel names: ``[{"prefix": "s3://b/p/"}, "key1", ...]``, in its order."""
+    bucket, key = s3_location(manifest_uri)
+    try:
+        document = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ValueError as error:
+        raise client_error(f"manifest file {manifest_uri} is not JSON: {error}") from error
+    if not (isinstance(document, list) and document and isinstance(document[0], dict) and "prefix" in document[0]):
+        raise client_error(f'manifest file {manifest_uri} must be a JSON list starting with {{"prefix": "s3://..."}}')
+    data_bucket, prefix = s3_location(document[0]["prefix"])
+    objects = []
+    for relative in document[1:]:
+        if not isinstance(relative, str):
+            raise client_error(f"manifest file {manifest_uri}: entry {relative!r} is not a relative key")
+        size = s3_client.head_object(Bucket=data_bucket, Key=prefix + relative)["ContentLength"]
+        objects.append(S3Object(prefix + relative, int(size)))
+    return data_bucket, objects
+
+
+def channel_objects(s3_client: Any, source: Mapping[str, Any]) -> tuple[str, list[S3Object]]:
+    """(bucket, objects) of a channel's S3DataSource: an S3Prefix's listing, or what a ManifestFile names."""
+    if source.get("S3DataType", "S3Prefix") == "ManifestFile":
+        return manifest_objects(s3_client, source["S3Uri"])
+    return s3_location(source["S3Uri"])[0], list_channel_objects(s3_client, source["S3Uri"])
+
+
 def assign_objects(objects: Sequence[S3Object], instance_count: int, distribution: str) -> list[list[S3Object]]:
     """The objects each host ``algo-(i+1)`` receives under ``distribution`` (the module docstring's rule)."""
     if distribution not in (FULLY_REPLICATED, SHARDED_BY_S3_KEY):
@@ -149,8 +178,7 @@ def download_channels(s3: Any, channels: Mapping[str, Mapping[str, Any]], hosts:
     shards: dict[str, dict[str, Shard]] = {}
     for channel_name, channel in channels.items():
         source = channel["DataSource"]["S3DataSource"]
-        bucket, _prefix = s3_location(source["S3Uri"])
-        objects = list_channel_objects(s3, source["S3Uri"])
+        bucket, objects = channel_objects(s3, source)
         per_channel[channel_name] = assign_objects(
             objects, hosts, source.get("S3DataDistributionType", FULLY_REPLICATED)
         )

@@ -1,8 +1,10 @@
 """Local mode's hosting: which endpoint serves which model, and what a Linear Learner container answers.
 
 ``invoke`` plays the inference container: it accepts the content types Linear Learner documents for
-regression (``text/csv``, ``application/json`` in both documented shapes, ``application/x-recordio-protobuf``)
-and answers ``application/json`` (``{"predictions": [{"score": ...}]}``) or ``application/jsonlines``.
+regression (``text/csv``, ``application/json`` in both documented shapes
+(dense or sparse, ``keys``/``shape``), ``application/x-recordio-protobuf``) and answers ``application/json``
+(``{"predictions": [{"score": ...}]}``), ``application/jsonlines`` or ``application/x-recordio-protobuf`` (one
+record per row, ``label["score"]``), the response formats Linear Learner documents; other Accept types get 406.
 A payload the container cannot use raises ``ModelContainerError``; the HTTP server turns it into the
 runtime's ``ModelError`` (424), as SageMaker does with a container's 4xx/5xx answer.
 """
@@ -103,6 +105,21 @@ def _parse_csv(body: bytes, params: dict[str, str]) -> np.ndarray:
     return frame.to_numpy(dtype=np.float32)
 
 
+def _sparse_features(features: dict[str, Any]) -> list[float]:
+    """``{"keys": [...], "shape": [n], "values": [...]}``: a row of n features, zero where no key names one."""
+    shape, keys, values = features.get("shape"), features["keys"], features["values"]
+    if not (isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int) and shape[0] > 0):
+        raise ValueError(f'a sparse instance needs "shape": [<feature count>]; got {shape!r}')
+    if not isinstance(keys, list) or not isinstance(values, list) or len(keys) != len(values):
+        raise ValueError('a sparse instance needs "keys" and "values" lists of the same length')
+    row = [0.0] * shape[0]
+    for key, value in zip(keys, values, strict=True):
+        if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < shape[0]:
+            raise ValueError(f"sparse key {key!r} is not an index below the shape {shape[0]}")
+        row[key] = value
+    return row
+
+
 def _instance_features(instance: Any) -> list[float]:
     if isinstance(instance, dict) and "features" in instance:
         return list(instance["features"])
@@ -110,9 +127,12 @@ def _instance_features(instance: Any) -> list[float]:
         features = instance["data"].get("features")
         if isinstance(features, dict) and "values" in features:
             if "keys" in features:
-                raise ValueError("sparse instances (keys/shape) are not supported by local mode")
+                return _sparse_features(features)
             return list(features["values"])
-    raise ValueError('each instance must be {"features": [...]} or {"data": {"features": {"values": [...]}}}')
+    raise ValueError(
+        'each instance must be {"features": [...]} or {"data": {"features": {"values": [...]}}} '
+        '(with "keys" and "shape" when sparse)'
+    )
 
 
 def _parse_json(body: bytes) -> np.ndarray:
@@ -121,7 +141,10 @@ def _parse_json(body: bytes) -> np.ndarray:
         instances = document["instances"]
         if not isinstance(instances, list) or not instances:
             raise ValueError('"instances" must be a non-empty list')
-        return np.asarray([_instance_features(instance) for instance in instances], dtype=np.float32)
+        rows = [_instance_features(instance) for instance in instances]
+        if len({len(row) for row in rows}) > 1:
+            raise ValueError("instances have different numbers of features")
+        return np.asarray(rows, dtype=np.float32)
     except (ValueError, KeyError, TypeError) as error:
         raise ModelContainerError(400, f"Unable to evaluate payload provided: {error}") from error
 
@@ -145,6 +168,11 @@ def _scores_json(scores: list[float]) -> bytes:
 
 def _scores_jsonlines(scores: list[float]) -> bytes:
     return "".join(['{"score": ' + line + "}\n" for line in map(repr, scores)]).encode()
+
+
+def _scores_recordio(scores: list[float]) -> bytes:
+    """One record per score, ``label["score"].float32_tensor.values == [score]``, as Linear Learner answers."""
+    return b"".join(recordio.encode_label_record("score", [score]) for score in scores)
 
 
 def invoke(model: LinearModel, content_type: str, accept: str | None, body: bytes) -> tuple[bytes, str]:
@@ -179,4 +207,8 @@ def invoke(model: LinearModel, content_type: str, accept: str | None, body: byte
             return _scores_json(scores), JSON
         if accept_type == JSONLINES:
             return _scores_jsonlines(scores), JSONLINES
-    raise ModelContainerError(406, f"Accept {accept!r} is not supported; use {JSON} or {JSONLINES}")
+        if accept_type == RECORDIO_PROTOBUF:
+            return _scores_recordio(scores), RECORDIO_PROTOBUF
+    raise ModelContainerError(
+        406, f"Accept {accept!r} is not supported; use {JSON}, {JSONLINES} or {RECORDIO_PROTOBUF}"
+    )

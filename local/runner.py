@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from moto.server import ThreadedMotoServer
 from local import sfn_hooks
 from local.cfn import LocalDeployment
 from local.executions import HistoryListener, wait_for_execution
-from local.fake_aws import REGION, role_arn
+from local.fake_aws import ACCOUNT_ID, REGION, role_arn
 from local.hosting import EndpointRegistry
 from local.sagemaker.control_plane import LocalSageMaker
 from local.sagemaker.faults import FaultPlan
@@ -168,6 +169,22 @@ def upload_sample(s3: Any, sample_dir: Path = SAMPLE_DIR, years: list[int] | Non
     return keys
 
 
+def write_sdk_config(folder: Path) -> Path:
+    """The SageMaker Python SDK's config file naming its default bucket, ``sagemaker-<region>-<account>``.
+
+    ``Session().default_bucket()`` finds the account through STS at ``https://sts.<region>.amazonaws.com``,
+    passed as an explicit ``endpoint_url`` that no ``AWS_ENDPOINT_URL*`` setting overrides; with the name
+    configured (``SAGEMAKER_USER_CONFIG_OVERRIDE``), it only creates the bucket, in the served S3.
+    """
+    path = folder / "sagemaker-config.yaml"
+    bucket = f"sagemaker-{REGION}-{ACCOUNT_ID}"
+    path.write_text(
+        "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      Session:\n"
+        f"        DefaultS3Bucket: {bucket}\n"
+    )
+    return path
+
+
 class LocalShardlab:
     """The stack deployed into a local AWS emulation; executions run on moto's interpreter.
 
@@ -195,6 +212,7 @@ class LocalShardlab:
         self.aws_url = ""
         self._stack = contextlib.ExitStack()
         self.state_machine_arn = ""
+        self._sdk_config: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def __enter__(self) -> LocalShardlab:
@@ -250,6 +268,7 @@ class LocalShardlab:
         self._stack.callback(server.stop)
         host, port = server.get_host_and_port()
         self.aws_url = f"http://{host}:{port}"
+        self._sdk_config = write_sdk_config(Path(self._stack.enter_context(tempfile.TemporaryDirectory())))
 
     def client_environment(self) -> dict[str, str]:
         """Environment variables that point boto3 in another process at this local deployment."""
@@ -262,6 +281,9 @@ class LocalShardlab:
         }
         if self.aws_url:
             environment["AWS_ENDPOINT_URL"] = self.aws_url  # every other service: moto, served
+            environment["AWS_ENDPOINT_URL_STS"] = self.aws_url
+        if self._sdk_config is not None:
+            environment["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(self._sdk_config)
         return environment
 
     def _deploy(self) -> None:

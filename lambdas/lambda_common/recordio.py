@@ -54,6 +54,13 @@ def encode_record(features: Sequence[float], label: float | None = None) -> byte
     return frame(payload)
 
 
+def encode_label_record(key: str, values: Sequence[float]) -> bytes:
+    """One framed record with only ``label[key]`` (how Linear Learner answers: ``label["score"]``)."""
+    tensor = _length_delimited(1, struct.pack(f"<{len(values)}f", *values))
+    entry = _length_delimited(1, key.encode()) + _length_delimited(2, _length_delimited(2, tensor))
+    return frame(_length_delimited(2, entry))
+
+
 def dense_record_layout(feature_dim: int) -> tuple[bytes, bytes, bytes]:
     """(head, middle, tail) such that a labelled dense record of ``feature_dim`` float32 values is
     ``head + <feature_dim float32 LE> + middle + <label float32 LE> + tail``.

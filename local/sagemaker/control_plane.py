@@ -124,7 +124,8 @@ class LocalSageMaker:
         self.clock = clock
         self._s3_client = s3_client
         self._logs_client = logs_client
-        self.sagemaker_logs = SageMakerLogs(lambda: self.logs)
+        self._cloudwatch_client: Any = None
+        self.sagemaker_logs = SageMakerLogs(lambda: self.logs, lambda: self.cloudwatch)
         self._validator = RequestValidator()
         self.lock = threading.RLock()  # guards the resources below and every endpoint's state
         self.closing = threading.Event()
@@ -150,6 +151,12 @@ class LocalSageMaker:
         if self._logs_client is None:
             self._logs_client = boto3.client("logs", region_name=self.region)
         return self._logs_client
+
+    @property
+    def cloudwatch(self) -> Any:
+        if self._cloudwatch_client is None:
+            self._cloudwatch_client = boto3.client("cloudwatch", region_name=self.region)
+        return self._cloudwatch_client
 
     def handle(self, operation: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Answer one API call: validate, then run ``_op_<operation in snake case>``."""

@@ -35,6 +35,14 @@ from local.channels import TrainingInput, download_channels, s3_location
 from local.errors import TrainingFailedError, TrainingStoppedError
 from local.linear_learner import ClusterModel, EpochProgress, TrainingResult
 from local.linear_model import LinearModel
+from local.sagemaker.algorithm_metrics import (
+    EPOCH_METRICS,
+    METRIC_DEFINITIONS,
+    epoch_lines,
+    final_lines,
+    final_metric_data,
+    reported_metrics,
+)
 from local.sagemaker.faults import FaultPlan
 from local.sagemaker.logs import SageMakerLogs
 from local.sagemaker.validation import lower_first, null_member, validation_error
@@ -44,6 +52,12 @@ UPLOADING_SECONDS = 3.0
 DEFAULT_MAX_RUNTIME_SECONDS = 86400  # SageMaker's default MaxRuntimeInSeconds (one day)
 LINEAR_LEARNER_IMAGE = re.compile(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.[a-z0-9.]+/linear-learner(:[\w.-]+|@sha256:\w+)?")
 RUNNING_STATUSES = ("InProgress", "Stopping")  # a job in these holds its instances (quotas count them)
+_LOG_LOSS_NAMES = {"squared_loss": "mse"}  # how the algorithm names its objective in "<name>_objective"
+# Request members DescribeTrainingJob returns as they were given.
+PASSED_THROUGH = (
+    "VpcConfig", "CheckpointConfig", "Environment", "RetryStrategy", "ExperimentConfig", "DebugHookConfig",
+    "ProfilerConfig", "TensorBoardOutputConfig",
+)
 FINAL_MESSAGES = {
     "Completed": "Training job completed",
     "Failed": "Training job failed: {reason}",
@@ -113,10 +127,10 @@ def _check_channels(channels: list[Mapping[str, Any]]) -> None:
         source = channel["DataSource"].get("S3DataSource")
         if source is None:
             raise validation_error(f"Channel {channel['ChannelName']}: local mode reads S3DataSource channels only")
-        if source["S3DataType"] != "S3Prefix":
+        if source["S3DataType"] not in ("S3Prefix", "ManifestFile"):
             raise validation_error(
                 f"Channel {channel['ChannelName']}: S3DataType {source['S3DataType']} is not supported "
-                "in local mode (use S3Prefix)"
+                "in local mode (use S3Prefix or ManifestFile)"
             )
         if channel.get("CompressionType", "None") != "None":
             raise validation_error(f"Channel {channel['ChannelName']}: CompressionType Gzip is not supported locally")
@@ -195,6 +209,9 @@ class TrainingJob:
         # Simulated seconds since TrainingStartTime: at the last phase boundary, and the latest any check saw.
         self._elapsed = 0.0
         self._progress = 0.0
+        self._streams: list[str] = []  # one log stream per host, once the job downloads
+        self._loss = "mse"  # the objective's name in the algorithm's log lines
+        self._epochs: list[EpochProgress] = []
 
     @property
     def holds_instances(self) -> bool:
@@ -230,10 +247,11 @@ class TrainingJob:
                 "TrainingJobStatus": self.status,
                 "SecondaryStatus": self.secondary,
                 "HyperParameters": dict(req.get("HyperParameters", {})),
-                "AlgorithmSpecification": {**req["AlgorithmSpecification"], "EnableSageMakerMetricsTimeSeries": False},
+                "AlgorithmSpecification": _described_algorithm(req["AlgorithmSpecification"]),
                 "RoleArn": req["RoleArn"],
                 "InputDataConfig": [_described_channel(channel) for channel in req.get("InputDataConfig", [])],
-                "OutputDataConfig": dict(req["OutputDataConfig"]),
+                # SageMaker fills in its defaults: no KMS key (""), and a gzipped artifact.
+                "OutputDataConfig": {"KmsKeyId": "", "CompressionType": "GZIP", **req["OutputDataConfig"]},
                 "ResourceConfig": dict(req["ResourceConfig"]),
                 "StoppingCondition": dict(req["StoppingCondition"]),
                 "CreationTime": self.created,
@@ -242,6 +260,7 @@ class TrainingJob:
                 "EnableNetworkIsolation": bool(req.get("EnableNetworkIsolation", False)),
                 "EnableInterContainerTrafficEncryption": bool(req.get("EnableInterContainerTrafficEncryption", False)),
                 "EnableManagedSpotTraining": self.spot,
+                "ProfilingStatus": "Enabled" if req.get("ProfilerConfig") else "Disabled",
             }
             if self.secondary != "Starting" and self.start is not None:
                 response["TrainingStartTime"] = self.start
@@ -252,11 +271,8 @@ class TrainingJob:
             if self.failure_reason:
                 response["FailureReason"] = self.failure_reason
             if self.metrics and self.end is not None:
-                response["FinalMetricDataList"] = [
-                    {"MetricName": name, "Value": value, "Timestamp": self.end}
-                    for name, value in sorted(self.metrics.items())
-                ]
-            for optional in ("VpcConfig", "CheckpointConfig", "Environment", "RetryStrategy", "ExperimentConfig"):
+                response["FinalMetricDataList"] = final_metric_data(self.metrics, self._last_epoch(), self.end)
+            for optional in PASSED_THROUGH:
                 if optional in req:
                     response[optional] = req[optional]
             return response
@@ -307,7 +323,7 @@ class TrainingJob:
 
     def _downloading(self) -> TrainingInput:
         self._advance("Downloading", "Downloading input data", self._start_at)
-        self._env.sagemaker_logs.training_started(self.name, self.hosts, self._env.clock())
+        self._streams = self._env.sagemaker_logs.training_started(self.name, self.hosts, self._env.clock())
         channels = {c["ChannelName"]: c for c in self.request.get("InputDataConfig", [])}
         data = download_channels(self._env.s3, channels, self.hosts)
         download_seconds = data.download_bytes / self._env.cluster.download_bytes_per_second
@@ -323,6 +339,7 @@ class TrainingJob:
             self._start_at + timedelta(seconds=self._elapsed),
         )
         params = linear_learner.parse_hyperparameters(self.request.get("HyperParameters", {}))
+        self._loss = _LOG_LOSS_NAMES.get(params.effective_loss, params.effective_loss)
         injected = self._env.faults.training_failure(self.name)
         if injected is not None:
             raise TrainingFailedError(injected)
@@ -352,7 +369,37 @@ class TrainingJob:
         self._elapsed += UPLOADING_SECONDS
         self._finish("Completed", self._elapsed, self._start_at, result=result, artifact=artifact)
 
+    def _report_metrics(self, result: TrainingResult, end: datetime) -> None:
+        """algo-1's metric lines in its log stream, and their values in CloudWatch, as SageMaker scrapes them."""
+        if not self._streams:
+            return
+        lines: list[tuple[datetime, str]] = []
+        points: list[tuple[datetime, str, float]] = []
+        for progress in self._epochs:
+            at = self._start_at + timedelta(seconds=progress.simulated_seconds)
+            lines += [(at, line) for line in epoch_lines("algo-1", progress.epoch - 1, self._loss,
+                                                        progress.train_loss, progress.validation_loss)]
+            points.append((at, "train:objective_loss", progress.train_loss))
+            if progress.validation_loss is not None:
+                points.append((at, "validation:objective_loss", progress.validation_loss))
+        lines += [(end, line) for line in final_lines("algo-1", self._loss, result.metrics)]
+        points += [(end, name, value) for name, value in reported_metrics(result.metrics, self._last_epoch()).items()
+                   if name not in EPOCH_METRICS]
+        self._env.sagemaker_logs.training_lines(self._streams[0], lines)
+        self._env.sagemaker_logs.training_metrics(self.name, points)
+
+    def _last_epoch(self) -> dict[str, float]:
+        """The per-epoch metrics' values in the last epoch's log lines."""
+        if not self._epochs:
+            return {}
+        last = self._epochs[-1]
+        values = {"train:objective_loss": last.train_loss}
+        if last.validation_loss is not None:
+            values["validation:objective_loss"] = last.validation_loss
+        return values
+
     def _on_epoch(self, progress: EpochProgress) -> None:
+        self._epochs.append(progress)
         self._env.emit(
             "training.epoch",
             name=self.name,
@@ -446,6 +493,8 @@ class TrainingJob:
             self.artifact_uri = artifact
             if result is not None:
                 self.metrics = dict(result.metrics)
+        if result is not None:
+            self._report_metrics(result, end)
         self._advance(secondary or status, final_message, end)
         with self._lock:
             self.transitions[-1]["EndTime"] = end
@@ -477,6 +526,16 @@ class TrainingJob:
 
     def _emit_status(self, **extra: Any) -> None:
         self._env.emit("training.status", name=self.name, status=self.status, secondary=self.secondary, **extra)
+
+
+def _described_algorithm(algorithm: Mapping[str, Any]) -> dict[str, Any]:
+    """The built-in algorithm's AlgorithmSpecification as DescribeTrainingJob shows it: its metric definitions."""
+    return {
+        "TrainingInputMode": "File",
+        **algorithm,
+        "MetricDefinitions": [dict(definition) for definition in METRIC_DEFINITIONS],
+        "EnableSageMakerMetricsTimeSeries": False,
+    }
 
 
 def _described_channel(channel: Mapping[str, Any]) -> dict[str, Any]:
