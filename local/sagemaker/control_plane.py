@@ -52,6 +52,7 @@ from local.sagemaker.faults import FaultPlan
 from local.sagemaker.listing import list_page, page
 from local.sagemaker.logs import SageMakerLogs
 from local.sagemaker.training_job import TrainingJob, check_input_objects, check_training_request
+from local.sagemaker.transform_job import TransformJob, check_transform_request
 from local.sagemaker.validation import RequestValidator, validation_error
 from local.service_quotas import LocalServiceQuotas
 
@@ -62,6 +63,10 @@ SUPPORTED_OPERATIONS = (
     "DescribeTrainingJob",
     "StopTrainingJob",
     "ListTrainingJobs",
+    "CreateTransformJob",
+    "DescribeTransformJob",
+    "StopTransformJob",
+    "ListTransformJobs",
     "CreateModel",
     "DescribeModel",
     "DeleteModel",
@@ -130,6 +135,7 @@ class LocalSageMaker:
         self.closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._jobs: dict[str, TrainingJob] = {}
+        self._transforms: dict[str, TransformJob] = {}
         self._models = HostingResources[Model]("model", lambda name: self.arn("model", name))
         self._configs = HostingResources[EndpointConfig](
             "endpoint configuration", lambda name: self.arn("endpoint-config", name)
@@ -208,6 +214,8 @@ class LocalSageMaker:
         with self.lock:
             for job in self._jobs.values():
                 job.interrupt()
+            for transform in self._transforms.values():
+                transform.interrupt()
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """``close`` and wait for the background threads; True when they all ended in time."""
@@ -269,6 +277,47 @@ class LocalSageMaker:
             jobs = list(self._jobs.values())
         items = [job.summary() for job in jobs]
         return list_page(items, request, "TrainingJobName", "TrainingJobStatus", member="TrainingJobSummaries")
+
+    # -------------------------------------------------------------------------------------------- transform jobs
+
+    def _op_create_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request["TransformJobName"]
+        arn = self.arn("transform-job", name)
+        check_transform_request(request)
+        with self.lock:
+            model = self._models[request["ModelName"]]  # refused unless the model exists, as AWS words it
+            if name in self._transforms:
+                raise SageMakerApiError(
+                    "ResourceInUse", f"Job name must be unique within an AWS account and region, and a job with "
+                    f"this name already exists ({arn})"
+                )
+            job = TransformJob(name=name, arn=arn, request=request, created=self.clock(), model=model,
+                               environment=self)
+            self._transforms[name] = job
+            self._created(arn, request)
+        self.emit("transform.status", name=name, status=job.status)
+        self._spawn(job.run)
+        return {"TransformJobArn": arn}
+
+    def _transform(self, name: str) -> TransformJob:
+        with self.lock:
+            job = self._transforms.get(name)
+        if job is None:
+            raise validation_error(f"Could not find requested job with name {name}")
+        return job
+
+    def _op_describe_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._transform(request["TransformJobName"]).describe()
+
+    def _op_stop_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._transform(request["TransformJobName"]).request_stop()
+        return {}
+
+    def _op_list_transform_jobs(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            jobs = list(self._transforms.values())
+        items = [job.summary() for job in jobs]
+        return list_page(items, request, "TransformJobName", "TransformJobStatus", member="TransformJobSummaries")
 
     # -------------------------------------------------------------------------------------------- models
 
