@@ -6,8 +6,9 @@ moto (pinned) interprets the synthesized definition as it is. It lacks two thing
   request-response calls but has no ``.sync``. ``SageMakerTaskService`` adds it the way Step Functions does it:
   create the job, poll ``DescribeTrainingJob`` / ``DescribeTransformJob`` until a terminal status, succeed with
   the description, fail with ``States.TaskFailed`` and the description as the cause, and stop the job if the
-  task is abandoned (a failed sibling branch, a stopped execution, the task's ``TimeoutSeconds``). SageMaker API errors become ``SageMaker.AmazonSageMakerException``
-  with the service's message, as Step Functions reports them, so Retry and Catch behave as on AWS.
+  task is abandoned (a failed sibling branch, a stopped execution, the task's ``TimeoutSeconds``). SageMaker API
+  errors become ``SageMaker.AmazonSageMakerException`` with the service's message, as Step Functions reports
+  them, so Retry and Catch behave as on AWS.
 * Lambda tasks: moto would run Lambda code in Docker. ``InProcessLambdaService`` runs the project's real
   handler in this process with the payload the state machine sends.
 
