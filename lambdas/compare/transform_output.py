@@ -81,7 +81,7 @@ def _labels(s3: Any, bucket: str, key: str) -> array:
     labels = array("d")
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     for run in iter_dense_runs(body, f"s3://{bucket}/{key}", _LABEL_RUN_ROWS):
-        labels.extend(run.labels())
+        labels += array("d", run.labels())
     return labels
 
 
