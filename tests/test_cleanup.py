@@ -284,9 +284,9 @@ def test_run_cleanup_is_idempotent(logs: Any) -> None:
     sagemaker.tick()
     cleanup_handler.run_cleanup_with(sagemaker, logs, event)
     second = cleanup_handler.run_cleanup_with(sagemaker, logs, event)
-    assert second == {"stoppedTrainingJobs": [], "stoppedTransformJobs": [], "deletedEndpoints": [], "deletedEndpointConfigs": [],
-                      "deletedModels": [], "stoppedExecutions": [], "deletedLogGroups": [],
-                      "deletedLogStreams": [], "pending": []}
+    assert second == {"stoppedTrainingJobs": [], "stoppedTransformJobs": [], "deletedEndpoints": [],
+                      "deletedEndpointConfigs": [], "deletedModels": [], "stoppedExecutions": [],
+                      "deletedLogGroups": [], "deletedLogStreams": [], "pending": []}
 
 
 def test_run_cleanup_retries_while_an_endpoint_is_still_creating(logs: Any) -> None:
@@ -429,4 +429,5 @@ def test_stack_cleanup_stops_the_stacks_tagged_transform_jobs_only(logs: Any) ->
     assert report.pending == [f"transform-job/{RUN[0]}"]
     assert sagemaker.transforms["shardlab-dev-r2-sharded"]["status"] == "InProgress"
     sagemaker.tick()
-    assert cleanup_stack(sagemaker, FakeStepFunctions([]), logs, prefix="shardlab", state_machine_arn=None).pending == []
+    again = cleanup_stack(sagemaker, FakeStepFunctions([]), logs, prefix="shardlab", state_machine_arn=None)
+    assert again.pending == []
