@@ -1,4 +1,4 @@
-"""The local SageMaker's operations: training jobs, models, endpoint configs, endpoints and tags.
+"""The local SageMaker's operations: training jobs, transform jobs, models, endpoint configs, endpoints and tags.
 
 ``LocalSageMaker.handle(operation, params)`` takes a JSON-protocol request (what boto3 sends to
 ``X-Amz-Target: SageMaker.<Operation>``, already JSON-decoded), validates it (``local.sagemaker.validation``)
@@ -13,8 +13,9 @@ missing training job is ``ValidationException: Requested resource not found.``; 
 ``ValidationException: No S3 objects found under S3 URL ...``. Tag calls on an unknown ARN answer
 ``ValidationException`` (not verified against AWS).
 
-Lifecycles run on daemon threads: a training job's in ``local.sagemaker.training_job``, an endpoint's in
-``local.sagemaker.endpoints``. Like SageMaker, they write log groups/streams (``local.sagemaker.logs``) and never
+Lifecycles run on daemon threads: a training job's in ``local.sagemaker.training_job``, a transform job's in
+``local.sagemaker.transform_job``, an endpoint's in ``local.sagemaker.endpoints``. A missing transform job is
+``ValidationException: Could not find requested job with name <name>``. Like SageMaker, they write log groups/streams (``local.sagemaker.logs``) and never
 delete them: the run's clean-up does.
 
 Quotas (``quotas=``, a ``local.service_quotas.LocalServiceQuotas`` or ``{quota name: value}``): AWS's instance
