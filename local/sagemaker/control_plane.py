@@ -15,8 +15,8 @@ missing training job is ``ValidationException: Requested resource not found.``; 
 
 Lifecycles run on daemon threads: a training job's in ``local.sagemaker.training_job``, a transform job's in
 ``local.sagemaker.transform_job``, an endpoint's in ``local.sagemaker.endpoints``. A missing transform job is
-``ValidationException: Could not find requested job with name <name>``. Like SageMaker, they write log groups/streams (``local.sagemaker.logs``) and never
-delete them: the run's clean-up does.
+``ValidationException: Could not find requested job with name <name>``. Like SageMaker, training jobs and
+endpoints write log groups/streams (``local.sagemaker.logs``) and never delete them: the run's clean-up does.
 
 Quotas (``quotas=``, a ``local.service_quotas.LocalServiceQuotas`` or ``{quota name: value}``): AWS's instance
 quotas by name; ``CreateTrainingJob`` and ``CreateEndpoint`` answer ``ResourceLimitExceeded`` as SageMaker does
