@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from faults_helpers import wait_until
+from faults_helpers import SMALL_INPUT, wait_until
 
 from compare.comparison import _Tally
 from compare.metrics import metrics_of_sorted_absolute_errors
@@ -38,7 +38,7 @@ def _transform_request(name: str, test_uri: str, output_uri: str) -> dict[str, A
 @pytest.fixture(scope="module")
 def runs(template: dict[str, Any]) -> dict[str, Any]:
     with LocalShardlab(template) as local:
-        by_transform = local.run({"scoring": "transform"}, name="e2e-transform", timeout_seconds=600)
+        by_transform = local.run({**SMALL_INPUT, "scoring": "transform"}, name="e2e-transform", timeout_seconds=600)
         sagemaker = boto3.client("sagemaker")
         leftovers = {
             "models": sagemaker.list_models()["Models"],
@@ -47,7 +47,7 @@ def runs(template: dict[str, Any]) -> dict[str, Any]:
                                        sagemaker.list_transform_jobs(StatusEquals=status)["TransformJobSummaries"]],
         }
         transform_jobs = sagemaker.list_transform_jobs()["TransformJobSummaries"]
-        on_endpoints = local.run({"keepEndpoints": True}, name="e2e-endpoints", timeout_seconds=600)
+        on_endpoints = local.run({**SMALL_INPUT, "keepEndpoints": True}, name="e2e-endpoints", timeout_seconds=600)
         endpoint_report = _report(local, on_endpoints)
         # The endpoint run's own models (kept), scored again by batch transform, read as compare reads them.
         test_uri = endpoint_report["testData"]["uri"]
