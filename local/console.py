@@ -105,6 +105,7 @@ class SageMakerView:
         elif kind == "training.status":
             reason = f": {event['reason']}" if event.get("reason") else ""
             self.console.line(f"  training job {name}: {event.get('status')} / {event.get('secondary')}{reason}")
-        elif kind == "endpoint.status":
+        elif kind in ("endpoint.status", "transform.status"):
             reason = f": {event['reason']}" if event.get("reason") else ""
-            self.console.line(f"  endpoint {name}: {event.get('status')}{reason}")
+            what = "endpoint" if kind == "endpoint.status" else "transform job"
+            self.console.line(f"  {what} {name}: {event.get('status')}{reason}")

@@ -26,6 +26,7 @@ from lambda_common.vocabulary import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF
 from local.errors import SageMakerApiError
 from local.fake_aws import ACCOUNT_ID, REGION
 from local.linear_model import LinearModel
+from local.recordio_np import read_dense
 
 
 class ModelContainerError(SageMakerApiError):
@@ -151,10 +152,10 @@ def _parse_json(body: bytes) -> np.ndarray:
 
 def _parse_recordio(body: bytes) -> np.ndarray:
     try:
-        rows = [features for features, _label in recordio.iter_records(io.BytesIO(body))]
-        if not rows:
+        features, _labels = read_dense(body)  # dense records; a batch transform sends thousands at once
+        if not len(features):
             raise ValueError("no records in the payload")
-        return np.asarray(rows, dtype=np.float32)
+        return features
     except (ValueError, recordio.RecordIOError) as error:
         raise ModelContainerError(400, f"Unable to evaluate payload provided: {error}") from error
 

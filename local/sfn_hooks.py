@@ -2,12 +2,13 @@
 
 moto (pinned) interprets the synthesized definition as it is. It lacks two things local mode needs:
 
-* ``sagemaker:createTrainingJob.sync``: moto forwards SageMaker request-response calls but has no ``.sync``.
-  ``SageMakerTaskService`` adds it the way Step Functions does it: create the job, poll
-  ``DescribeTrainingJob`` until a terminal status, succeed with the description, fail with
-  ``States.TaskFailed`` and the description as the cause, and stop the job if the task is abandoned (a failed
-  sibling branch, a stopped execution). SageMaker API errors become ``SageMaker.AmazonSageMakerException``
-  with the service's message, as Step Functions reports them, so Retry and Catch behave as on AWS.
+* ``sagemaker:createTrainingJob.sync`` and ``sagemaker:createTransformJob.sync``: moto forwards SageMaker
+  request-response calls but has no ``.sync``. ``SageMakerTaskService`` adds it the way Step Functions does it:
+  create the job, poll ``DescribeTrainingJob`` / ``DescribeTransformJob`` until a terminal status, succeed with
+  the description, fail with ``States.TaskFailed`` and the description as the cause, and stop the job if the
+  task is abandoned (a failed sibling branch, a stopped execution, the task's ``TimeoutSeconds``). SageMaker API
+  errors become ``SageMaker.AmazonSageMakerException`` with the service's message, as Step Functions reports
+  them, so Retry and Catch behave as on AWS.
 * Lambda tasks: moto would run Lambda code in Docker. ``InProcessLambdaService`` runs the project's real
   handler in this process with the payload the state machine sends.
 
@@ -118,12 +119,31 @@ def sagemaker_error_name(error: ClientError) -> str:
     return f"SageMaker.{code.removesuffix('Exception')}Exception" if code in modeled else SAGEMAKER_GENERIC_ERROR
 
 
-class TrainingJobFailedError(Exception):
+class SyncJobFailedError(Exception):
     """The job ended Failed or Stopped; the cause is its description, as Step Functions reports it."""
 
     def __init__(self, description: dict[str, Any]) -> None:
-        super().__init__(description.get("FailureReason", description.get("TrainingJobStatus")))
+        super().__init__(description.get("FailureReason", "the job ended Failed or Stopped"))
         self.description = description
+
+
+@dataclass(frozen=True)
+class SyncJob:
+    """One SageMaker job kind a ``.sync`` task runs: the API calls and members that name and report it."""
+
+    name_member: str  # in the Create/Describe/Stop request
+    describe: str  # boto3 method names
+    stop: str
+    status_member: str
+
+
+# boto3 method of the Create call (the task's action) -> how Step Functions follows that job.
+SYNC_JOBS = {
+    "create_training_job": SyncJob("TrainingJobName", "describe_training_job", "stop_training_job",
+                                   "TrainingJobStatus"),
+    "create_transform_job": SyncJob("TransformJobName", "describe_transform_job", "stop_transform_job",
+                                    "TransformJobStatus"),
+}
 
 
 class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupported):
@@ -136,9 +156,7 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         )
 
     def _validate_service_integration_is_supported(self) -> None:
-        if self.resource.condition == ResourceCondition.Sync and self._get_boto_service_action() != (
-            "create_training_job"
-        ):
+        if self.resource.condition == ResourceCondition.Sync and self._get_boto_service_action() not in SYNC_JOBS:
             raise ValueError(f"local mode has no .sync for {self.resource.resource_arn}")
 
     def _log_unsupported_warning(self) -> None:
@@ -165,7 +183,7 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         )
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
-        if isinstance(ex, TrainingJobFailedError):
+        if isinstance(ex, SyncJobFailedError):
             return self._failure(env, "States.TaskFailed", json.dumps(_jsonable(ex.description)))
         if isinstance(ex, ClientError):
             return self._failure(env, sagemaker_error_name(ex), _sagemaker_error_cause(ex))
@@ -181,15 +199,16 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         client = boto_client_for(
             region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
         )
-        job_name = normalised_parameters["TrainingJobName"]
+        job = SYNC_JOBS[self._get_boto_service_action()]
+        job_name = normalised_parameters[job.name_member]
 
         def describe_until_terminal() -> dict[str, Any] | None:
-            description = client.describe_training_job(TrainingJobName=job_name)
-            status = description["TrainingJobStatus"]
+            description = getattr(client, job.describe)(**{job.name_member: job_name})
+            status = description[job.status_member]
             if status == "Completed":
                 return _jsonable(description)
             if status in _TERMINAL_FAILURES:
-                raise TrainingJobFailedError(_jsonable(description))
+                raise SyncJobFailedError(_jsonable(description))
             return None
 
         return describe_until_terminal
@@ -208,9 +227,12 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         parameters = getattr(self, "_last_parameters", None)
         if not parameters:
             return
+        job = SYNC_JOBS.get(self._get_boto_service_action())
+        if job is None:
+            return
         client = boto_client_for(region=self._last_region, service="sagemaker", state_credentials=None)
         with contextlib.suppress(ClientError):
-            client.stop_training_job(TrainingJobName=parameters["TrainingJobName"])
+            getattr(client, job.stop)(**{job.name_member: parameters[job.name_member]})
 
     def _eval_integration_pattern(
         self,

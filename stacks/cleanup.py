@@ -60,6 +60,11 @@ def _run_resource_statements(stack: Stack, prefix: str) -> list[iam.PolicyStatem
             resources=[sagemaker_arn(stack, "training-job", prefix)],
         ),
         iam.PolicyStatement(
+            sid="StopRunTransformJobs",
+            actions=["sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
+            resources=[sagemaker_arn(stack, "transform-job", prefix)],
+        ),
+        iam.PolicyStatement(
             sid="DeleteRunEndpoints",
             actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
             resources=[sagemaker_arn(stack, "endpoint", prefix)],
@@ -129,7 +134,7 @@ class CleanupGuard(Construct):
             iam.PolicyStatement(
                 sid="FindStackResources",  # SageMaker List* calls have no resource-level permissions
                 actions=["sagemaker:ListTrainingJobs", "sagemaker:ListEndpoints",
-                         "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"],
+                         "sagemaker:ListEndpointConfigs", "sagemaker:ListModels", "sagemaker:ListTransformJobs"],
                 resources=["*"],
             ),
             iam.PolicyStatement(
@@ -159,7 +164,8 @@ class CleanupGuard(Construct):
                 function.role.add_to_policy(statement)
             _acknowledge_run_resources(function.role, resource_prefix)
             ack(function.role, iam5("*"),
-                "sagemaker:ListTrainingJobs/ListEndpoints/ListEndpointConfigs/ListModels support no resource-level "
+                "sagemaker:ListTrainingJobs/ListEndpoints/ListEndpointConfigs/ListModels/ListTransformJobs support no "
+                "resource-level "
                 f"permissions; results are filtered by name prefix and the {STACK_TAG} tag before any change")
             ack(function.role, iam5(f"{STATES_ARN}:execution:{state_machine_name}:*"),
                 "stops running executions of this stack's state machine only; execution names are chosen at start")

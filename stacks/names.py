@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Aws, Stack
 
 # The resources a run creates; each is tagged shardlab:stack/shardlab:run by workflow_input's config.
-SAGEMAKER_RUNTIME_TYPES = ("training-job", "model", "endpoint-config", "endpoint")
+SAGEMAKER_RUNTIME_TYPES = ("training-job", "model", "endpoint-config", "endpoint", "transform-job")
 
 # The managed EventBridge rule Step Functions uses for sagemaker:createTrainingJob.sync.
 TRAINING_SYNC_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"

@@ -36,6 +36,7 @@ from stacks.hosting import (
 from stacks.markers import STATE_MACHINE, mark
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn, training_sync_rule_arn
 from stacks.training import training_task_state
+from stacks.transform import score_by_transform, transform_outputs_payload, transform_task_statements
 
 J = sfn.JsonPath
 # SageMaker may refuse to delete an endpoint for up to about an hour (while Creating); retry that long.
@@ -141,12 +142,15 @@ class Pipeline(Construct):
         finalize = self._finalize_dataset()
         hyperparameters = self._hyperparameters()
         on_failure = self._failure_handling()
+        keep_or_delete = self._keep_or_delete()
         train_and_compare = (
             hyperparameters
             .next(self._train_both_ways(on_failure))
-            .next(self._host_both_models(on_failure))
-            .next(self._compare_endpoints(on_failure))
-            .next(self._keep_or_delete())
+            .next(self._score_on_endpoints_or_by_transform(
+                endpoints=self._host_both_models(on_failure).next(self._compare_endpoints(on_failure)),
+                transform=self._score_by_transform(on_failure),
+            ).afterwards())
+            .next(keep_or_delete)
         )
         definition = (
             validate.next(check_quotas).next(profile)
@@ -177,7 +181,8 @@ class Pipeline(Construct):
         """What the hand-written SageMaker tasks need (CDK grants the Lambda tasks, tracing and logging)."""
         stack = Stack.of(self)
         prefix = self._prefix
-        for statement in sagemaker_task_statements(stack, prefix=prefix, sagemaker_role_arn=self._role_arn):
+        for statement in [*sagemaker_task_statements(stack, prefix=prefix, sagemaker_role_arn=self._role_arn),
+                          *transform_task_statements(stack, prefix=prefix)]:
             self.state_machine.add_to_role_policy(statement)
         for resource_type in SAGEMAKER_RUNTIME_TYPES:
             ack(self.state_machine, iam5(f"{SAGEMAKER_ARN}:{resource_type}/{prefix}-*"), RUNTIME_NAMES)
@@ -348,16 +353,34 @@ class Pipeline(Construct):
         hosting.add_catch(on_failure("Hosting"), errors=["States.ALL"], result_path="$.error")
         return hosting
 
+    def _score_on_endpoints_or_by_transform(self, *, endpoints: sfn.Chain, transform: sfn.Chain) -> sfn.Choice:
+        return (
+            sfn.Choice(self, "Score by batch transform?")
+            .when(sfn.Condition.string_equals(config_path("scoring"), "transform"), transform)
+            .otherwise(endpoints)
+        )
+
+    def _score_by_transform(self, on_failure: OnFailure) -> sfn.Chain:
+        """stacks/transform.py's stage, then the compare Lambda on the jobs' outputs."""
+        scoring = score_by_transform(self, role_arn=self._role_arn, image_uri=self._image_uri)
+        scoring.add_catch(on_failure("Scoring"), errors=["States.ALL"], result_path="$.error")
+        return scoring.next(self._compare("Compare transform outputs", on_failure, transform_outputs_payload()))
+
     def _compare_endpoints(self, on_failure: OnFailure) -> tasks.LambdaInvoke:
+        return self._compare(
+            "Compare endpoints", on_failure, {"endpoints": {branch: _config(f"names.{branch}") for branch in BRANCHES}}
+        )
+
+    def _compare(self, name: str, on_failure: OnFailure, scoring: dict[str, Any]) -> tasks.LambdaInvoke:
         compare = tasks.LambdaInvoke(
             self,
-            "Compare endpoints",
-            comment="Scores the test year on both endpoints; writes report.json and report.md; puts metrics.",
+            name,
+            comment="Scores the test year (or reads its scores); writes report.json and report.md; puts metrics.",
             lambda_function=self._functions.compare,
             payload=sfn.TaskInput.from_object(
                 {
                     "trainingJobs": {branch: _config(f"names.{branch}") for branch in BRANCHES},
-                    "endpoints": {branch: _config(f"names.{branch}") for branch in BRANCHES},
+                    **scoring,
                     # every test object (one per source group of the test year), in key order
                     "testData": J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
                     "trainData": J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
@@ -407,10 +430,15 @@ class Pipeline(Construct):
         cleanup_after_failure.add_catch(cleanup_failed, errors=["States.ALL"], result_path="$.cleanupError")
         cleanup_after_failure.next(failed)
 
+        recorded: dict[str, sfn.IChainable] = {}  # one state per stage (both compare states catch to one)
+
         def on_failure(stage: str) -> sfn.IChainable:
-            return sfn.Pass(
-                self, f"{stage} failed", result=sfn.Result.from_object({"stage": stage}), result_path="$.failedStage"
-            ).next(cleanup_after_failure)
+            if stage not in recorded:
+                recorded[stage] = sfn.Pass(
+                    self, f"{stage} failed", result=sfn.Result.from_object({"stage": stage}),
+                    result_path="$.failedStage",
+                ).next(cleanup_after_failure)
+            return recorded[stage]
 
         return on_failure
 

@@ -119,6 +119,8 @@ def _listed(names: list[str]) -> list[str]:
         for status in RUNNING_JOB_STATES:
             jobs = sagemaker.list_training_jobs(NameContains=name, StatusEquals=status)["TrainingJobSummaries"]
             found += [f"training-job/{j['TrainingJobName']} ({status})" for j in jobs]
+            transforms = sagemaker.list_transform_jobs(NameContains=name, StatusEquals=status)
+            found += [f"transform-job/{j['TransformJobName']} ({status})" for j in transforms["TransformJobSummaries"]]
         found += [f"endpoint/{e['EndpointName']} ({e['EndpointStatus']})"
                   for e in sagemaker.list_endpoints(NameContains=name)["Endpoints"]]
         found += [f"endpoint-config/{c['EndpointConfigName']}"

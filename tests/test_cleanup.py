@@ -40,6 +40,7 @@ class FakeSageMaker:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.configs: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {}
+        self.transforms: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.tag_lookups = 0
 
@@ -53,9 +54,27 @@ class FakeSageMaker:
 
     def tick(self) -> None:
         self.endpoints = {n: e for n, e in self.endpoints.items() if e["status"] != "Deleting"}
-        for job in self.jobs.values():
+        for job in [*self.jobs.values(), *self.transforms.values()]:
             if job["status"] == "Stopping":
                 job["status"] = "Stopped"
+
+    def add_transform(self, name: str, stack: str, status: str = "InProgress") -> None:
+        self.transforms[name] = {"status": status, "arn": f"{REGION_ARN}:transform-job/{name}",
+                                 "tags": [{"Key": "shardlab:stack", "Value": stack}]}
+
+    def describe_transform_job(self, **params: Any) -> dict[str, Any]:
+        self._call("describe_transform_job", params)
+        name = params["TransformJobName"]
+        if name not in self.transforms:
+            raise ClientError({"Error": {"Code": "ValidationException",
+                                         "Message": f"Could not find requested job with name {name}"}},
+                              "DescribeTransformJob")
+        return {"TransformJobName": name, "TransformJobStatus": self.transforms[name]["status"]}
+
+    def stop_transform_job(self, **params: Any) -> dict[str, Any]:
+        self._call("stop_transform_job", params)
+        self.transforms[params["TransformJobName"]]["status"] = "Stopping"
+        return {}
 
     def _call(self, operation: str, params: dict[str, Any]) -> None:
         _validated("sagemaker", operation, params)
@@ -112,7 +131,7 @@ class FakeSageMaker:
     def list_tags(self, **params: Any) -> dict[str, Any]:
         self._call("list_tags", params)
         self.tag_lookups += 1
-        for store in (self.jobs, self.endpoints, self.configs, self.models):
+        for store in (self.jobs, self.endpoints, self.configs, self.models, self.transforms):
             for item in store.values():
                 if item["arn"] == params["ResourceArn"]:
                     return {"Tags": item["tags"]}
@@ -130,6 +149,10 @@ class FakeSageMaker:
                              for n, j in fake.jobs.items()
                              if contains in n and j["status"] == params.get("StatusEquals", j["status"])]
                     return [{"TrainingJobSummaries": items}]
+                if operation == "list_transform_jobs":
+                    return [{"TransformJobSummaries": [
+                        {"TransformJobName": n, "TransformJobArn": j["arn"], "TransformJobStatus": j["status"]}
+                        for n, j in fake.transforms.items() if contains in n]}]
                 stores = {"list_endpoints": ("Endpoints", "Endpoint", fake.endpoints),
                           "list_endpoint_configs": ("EndpointConfigs", "EndpointConfig", fake.configs),
                           "list_models": ("Models", "Model", fake.models)}
@@ -270,9 +293,9 @@ def test_run_cleanup_is_idempotent(logs: Any) -> None:
     sagemaker.tick()
     cleanup_handler.run_cleanup_with(sagemaker, logs, event)
     second = cleanup_handler.run_cleanup_with(sagemaker, logs, event)
-    assert second == {"stoppedTrainingJobs": [], "deletedEndpoints": [], "deletedEndpointConfigs": [],
-                      "deletedModels": [], "stoppedExecutions": [], "deletedLogGroups": [],
-                      "deletedLogStreams": [], "pending": []}
+    assert second == {"stoppedTrainingJobs": [], "stoppedTransformJobs": [], "deletedEndpoints": [],
+                      "deletedEndpointConfigs": [], "deletedModels": [], "stoppedExecutions": [],
+                      "deletedLogGroups": [], "deletedLogStreams": [], "pending": []}
 
 
 def test_run_cleanup_retries_while_an_endpoint_is_still_creating(logs: Any) -> None:
@@ -418,3 +441,31 @@ def test_guard_passes_skip_logs_already_deleted_and_bound_their_log_work(logs: A
     again = cleanup_stack(sagemaker, sfn, logs, prefix="shardlab", state_machine_arn=None)
     assert again.pending == [] and logs.calls == []  # every job is marked: no log request at all
     assert all({"Key": "shardlab:logsDeleted", "Value": "true"} in job["tags"] for job in sagemaker.jobs.values())
+
+
+def test_run_cleanup_stops_the_runs_transform_jobs_and_waits_for_them(logs: Any) -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_run(RUN[0], "shardlab", endpoint=None)
+    sagemaker.add_transform(RUN[0], "shardlab")
+    sagemaker.add_transform(RUN[1], "shardlab", status="Completed")
+    event = {"names": {"replicated": RUN[0], "sharded": RUN[1]}}
+    with pytest.raises(CleanupIncompleteError, match=f"transform-job/{RUN[0]} \\(Stopping\\)"):
+        cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    assert sagemaker.transforms[RUN[0]]["status"] == "Stopping"
+    assert ("stop_transform_job", {"TransformJobName": RUN[1]}) not in sagemaker.calls  # Completed: left alone
+    sagemaker.tick()
+    done = cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    assert done["pending"] == [] and RUN[0] not in sagemaker.models
+
+
+def test_stack_cleanup_stops_the_stacks_tagged_transform_jobs_only(logs: Any) -> None:
+    sagemaker = FakeSageMaker()
+    sagemaker.add_transform(RUN[0], "shardlab")
+    sagemaker.add_transform("shardlab-dev-r2-sharded", "shardlab-dev")  # another stack's, same name prefix
+    report = cleanup_stack(sagemaker, FakeStepFunctions([]), logs, prefix="shardlab", state_machine_arn=None)
+    assert report.stopped_transform_jobs == [RUN[0]]
+    assert report.pending == [f"transform-job/{RUN[0]}"]
+    assert sagemaker.transforms["shardlab-dev-r2-sharded"]["status"] == "InProgress"
+    sagemaker.tick()
+    again = cleanup_stack(sagemaker, FakeStepFunctions([]), logs, prefix="shardlab", state_machine_arn=None)
+    assert again.pending == []

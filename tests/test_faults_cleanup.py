@@ -39,6 +39,9 @@ class RacingSageMaker:
     def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
         raise _validation(f'Could not find endpoint "{EndpointName}".', "DescribeEndpoint")
 
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:
+        raise _validation(f"Could not find requested job with name {TransformJobName}", "DescribeTransformJob")
+
     def delete_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:
         raise _validation(f'Could not find endpoint configuration "{EndpointConfigName}".', "DeleteEndpointConfig")
 
@@ -66,3 +69,28 @@ def test_a_job_that_was_never_created_is_nothing_to_clean(logs: Any) -> None:
 def test_a_refused_stop_of_a_job_that_still_runs_is_an_error(logs: Any) -> None:
     with pytest.raises(ClientError, match="in status Stopping"):
         cleanup_run(RacingSageMaker("InProgress"), logs, ["lab-run-replicated"])
+
+
+class RacingTransforms(RacingSageMaker):
+    """No training job; the run's transform job is InProgress, then stopped by someone else (Step Functions
+    stops the job of an abandoned .sync task) before our StopTransformJob arrives."""
+
+    def __init__(self) -> None:
+        super().__init__("Stopping")
+        self.transform_describes = 0
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        raise _validation("Requested resource not found.", "DescribeTrainingJob")
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:
+        self.transform_describes += 1
+        return {"TransformJobStatus": "InProgress" if self.transform_describes == 1 else "Stopping"}
+
+    def stop_transform_job(self, TransformJobName: str) -> dict[str, Any]:
+        raise _validation("The request was rejected because the transform job is in status Stopping.",
+                          "StopTransformJob")
+
+
+def test_a_transform_job_stopped_by_someone_else_meanwhile_is_waited_for(logs: Any) -> None:
+    report = cleanup_run(RacingTransforms(), logs, ["lab-run-sharded"])
+    assert report.stopped_transform_jobs == [] and report.pending == ["transform-job/lab-run-sharded (Stopping)"]

@@ -45,6 +45,7 @@ INVALID_INPUTS: list[tuple[Any, str]] = [
     ({"hyperParameters": {"epochs": ""}}, "hyperParameters.epochs must be a non-empty string"),
     ({"useSpotInstances": "true"}, "useSpotInstances must be true or false"),
     ({"keepEndpoints": 1}, "keepEndpoints must be true or false"),
+    ({"scoring": "batch"}, 'scoring must be one of "endpoint", "transform", got "batch"'),
     ({"endpointPollSeconds": 0}, "endpointPollSeconds must be between 1 and 300"),
     ({"endpointPollSeconds": 301}, "endpointPollSeconds must be between 1 and 300"),
     ({"seed": -1}, "seed must be between 0 and 4294967295"),

@@ -106,7 +106,7 @@ def test_every_task_calls_a_known_api_with_literal_fields_that_fit_its_model(def
     apis = {api_of(state["Resource"]) for state in found.values()}
     assert apis == {("lambda", "Invoke"), ("sagemaker", "CreateTrainingJob"), ("sagemaker", "CreateModel"),
                     ("sagemaker", "CreateEndpointConfig"), ("sagemaker", "CreateEndpoint"),
-                    ("sagemaker", "DescribeEndpoint")}
+                    ("sagemaker", "DescribeEndpoint"), ("sagemaker", "CreateTransformJob")}
     problems = []
     for name, state in found.items():
         service, operation = api_of(state["Resource"])
@@ -175,6 +175,13 @@ def test_sagemaker_requests_evaluated_on_a_real_config_validate_completely(
             assert request["AlgorithmSpecification"]["TrainingImage"] == (
                 "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1")
             assert request["HyperParameters"]["feature_dim"] == "25"
+        if operation == "CreateTransformJob":  # Linear Learner's documented batch transform formats
+            assert request["TransformInput"]["ContentType"] == "application/x-recordio-protobuf"
+            assert request["TransformInput"]["SplitType"] == "RecordIO"
+            assert request["TransformOutput"]["Accept"] == "application/jsonlines"
+            assert request["TransformOutput"]["AssembleWith"] == "Line"
+            assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == (
+                f"s3://shardlab-bucket-abc/{state['config']['datasetPrefix']}test/")
 
 
 def test_default_instance_types_are_in_botocore_enums() -> None:
@@ -185,6 +192,7 @@ def test_default_instance_types_are_in_botocore_enums() -> None:
     assert {"ml.c5.2xlarge", "ml.c4.2xlarge"} <= set(training)
     assert {"ml.m5.xlarge", "ml.m4.xlarge"} <= set(hosting)
     assert "ml.t3.medium" in notebook
+    assert {"ml.m5.xlarge", "ml.m4.xlarge"} <= set(sagemaker.shape_for("TransformInstanceType").enum)
 
 
 # --- (c) IAM ---------------------------------------------------------------------------------------------
@@ -287,6 +295,12 @@ def required_task_permissions(definition: dict[str, Any], state: dict[str, Any],
             needs += [("sagemaker:CreateEndpoint", endpoint, {}), ("sagemaker:AddTags", endpoint, {}),
                       ("sagemaker:ListTags", endpoint, {}),
                       ("sagemaker:CreateEndpoint", sm_arn("endpoint-config", request["EndpointConfigName"]), {})]
+        elif operation == "CreateTransformJob":
+            arn = sm_arn("transform-job", request["TransformJobName"])
+            needs += [(f"sagemaker:{a}", arn, {}) for a in ("CreateTransformJob", "DescribeTransformJob",
+                                                            "StopTransformJob", "AddTags", "ListTags")]
+            rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMakerTransformJobsRule"
+            needs += [(f"events:{a}", rule, {}) for a in ("PutTargets", "PutRule", "DescribeRule")]
         elif operation == "DescribeEndpoint":
             needs.append(("sagemaker:DescribeEndpoint", sm_arn("endpoint", request["EndpointName"]), {}))
         else:
@@ -457,6 +471,7 @@ def test_sagemaker_execution_role_reads_data_writes_artifacts_and_nothing_else(
 # Actions AWS offers no resource-level permissions for (the only statements allowed to use "*").
 NO_RESOURCE_LEVEL = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata", "sagemaker:listtrainingjobs",
                      "sagemaker:listendpoints", "sagemaker:listendpointconfigs", "sagemaker:listmodels",
+                     "sagemaker:listtransformjobs",
                      "xray:*", "logs:createlogdelivery", "logs:deletelogdelivery", "logs:describelogGroups",
                      "logs:describeresourcepolicies", "logs:getlogdelivery", "logs:listlogdeliveries",
                      "logs:putresourcepolicy", "logs:updatelogdelivery", "xray:getsamplingrules",

@@ -1,5 +1,7 @@
 """Stop and delete SageMaker resources by exact name (one run) or by stack prefix + tag (stack deletion).
 
+Training and transform jobs are stopped (and waited for); endpoints, endpoint configs and models deleted.
+
 SageMaker's own logs of a run go too, once nothing writes them any more: the endpoint's log group
 ``/aws/sagemaker/Endpoints/<name>`` after the endpoint is gone, and the job's streams ``<name>/...`` in the
 shared ``/aws/sagemaker/TrainingJobs`` group after the job stopped (other jobs' streams stay).
@@ -24,6 +26,8 @@ from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAIN
 
 # Training jobs in these states still run (and bill) instances.
 RUNNING_TRAINING_STATES = ("InProgress", "Stopping")
+# Transform jobs (`scoring` `transform`; named as the run's other resources) too.
+RUNNING_TRANSFORM_STATES = ("InProgress", "Stopping")
 
 
 class CleanupIncompleteError(RuntimeError):
@@ -34,6 +38,7 @@ class CleanupIncompleteError(RuntimeError):
 @dataclass
 class CleanupReport:
     stopped_training_jobs: list[str] = field(default_factory=list)
+    stopped_transform_jobs: list[str] = field(default_factory=list)
     deleted_endpoints: list[str] = field(default_factory=list)
     deleted_endpoint_configs: list[str] = field(default_factory=list)
     deleted_models: list[str] = field(default_factory=list)
@@ -46,6 +51,7 @@ class CleanupReport:
     def as_dict(self) -> dict[str, list[str]]:
         return {
             "stoppedTrainingJobs": self.stopped_training_jobs,
+            "stoppedTransformJobs": self.stopped_transform_jobs,
             "deletedEndpoints": self.deleted_endpoints,
             "deletedEndpointConfigs": self.deleted_endpoint_configs,
             "deletedModels": self.deleted_models,
@@ -121,6 +127,29 @@ def _stop_if_in_progress(sagemaker: Any, name: str) -> bool:
         if status == "InProgress":
             raise
         return False
+
+
+def _transform_status(sagemaker: Any, name: str) -> str | None:
+    return _status(partial(sagemaker.describe_transform_job, TransformJobName=name), "TransformJobStatus")
+
+
+def stop_transform_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
+    """StopTransformJob if the job still runs; a stop racing another (Step Functions stops an abandoned
+    .sync job too) is refused once the job left InProgress, which is fine."""
+    if _transform_status(sagemaker, name) != "InProgress":
+        return
+    try:
+        sagemaker.stop_transform_job(TransformJobName=name)
+    except ClientError as error:
+        if _is_missing(error) or (error_code(error) == "ValidationException"
+                                  and _transform_status(sagemaker, name) != "InProgress"):
+            return
+        raise
+    report.stopped_transform_jobs.append(name)
+
+
+def _transform_stopped(sagemaker: Any, name: str) -> bool:
+    return _transform_status(sagemaker, name) not in RUNNING_TRANSFORM_STATES
 
 
 # SageMaker refuses to delete an endpoint while it changes; a Creating one settles within about an hour.
@@ -211,6 +240,7 @@ def cleanup_run(sagemaker: Any, logs: Any, names: Iterable[str], *, settle_secon
     deadline = time.monotonic() + settle_seconds
     for name in names:
         stop_training_job(sagemaker, name, report)
+        stop_transform_job(sagemaker, name, report)
         delete_endpoint(sagemaker, name, report, wait_until_gone=False)
         delete_endpoint_config(sagemaker, name, report)
         delete_model(sagemaker, name, report)
@@ -225,6 +255,8 @@ def cleanup_run(sagemaker: Any, logs: Any, names: Iterable[str], *, settle_secon
             delete_training_logs(logs, name, report)
         else:
             report.pending.append(f"training-job/{name} (Stopping)")
+        if not _settled(partial(_transform_stopped, sagemaker, name), deadline, sleep):
+            report.pending.append(f"transform-job/{name} (Stopping)")
     return report
 
 
@@ -310,6 +342,11 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
             if job.status == "InProgress" and _stop_if_in_progress(sagemaker, job.name):
                 report.stopped_training_jobs.append(job.name)
             report.pending.append(f"training-job/{job.name}")
+    for job in stack_resources(sagemaker, prefix, operation="list_transform_jobs", key="TransformJobSummaries",
+                               name_key="TransformJobName", arn_key="TransformJobArn"):
+        if job["TransformJobStatus"] in RUNNING_TRANSFORM_STATES:
+            stop_transform_job(sagemaker, job["TransformJobName"], report)
+            report.pending.append(f"transform-job/{job['TransformJobName']}")
     endpoints = stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
                                 name_key="EndpointName", arn_key="EndpointArn")
     for endpoint in endpoints:

@@ -31,6 +31,7 @@ from compare.testdata import (
     sum_labels,
 )
 from compare.training import TrainingFigures, describe_training
+from compare.transform_output import read_transform_scores
 from lambda_common.sharding import host_loads
 from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
@@ -50,6 +51,9 @@ class CompareRequest:
     run_id: str
     parameters: dict[str, Any]
     train_label_mean: float | None = None
+    # Scoring by batch transform (`scoring` `transform`): each branch's job and output prefix, no endpoints.
+    transform_jobs: dict[str, str] | None = None
+    transform_outputs: dict[str, str] | None = None
 
     @classmethod
     def from_event(cls, event: Any) -> CompareRequest:
@@ -83,9 +87,12 @@ class CompareRequest:
             isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean)
         ):
             raise CompareInputError(f"trainLabelMean must be a finite number, got {mean!r}")
+        by_transform = "transformOutputs" in event
         request = cls(
             training_jobs=pair("trainingJobs"),
-            endpoints=pair("endpoints"),
+            endpoints={} if by_transform else pair("endpoints"),
+            transform_jobs=pair("transformJobs") if by_transform else None,
+            transform_outputs=pair("transformOutputs") if by_transform else None,
             test_data=text("testData"),
             train_data=text("trainData"),
             bucket=text("bucket"),
@@ -99,7 +106,12 @@ class CompareRequest:
                 parse_s3_uri(uri)
             except DatasetError as error:
                 raise CompareInputError(f"{key}: {error}") from error
-        if request.endpoints[REPLICATED] == request.endpoints[SHARDED]:
+        for key, uri in (request.transform_outputs or {}).items():
+            try:
+                parse_s3_uri(uri)
+            except DatasetError as error:
+                raise CompareInputError(f"transformOutputs.{key}: {error}") from error
+        if not by_transform and request.endpoints[REPLICATED] == request.endpoints[SHARDED]:
             raise CompareInputError("the two endpoints must differ: both are " + request.endpoints[SHARDED])
         return request
 
@@ -313,8 +325,6 @@ def _score_both_endpoints(
         train_keys = [obj["key"] for obj in listed]
         if not train_keys:
             raise DatasetError(f"no training objects under {request.train_data}")
-    test_stream = _open_object(s3, request.test_data, "test")
-    batches = iter_csv_batches(test_stream, request.test_data, options.max_request_bytes)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
         # The training labels are read while the endpoints work on the first batches.
@@ -322,15 +332,21 @@ def _score_both_endpoints(
             tally.train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys)
         if instance_count > 0:
             tally.hosts = background.submit(train_host_loads, s3, request.train_data, instance_count, listed)
-        scored = score_test_set(
-            runtime,
-            request.endpoints,
-            tally.batches_then_label_spread(batches),
-            concurrency_per_endpoint=options.concurrency_per_endpoint,
-            retry=options.retry,
-            sleep=options.sleep,
-            on_scored=tally.on_scored,
-        )
+        if request.transform_outputs is not None:  # scored by batch transform: read the jobs' outputs
+            scored = read_transform_scores(s3, request.test_data, request.transform_outputs, on_scored=tally.on_scored,
+                                           batches_then_label_spread=tally.batches_then_label_spread)
+        else:
+            test_stream = _open_object(s3, request.test_data, "test")
+            batches = iter_csv_batches(test_stream, request.test_data, options.max_request_bytes)
+            scored = score_test_set(
+                runtime,
+                request.endpoints,
+                tally.batches_then_label_spread(batches),
+                concurrency_per_endpoint=options.concurrency_per_endpoint,
+                retry=options.retry,
+                sleep=options.sleep,
+                on_scored=tally.on_scored,
+            )
         baseline = _baseline(request, tally.train_mean, len(train_keys))
     if scored.rows == 0:
         raise DatasetError(f"the test object {request.test_data} holds no records")
@@ -354,7 +370,8 @@ def _build_report(
         branch: {
             "distributionType": DISTRIBUTION_TYPES[branch],
             "trainingJobName": request.training_jobs[branch],
-            "endpointName": request.endpoints[branch],
+            **({"transformJobName": request.transform_jobs[branch]} if request.transform_jobs
+               else {"endpointName": request.endpoints[branch]}),
             "training": training[branch].as_report(),
             "test": metrics_of_sorted_absolute_errors(sorted_errors[branch], spread),
         }
@@ -367,6 +384,7 @@ def _build_report(
         "parameters": request.parameters,
         "testData": {
             "uri": request.test_data,
+            "scoring": "transform" if request.transform_outputs is not None else "endpoint",
             "rows": scored.rows,
             "batches": scored.batches,
             "largestRequestBytes": scored.largest_request_bytes,
@@ -427,7 +445,8 @@ def run_comparison(
 
     Returns the summary."""
     training = describe_both_trainings(sagemaker, request.training_jobs)
-    check_endpoints_in_service(sagemaker, request.endpoints)
+    if request.transform_outputs is None:
+        check_endpoints_in_service(sagemaker, request.endpoints)
     tally = _Tally(request.train_label_mean)
     options = _ScoringOptions(concurrency_per_endpoint, max_request_bytes, retry, sleep)
     instance_count = training[SHARDED].instance_count

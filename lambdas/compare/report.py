@@ -11,6 +11,7 @@ from lambda_common.vocabulary import (
     CSV,
     FULLY_REPLICATED,
     JSON,
+    JSONLINES,
     METRIC_DIMENSIONS,
     NAIVE_BASELINE,
     REPLICATED,
@@ -118,8 +119,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Speed-up of sharded over replicated training: {_number(comparison['trainingSpeedUp'], 3)}x; "
         f"sharded billable instance-seconds are {_number(comparison['billableInstanceSecondsRatio'], 3)}x "
         "the replicated ones.",
-        f"- Test set: `{test['uri']}`, {test['rows']} rows scored on both endpoints in {test['batches']} "
-        f"requests each ({CSV}, largest {test['largestRequestBytes']} bytes).",
+        (f"- Test set: `{test['uri']}`, {test['rows']} rows scored by a batch transform job per model, "
+         f"{test['batches']} output objects each ({JSONLINES})." if test.get("scoring") == "transform" else
+         f"- Test set: `{test['uri']}`, {test['rows']} rows scored on both endpoints in {test['batches']} "
+         f"requests each ({CSV}, largest {test['largestRequestBytes']} bytes)."),
         f"- Naive baseline: predict the training label mean {_number(report['baseline']['prediction'], 6)} "
         f"(from {report['baseline']['source']}).",
         "",

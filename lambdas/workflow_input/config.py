@@ -31,6 +31,10 @@ from workflow_input.validators import InvalidExecutionInputError
 # whole definition's events).
 ENDPOINT_WAIT_SECONDS = 3600
 
+# A batch transform job has no stopping condition of its own: its .sync task times out after this long
+# (config.transformTimeoutSeconds), which fails the run and stops the job. Scoring a year takes minutes.
+TRANSFORM_TIMEOUT_SECONDS = 3600
+
 MAX_NAME_LENGTH = 63
 RUN_NAME_PART_LENGTH = 24
 LONGEST_BRANCH = max(len(branch) for branch in BRANCHES)
@@ -130,6 +134,7 @@ def build_config(
             "endpointPollSchedule": schedule,
             # The loop polls maxEndpointPolls + 1 times (the counter starts at 0), one per schedule entry.
             "maxEndpointPolls": len(schedule) - 1,
+            "transformTimeoutSeconds": TRANSFORM_TIMEOUT_SECONDS,
             "tags": [
                 {"Key": STACK_TAG, "Value": prefix},
                 {"Key": RUN_TAG, "Value": run_id},

@@ -28,6 +28,10 @@ MAX_SHARD_ITEMS = 200
 MAX_INSTANCE_COUNT = 100
 # Event codes one run one-hot encodes (CAMEO has about 300 codes); data preparation holds profiles to it too.
 MAX_EVENT_CODES = 300
+# `scoring`: the test year is scored on two endpoints (the workshop's way) or by two batch transform jobs.
+SCORING_ENDPOINT = "endpoint"
+SCORING_TRANSFORM = "transform"
+SCORING_MODES = (SCORING_ENDPOINT, SCORING_TRANSFORM)
 # Linear Learner settings of the workshop; user overrides are merged over them.
 BASE_HYPERPARAMETERS = {
     "mini_batch_size": "500",
@@ -121,7 +125,7 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("trainingInstanceType", "ml.c5.2xlarge", v.INSTANCE_TYPE,
              "instance type of both training jobs (the seed used `ml.c4.2xlarge`)"),
     InputKey("hostingInstanceType", "ml.m5.xlarge", v.INSTANCE_TYPE,
-             "instance type of the endpoints, one instance per endpoint"),
+             "instance type of the endpoints, one instance per endpoint (or of the transform jobs, one instance each)"),
     InputKey("hyperParameters", {}, v.HYPERPARAMETERS,
              f"overrides over `{_hyperparameter_defaults}` (`feature_dim` comes from the data)", map_of(STRING),
              in_config=f"`{_hyperparameter_defaults}` with the input's overrides (the training states add "
@@ -129,6 +133,10 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("useSpotInstances", False, v.BOOLEAN, "managed spot training (with `maxWaitTimeInSeconds`)"),
     InputKey("keepEndpoints", False, v.BOOLEAN,
              "keep both endpoints (and their configs and models) after the run; you pay for them until deleted"),
+    InputKey("scoring", SCORING_ENDPOINT, v.one_of(*SCORING_MODES),
+             f"how both models score the test year: `{SCORING_ENDPOINT}` (the workshop's: an endpoint each, "
+             f"invoked batch by batch) or `{SCORING_TRANSFORM}` (a batch transform job each, `.sync`: no endpoint, "
+             "nothing left running; the jobs use `hostingInstanceType`)"),
     InputKey("endpointPollSeconds", 30, v.integer(1, 300),
              f"wait between `DescribeEndpoint` polls; below {ENDPOINT_STEADY_POLL_SECONDS} s only the first "
              f"{ENDPOINT_QUICK_POLLS} polls are that quick, then the wait doubles up to "
@@ -282,6 +290,9 @@ DERIVED_KEYS: dict[str, DerivedKey] = {row.name: row for row in (
                "SageMaker's StoppingCondition; `MaxWaitTimeInSeconds` only with `useSpotInstances`"),
     DerivedKey("endpointPollSchedule", list_of(INTEGER), "seconds to wait before each `DescribeEndpoint` poll"),
     DerivedKey("maxEndpointPolls", INTEGER, "`len(endpointPollSchedule) - 1`: the poll counter's last value"),
+    DerivedKey("transformTimeoutSeconds", INTEGER,
+               "the batch transform task's `TimeoutSeconds` (with `scoring` `transform`): a job still running then "
+               "fails the run, whose clean-up stops it"),
     DerivedKey("tags", list_of(_TAG), f"`{STACK_TAG}=<prefix>` and `{RUN_TAG}=<runId>` on what the run creates"),
 )}
 

@@ -79,6 +79,17 @@ def integer(low: int, high: int) -> Validator:
     return Validator(lambda field, value, _: _int_in(field, value, low, high), f"integer {low}–{high}")
 
 
+def one_of(*choices: str) -> Validator:
+    def check(field: str, value: object, _: ValidationContext) -> str:
+        if value not in choices:
+            raise InvalidExecutionInputError(
+                f"{field} must be one of {', '.join(map(json.dumps, choices))}, got {json.dumps(value)}"
+            )
+        return str(value)
+
+    return Validator(check, " or ".join(f"`{json.dumps(choice)}`" for choice in choices))
+
+
 def _boolean(field: str, value: object, _: ValidationContext) -> bool:
     if not isinstance(value, bool):
         raise InvalidExecutionInputError(f"{field} must be true or false, got {json.dumps(value)}")

@@ -5,6 +5,8 @@
 - ``training_job``: a training job's state and lifecycle (``TrainingJob.run``; its input comes through
   ``local.channels``) and its model upload;
 - ``endpoints``: models, endpoint configs and endpoints, and an endpoint's lifecycle;
+- ``transform_job``: a batch transform job's state and lifecycle (``TransformJob.run``; the endpoints' container
+  code scores its mini-batches);
 - ``listing``: how List* calls filter, sort and page;
 - ``logs``: the CloudWatch log groups/streams SageMaker writes for a run;
 - ``faults``: ``FaultPlan``, the failures tests inject.

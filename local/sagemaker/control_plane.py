@@ -1,4 +1,4 @@
-"""The local SageMaker's operations: training jobs, models, endpoint configs, endpoints and tags.
+"""The local SageMaker's operations: training jobs, transform jobs, models, endpoint configs, endpoints and tags.
 
 ``LocalSageMaker.handle(operation, params)`` takes a JSON-protocol request (what boto3 sends to
 ``X-Amz-Target: SageMaker.<Operation>``, already JSON-decoded), validates it (``local.sagemaker.validation``)
@@ -13,9 +13,10 @@ missing training job is ``ValidationException: Requested resource not found.``; 
 ``ValidationException: No S3 objects found under S3 URL ...``. Tag calls on an unknown ARN answer
 ``ValidationException`` (not verified against AWS).
 
-Lifecycles run on daemon threads: a training job's in ``local.sagemaker.training_job``, an endpoint's in
-``local.sagemaker.endpoints``. Like SageMaker, they write log groups/streams (``local.sagemaker.logs``) and never
-delete them: the run's clean-up does.
+Lifecycles run on daemon threads: a training job's in ``local.sagemaker.training_job``, a transform job's in
+``local.sagemaker.transform_job``, an endpoint's in ``local.sagemaker.endpoints``. A missing transform job is
+``ValidationException: Could not find requested job with name <name>``. Like SageMaker, training jobs and
+endpoints write log groups/streams (``local.sagemaker.logs``) and never delete them: the run's clean-up does.
 
 Quotas (``quotas=``, a ``local.service_quotas.LocalServiceQuotas`` or ``{quota name: value}``): AWS's instance
 quotas by name; ``CreateTrainingJob`` and ``CreateEndpoint`` answer ``ResourceLimitExceeded`` as SageMaker does
@@ -52,6 +53,7 @@ from local.sagemaker.faults import FaultPlan
 from local.sagemaker.listing import list_page, page
 from local.sagemaker.logs import SageMakerLogs
 from local.sagemaker.training_job import TrainingJob, check_input_objects, check_training_request
+from local.sagemaker.transform_job import TransformJob, check_transform_request
 from local.sagemaker.validation import RequestValidator, validation_error
 from local.service_quotas import LocalServiceQuotas
 
@@ -62,6 +64,10 @@ SUPPORTED_OPERATIONS = (
     "DescribeTrainingJob",
     "StopTrainingJob",
     "ListTrainingJobs",
+    "CreateTransformJob",
+    "DescribeTransformJob",
+    "StopTransformJob",
+    "ListTransformJobs",
     "CreateModel",
     "DescribeModel",
     "DeleteModel",
@@ -131,6 +137,7 @@ class LocalSageMaker:
         self.closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self._jobs: dict[str, TrainingJob] = {}
+        self._transforms: dict[str, TransformJob] = {}
         self._models = HostingResources[Model]("model", lambda name: self.arn("model", name))
         self._configs = HostingResources[EndpointConfig](
             "endpoint configuration", lambda name: self.arn("endpoint-config", name)
@@ -215,6 +222,8 @@ class LocalSageMaker:
         with self.lock:
             for job in self._jobs.values():
                 job.interrupt()
+            for transform in self._transforms.values():
+                transform.interrupt()
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """``close`` and wait for the background threads; True when they all ended in time."""
@@ -276,6 +285,47 @@ class LocalSageMaker:
             jobs = list(self._jobs.values())
         items = [job.summary() for job in jobs]
         return list_page(items, request, "TrainingJobName", "TrainingJobStatus", member="TrainingJobSummaries")
+
+    # -------------------------------------------------------------------------------------------- transform jobs
+
+    def _op_create_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request["TransformJobName"]
+        arn = self.arn("transform-job", name)
+        check_transform_request(request)
+        with self.lock:
+            model = self._models[request["ModelName"]]  # refused unless the model exists, as AWS words it
+            if name in self._transforms:
+                raise SageMakerApiError(
+                    "ResourceInUse", f"Job name must be unique within an AWS account and region, and a job with "
+                    f"this name already exists ({arn})"
+                )
+            job = TransformJob(name=name, arn=arn, request=request, created=self.clock(), model=model,
+                               environment=self)
+            self._transforms[name] = job
+            self._created(arn, request)
+        self.emit("transform.status", name=name, status=job.status)
+        self._spawn(job.run)
+        return {"TransformJobArn": arn}
+
+    def _transform(self, name: str) -> TransformJob:
+        with self.lock:
+            job = self._transforms.get(name)
+        if job is None:
+            raise validation_error(f"Could not find requested job with name {name}")
+        return job
+
+    def _op_describe_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._transform(request["TransformJobName"]).describe()
+
+    def _op_stop_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._transform(request["TransformJobName"]).request_stop()
+        return {}
+
+    def _op_list_transform_jobs(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            jobs = list(self._transforms.values())
+        items = [job.summary() for job in jobs]
+        return list_page(items, request, "TransformJobName", "TransformJobStatus", member="TransformJobSummaries")
 
     # -------------------------------------------------------------------------------------------- models
 

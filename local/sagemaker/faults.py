@@ -9,6 +9,9 @@ SecondaryStatus ``MaxWaitTimeExceeded`` (an on-demand job is not affected);
 ``slow_training`` / ``slow_endpoints``: name → *real* seconds a job stays ``Starting`` / an endpoint stays
 ``Creating`` before its lifecycle goes on (independent of ``time_scale``, so a test can act while it is in
 progress; ``StopTrainingJob`` and ``shutdown`` cut a job's wait short);
+``transform_failures``: transform job name → FailureReason the job fails with once its instances are up;
+``slow_transforms``: transform job name → *real* seconds a job stays ``InProgress`` before it goes on
+(``StopTransformJob`` and ``shutdown`` cut it short; a test's state timeout can run out meanwhile);
 ``invocation_failures``: endpoint name → message its container answers every invocation with (HTTP 500, which
 the runtime reports as ``ModelError``); applied by ``local.hosting.EndpointRegistry``.
 """
@@ -34,6 +37,8 @@ class FaultPlan:
     slow_training: Mapping[str, float] = field(default_factory=dict)
     slow_endpoints: Mapping[str, float] = field(default_factory=dict)
     invocation_failures: Mapping[str, str] = field(default_factory=dict)
+    transform_failures: Mapping[str, str] = field(default_factory=dict)
+    slow_transforms: Mapping[str, float] = field(default_factory=dict)
 
     def no_spot_capacity(self, job_name: str) -> bool:
         return any(fnmatch.fnmatchcase(job_name, pattern) for pattern in self.spot_capacity_unavailable)
@@ -43,6 +48,12 @@ class FaultPlan:
 
     def endpoint_delay(self, endpoint_name: str) -> float:
         return _first_match(self.slow_endpoints, endpoint_name) or 0.0
+
+    def transform_delay(self, job_name: str) -> float:
+        return _first_match(self.slow_transforms, job_name) or 0.0
+
+    def transform_failure(self, job_name: str) -> str | None:
+        return _first_match(self.transform_failures, job_name)
 
     def training_failure(self, job_name: str) -> str | None:
         return _first_match(self.training_failures, job_name)
