@@ -68,8 +68,7 @@ def shape_errors(shape: Shape, value: Any, path: str) -> list[str]:
         assert isinstance(shape, ListShape)
         if not isinstance(value, list | tuple):
             return [f"{path}: expected a list ({shape.name}), got {type(value).__name__}"]
-        errors = _bounds(shape, len(value), path, "items")
-        return errors + [
+        return _bounds(shape, len(value), path, "items") + [
             error for i, item in enumerate(value) for error in shape_errors(shape.member, item, f"{path}[{i}]")
         ]
     if kind == "map":

@@ -492,7 +492,8 @@ def test_no_statement_is_broader_than_the_prefix_where_aws_allows_scoping(
             for resource in statement["Resource"]:
                 if resource == "*" and not set(actions) <= NO_RESOURCE_LEVEL:
                     problems.append(f"{role}: {actions} on *")
-                if ":sagemaker:" in resource and not re.search(r":[a-z-]+/shardlab-(\*|notebook-[0-9a-f]{6})$", resource):
+                own_name = r":[a-z-]+/shardlab-(\*|notebook-[0-9a-f]{6})$"
+                if ":sagemaker:" in resource and not re.search(own_name, resource):
                     problems.append(f"{role}: {resource} is not limited to the shardlab- prefix")
                 if any(a.endswith(":*") or a == "*" for a in actions):
                     problems.append(f"{role}: wildcard action {actions}")

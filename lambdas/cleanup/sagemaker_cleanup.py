@@ -342,11 +342,11 @@ def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
             if job.status == "InProgress" and _stop_if_in_progress(sagemaker, job.name):
                 report.stopped_training_jobs.append(job.name)
             report.pending.append(f"training-job/{job.name}")
-    for job in stack_resources(sagemaker, prefix, operation="list_transform_jobs", key="TransformJobSummaries",
-                               name_key="TransformJobName", arn_key="TransformJobArn"):
-        if job["TransformJobStatus"] in RUNNING_TRANSFORM_STATES:
-            stop_transform_job(sagemaker, job["TransformJobName"], report)
-            report.pending.append(f"transform-job/{job['TransformJobName']}")
+    for transform in stack_resources(sagemaker, prefix, operation="list_transform_jobs", key="TransformJobSummaries",
+                                     name_key="TransformJobName", arn_key="TransformJobArn"):
+        if transform["TransformJobStatus"] in RUNNING_TRANSFORM_STATES:
+            stop_transform_job(sagemaker, transform["TransformJobName"], report)
+            report.pending.append(f"transform-job/{transform['TransformJobName']}")
     endpoints = stack_resources(sagemaker, prefix, operation="list_endpoints", key="Endpoints",
                                 name_key="EndpointName", arn_key="EndpointArn")
     for endpoint in endpoints:

@@ -42,6 +42,7 @@ from dataprep.gdelt import (
 from dataprep.s3io import (
     DEFAULT_PART_SIZE,
     S3Client,
+    delete_quietly,
     describe_client_error,
     is_missing_object,
     open_lines,
@@ -380,7 +381,7 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
     try:
         s3.put_object(Bucket=request.bucket, Key=key, Body=json.dumps(statistics).encode(), ContentType=JSON)
     except ClientError as error:
-        _delete_quietly(s3, request.bucket, written)  # a group is all its objects (statistics included) or none
+        delete_quietly(s3, request.bucket, written)  # a group is all its objects (statistics included) or none
         raise OutputWriteError(f"writing s3://{request.bucket}/{key} failed: {describe_client_error(error)}") from error
     return statistics
 

@@ -333,11 +333,16 @@ def write_objects(
     failures = [future.exception() for future in futures if not future.cancelled() and future.exception()]
     first = next((error for error in failures if not isinstance(error, _StoppedError)), None)
     if first is not None:
-        for key in written:
-            with suppress(ClientError, BotoCoreError):  # the original failure is what the caller needs to see
-                s3.delete_object(Bucket=bucket, Key=key)
+        delete_quietly(s3, bucket, written)
         raise first
     return written, sum(future.result() for future in futures)
+
+
+def delete_quietly(s3: Any, bucket: str, keys: Iterable[str]) -> None:
+    """Delete what a failed write left; the original failure is what the caller needs to see."""
+    for key in keys:
+        with suppress(ClientError, BotoCoreError):
+            s3.delete_object(Bucket=bucket, Key=key)
 
 
 def _succeeded(future: Future[int]) -> bool:
