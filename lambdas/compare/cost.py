@@ -180,7 +180,9 @@ def cost_markdown(cost: Mapping[str, Any] | None) -> list[str]:
                 f"${t['onDemandUsd']:.4f} on demand; (1 - billable / training) x 100)"
             )
     projected = cost.get("projected")
-    if projected:
+    if projected and "unpriced" in projected:
+        lines.append(f"- Projected worst case (pre-flight): not priced: {projected['unpriced']}")
+    elif projected:
         lines.append(
             f"- Projected worst case (pre-flight): ${projected['worstCaseUsd']:.4f} "
             f"(training ${projected['trainingUsd']:.4f} + scoring ${projected['scoringUsd']:.4f}); "

@@ -43,6 +43,10 @@ class UnknownInstanceTypeError(ValueError):
     """No on-demand price for this instance type and usage in this region: the message names them."""
 
 
+class UnpricedByTableError(UnknownInstanceTypeError):
+    """The API could not be used and the bundled table lacks the type: unknown to us, not necessarily to AWS."""
+
+
 def price_list_region(region: str) -> str:
     """Where the Price List API answers for a run in ``region``."""
     return "cn-northwest-1" if region.startswith("cn-") else "us-east-1"
@@ -144,7 +148,7 @@ def _from_table(table: Mapping[str, Any], region: str, wanted: Iterable[tuple[st
         entry = entries.get((region, usage, instance_type))
         if entry is None:
             known = sorted({f"{e['instanceName']} ({e['usage']}, {e['regionCode']})" for e in table["prices"]})
-            raise UnknownInstanceTypeError(
+            raise UnpricedByTableError(
                 f"instance type {instance_type}: the AWS Price List API could not be used ({why}) and the "
                 f"bundled price table ({table['generatedAt']}) has no on-demand {USAGE_WORDS[usage]} price for "
                 f"{instance_type} in {region}; it covers {', '.join(known)}"
