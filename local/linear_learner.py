@@ -580,8 +580,9 @@ def _train(
         params, data, scaler, cluster=cluster or ClusterModel(), vcpus=instance_vcpus(instance_type), seed=seed
     )
     early_stopping = _EarlyStopping(params.early_stopping_tolerance, params.early_stopping_patience)
-    epoch = checkpoints.resume(sgd, early_stopping) if checkpoints is not None else 0
-    for epoch in range(epoch + 1, params.epochs + 1):
+    resumed = checkpoints.resume(sgd, early_stopping) if checkpoints is not None else 0
+    epoch = resumed
+    for epoch in range(resumed + 1, params.epochs + 1):
         sgd.run_epoch(epoch, should_stop)
         metric = sgd.evaluate()
         if checkpoints is not None:

@@ -12,7 +12,6 @@ from stacks.lambda_code import ProjectFunction
 from stacks.names import sagemaker_arn
 from stacks.storage import DataBucket
 
-
 # Lambda's maximum; also the scoring bound of the pre-flight's worst-case cost (preflight.cost_ceiling).
 COMPARE_TIMEOUT_SECONDS = 900
 

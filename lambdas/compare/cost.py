@@ -112,7 +112,8 @@ def run_cost(
         sheet = look_up_prices(pricing, sagemaker.meta.region_name, wanted)
     except UnknownInstanceTypeError as error:
         return {"currency": "USD", "unpriced": str(error), "projected": dict(projection) if projection else None}
-    return priced_run_cost(sheet, training, endpoints, hosting_types, projection, until)
+    return priced_run_cost(sheet, training=training, endpoints=endpoints, hosting_types=hosting_types,
+                           projection=projection, until=until)
 
 
 def _hosting_type(sagemaker: Any, description: Mapping[str, Any]) -> str:
@@ -121,17 +122,16 @@ def _hosting_type(sagemaker: Any, description: Mapping[str, Any]) -> str:
     return str(config["ProductionVariants"][0]["InstanceType"])
 
 
-def priced_run_cost(sheet: PriceSheet, training: Mapping[str, TrainingFigures],
-                    descriptions: Mapping[str, Mapping[str, Any]], hosting_types: Mapping[str, str],
+def priced_run_cost(sheet: PriceSheet, *, training: Mapping[str, TrainingFigures],
+                    endpoints: Mapping[str, Mapping[str, Any]], hosting_types: Mapping[str, str],
                     projection: Mapping[str, Any] | None, until: datetime.datetime) -> dict[str, Any]:
     trainings = {b: training_cost(f, sheet.price(TRAINING, f.instance_type)) for b, f in training.items()}
-    hosted = {b: endpoint_cost(descriptions[b], sheet.price(HOSTING, hosting_types[b]), until) for b in descriptions}
-    branches = {
-        branch: {"training": trainings[branch], "endpoint": hosted.get(branch),
-                 "usd": usd(trainings[branch]["usd"] + (hosted[branch]["usd"] if branch in hosted else 0.0))}
-        for branch in BRANCHES if branch in trainings
-    }
-    total = usd(sum(part["usd"] for part in branches.values()))
+    hosted = {b: endpoint_cost(endpoints[b], sheet.price(HOSTING, hosting_types[b]), until) for b in endpoints}
+    totals = {branch: usd(trainings[branch]["usd"] + (hosted[branch]["usd"] if branch in hosted else 0.0))
+              for branch in BRANCHES if branch in trainings}
+    branches = {branch: {"training": trainings[branch], "endpoint": hosted.get(branch), "usd": totals[branch]}
+                for branch in totals}
+    total = usd(sum(totals.values()))
     cost: dict[str, Any] = {
         "currency": "USD",
         "prices": sheet.as_report(),
@@ -167,7 +167,8 @@ def cost_markdown(cost: Mapping[str, Any] | None) -> list[str]:
         endpoint_cell = "n/a" if e is None else (
             f"${e['usd']:.4f} ({e['instanceSeconds']:.0f} s x {e['instanceType']} ${e['usdPerHour']:g}/h)")
         lines.append(f"| {DISTRIBUTION_TYPES[branch]} | {training_cell} | {endpoint_cell} | ${part['usd']:.4f} |")
-    lines.append(f"| **run** | ${cost['trainingUsd']:.4f} | ${cost['endpointsUsd']:.4f} | **${cost['totalUsd']:.4f}** |")
+    run = f"| **run** | ${cost['trainingUsd']:.4f} | ${cost['endpointsUsd']:.4f} | **${cost['totalUsd']:.4f}** |"
+    lines.append(run)
     lines.append("")
     for branch, part in cost["branches"].items():
         t = part["training"]

@@ -126,7 +126,8 @@ def _optional_dollars(field: str, value: object, _: ValidationContext) -> float 
     return float(value)
 
 
-OPTIONAL_DOLLARS = Validator(_optional_dollars, f"null (no ceiling) or a number of US dollars, 0 < x <= {MAX_COST_USD:g}")
+OPTIONAL_DOLLARS = Validator(_optional_dollars,
+                             f"null (no ceiling) or a number of US dollars, 0 < x <= {MAX_COST_USD:g}")
 
 
 def _instance_type(field: str, value: object, _: ValidationContext) -> str:

@@ -348,7 +348,7 @@ class TrainingJob:
                     checkpoints=self.checkpoints,
                 )
                 break
-            except _SpotInterrupted as interrupted:
+            except _SpotInterruptedError as interrupted:
                 self._restart_after_interruption(interrupted.simulated_seconds)
         result = self._with_lost_time(result)
         time_scale = self._env.time_scale
@@ -385,7 +385,7 @@ class TrainingJob:
     def _on_epoch(self, progress: EpochProgress) -> None:
         if self._interrupt_after == progress.epoch:
             self._interrupt_after = None  # once
-            raise _SpotInterrupted(progress.simulated_seconds)
+            raise _SpotInterruptedError(progress.simulated_seconds)
         self._env.emit(
             "training.epoch",
             name=self.name,
@@ -512,7 +512,7 @@ class TrainingJob:
         self._env.emit("training.status", name=self.name, status=self.status, secondary=self.secondary, **extra)
 
 
-class _SpotInterrupted(Exception):
+class _SpotInterruptedError(Exception):
     """The injected spot interruption, raised out of the algorithm after an epoch (its checkpoint written)."""
 
     def __init__(self, simulated_seconds: float) -> None:
