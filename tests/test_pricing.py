@@ -150,7 +150,7 @@ def test_an_instance_type_the_table_lacks_is_named_with_what_it_covers(
 ) -> None:
     served, client = price_list
     served.deny = True
-    with pytest.raises(UnpricedByTableError, match=r"instance type ml\.p3\.2xlarge: .*covers ml\.c5\.2xlarge"):
+    with pytest.raises(UnpricedByTableError, match=r"instance type ml\.p3\.2xlarge: .*covers .*ml\.c5\.2xlarge"):
         look_up_prices(client, REGION, [(TRAINING, "ml.p3.2xlarge")])
 
 
@@ -288,3 +288,44 @@ def test_the_ceiling_refuses_naming_the_projection_its_parts_and_the_key(
     assert "AWS Price List API" in message and "Raise maxCostUsd, or lower" in message
     passed = preflight(preflight_event(maxCostUsd=10), quotas=quotas, pricing=pricing)
     assert passed["costProjection"]["worstCaseUsd"] < 10 and passed["costProjection"]["maxCostUsd"] == 10
+
+
+def test_the_picture_carries_the_cost_line() -> None:
+    from compare import chart
+    from compare.cost import cost_chart_lines
+
+    cost = {"prices": {"source": API_SOURCE}, "totalUsd": 0.1234, "branches": {
+        "replicated": {"training": {"usd": 0.0618}, "endpoint": {"usd": 0.0123}},
+        "sharded": {"training": {"usd": 0.0370}, "endpoint": None}}}
+    (line,) = cost_chart_lines(cost)
+    assert line == ("Cost (AWS Price List API): FullyReplicated training USD 0.0618 + endpoint USD 0.0123; "
+                    "ShardedByS3Key training USD 0.0370; run total USD 0.1234")
+    assert all(character in chart._GLYPHS for character in line)  # every character has a glyph ('$' has none)
+    data = chart.ChartData(run_id="r", verdict="v", training_seconds={"replicated": 2, "sharded": 1},
+                           billable_instance_seconds={"replicated": 2, "sharded": 1}, instances={}, points={},
+                           sorted_absolute_errors={"replicated": [0.5], "sharded": [0.5]}, test_rows=1)
+    plain = chart.render(data)
+    priced = chart.render(chart.ChartData(**{**data.__dict__, "cost_lines": (line,)}))
+    band = slice(110 * chart.WIDTH * 3, 119 * chart.WIDTH * 3)  # the rows under the legend
+    assert set(plain.pixels[band]) == {255}  # blank without a cost line
+    assert sum(a != b for a, b in zip(plain.pixels[band], priced.pixels[band], strict=True)) > 300
+
+
+def test_a_type_only_the_table_lacks_stops_the_run_only_with_a_ceiling(
+    price_list: tuple[LocalPriceList, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, pricing = price_list
+    served.deny = True  # the API is unavailable; the table has no ml.p3.2xlarge
+    from preflight import checks
+
+    monkeypatch.setattr(checks, "check_quotas", lambda client, config: {"region": REGION, "checked": [],
+                                                                        "unchecked": []})
+    quotas = type("Quotas", (), {"meta": type("Meta", (), {"region_name": REGION})()})()
+    passed = preflight(preflight_event(trainingInstanceType="ml.p3.2xlarge"), quotas=quotas, pricing=pricing)
+    assert "ml.p3.2xlarge" in passed["costProjection"]["unpriced"]
+    with pytest.raises(UnpricedByTableError, match=r"instance type ml\.p3\.2xlarge"):
+        preflight(preflight_event(trainingInstanceType="ml.p3.2xlarge", maxCostUsd=5), quotas=quotas,
+                  pricing=pricing)
+    served.deny = False  # a type the API itself does not price fails the run even without a ceiling
+    with pytest.raises(UnknownInstanceTypeError, match=r"instance type ml\.p3\.2xlarge: the AWS Price List"):
+        preflight(preflight_event(trainingInstanceType="ml.p3.2xlarge"), quotas=quotas, pricing=pricing)
