@@ -45,5 +45,5 @@ def test_the_report_prices_the_run_and_a_low_ceiling_refuses_before_any_sagemake
         assert entered_states(description["executionArn"]) == ["Validate input", "Check service quotas"]
         message = json.loads(description["cause"])["errorMessage"]
         assert message.startswith("this run's worst case is $")
-        assert "above maxCostUsd $1: training $1.63 (2 jobs x instanceCount 2 x maxRuntimeInSeconds 3600 s" in message
+        assert "above maxCostUsd $1: training $1.64 (2 jobs x instanceCount 2 x maxRuntimeInSeconds 3600 s" in message
         assert "bundled price table" in message and "AccessDeniedException" in message

@@ -15,6 +15,7 @@ input keys to change, before any SageMaker call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,14 +102,21 @@ def project(config: Mapping[str, Any], sheet: PriceSheet, *, scoring_bound_secon
     }
 
 
+def cents_up(usd: float) -> str:
+    """A worst-case amount for people: rounded up to the cent (so the parts add up to at most the total shown)."""
+    return f"{math.ceil(round(usd * 100, 6)) / 100:.2f}"
+
+
 def check_ceiling(projection: Mapping[str, Any]) -> None:
     ceiling = projection.get("maxCostUsd")
     if ceiling is None or projection["worstCaseUsd"] <= ceiling:
         return
+    numbers = [k for k in projection["keys"] if not k.endswith("InstanceType")]
+    types = [k for k in projection["keys"] if k.endswith("InstanceType")]
     raise CostLimitExceededError(
-        f"this run's worst case is ${projection['worstCaseUsd']:.2f}, above maxCostUsd ${ceiling:g}: training "
-        f"${projection['trainingUsd']:.2f} ({projection['training']}) + scoring ${projection['scoringUsd']:.2f} "
-        f"({projection['scoring']}); prices in {projection['region']} from {projection['priceSourceDetail']}. "
-        f"Raise maxCostUsd, or lower {', '.join(k for k in projection['keys'] if k != 'maxCostUsd')} "
-        "(a smaller or cheaper instance type). Nothing was started."
+        f"this run's worst case is ${cents_up(projection['worstCaseUsd'])}, above maxCostUsd ${ceiling:g}: training "
+        f"${cents_up(projection['trainingUsd'])} ({projection['training']}) + scoring "
+        f"${cents_up(projection['scoringUsd'])} ({projection['scoring']}); prices in {projection['region']} from "
+        f"{projection['priceSourceDetail']}. Raise maxCostUsd, lower {' or '.join(numbers)}, or choose a cheaper "
+        f"{' or '.join(types)}. Nothing was started."
     )
