@@ -160,6 +160,8 @@ def _run(
     summary = output.get("summary", output)
     if summary.get("verdict"):
         print(f"Verdict: {summary['verdict']}\n")
+    if summary.get("costUsd") is not None:
+        print(f"Cost: ${summary['costUsd']:.4f} at on-demand prices from the {summary.get('priceSource')}\n")
     print(scale_note(scale, summary))
     console.line(f"report files: {', '.join(str(path) for kind, path in saved.items() if kind != 'png')}")
     if "png" in saved:

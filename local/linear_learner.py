@@ -56,7 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -517,6 +517,14 @@ class _SingleThreadedBlas:
                 cls._limiter = None
 
 
+class Checkpoints(Protocol):
+    """Where a job's training state goes after each epoch and comes back from (``local.checkpoints``)."""
+
+    def save(self, epoch: int, sgd: Any, early_stopping: Any) -> None: ...
+
+    def resume(self, sgd: Any, early_stopping: Any) -> int: ...
+
+
 def train(
     params: LinearLearnerParams,
     host_shards: Sequence[Sequence[Shard]],
@@ -528,11 +536,13 @@ def train(
     seed: int = 0,
     progress: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[float], bool] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> TrainingResult:
     """Train ``num_models`` models by synchronous data-parallel SGD over the hosts' shards.
 
     ``host_shards[i]`` is what host ``algo-(i+1)`` received. ``should_stop(simulated_seconds)`` is polled
-    every few steps; when it returns true training raises ``TrainingStoppedError``.
+    every few steps; when it returns true training raises ``TrainingStoppedError``. ``checkpoints``
+    (``local.checkpoints``): resume from the newest, and write one after each epoch (before ``progress``).
     """
     with _SingleThreadedBlas():
         return _train(
@@ -545,6 +555,7 @@ def train(
             seed=seed,
             progress=progress,
             should_stop=should_stop,
+            checkpoints=checkpoints,
         )
 
 
@@ -559,6 +570,7 @@ def _train(
     seed: int,
     progress: Callable[[EpochProgress], None] | None,
     should_stop: Callable[[float], bool] | None,
+    checkpoints: Checkpoints | None = None,
 ) -> TrainingResult:
     """The phases: stack the channels, fit the scaler, run the epochs (early stopping), select and score."""
     started = time.perf_counter()
@@ -568,10 +580,13 @@ def _train(
         params, data, scaler, cluster=cluster or ClusterModel(), vcpus=instance_vcpus(instance_type), seed=seed
     )
     early_stopping = _EarlyStopping(params.early_stopping_tolerance, params.early_stopping_patience)
-    epoch = 0
-    for epoch in range(1, params.epochs + 1):
+    resumed = checkpoints.resume(sgd, early_stopping) if checkpoints is not None else 0
+    epoch = resumed
+    for epoch in range(resumed + 1, params.epochs + 1):
         sgd.run_epoch(epoch, should_stop)
         metric = sgd.evaluate()
+        if checkpoints is not None:
+            checkpoints.save(epoch, sgd, early_stopping)
         if progress is not None:
             progress(
                 EpochProgress(

@@ -245,6 +245,7 @@ class LocalShardlab:
                     "AWS_ENDPOINT_URL_SAGEMAKER": self.server.url,
                     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.server.url,
                     "AWS_ENDPOINT_URL_SERVICE_QUOTAS": self.server.url,  # local.service_quotas
+                    "AWS_ENDPOINT_URL_PRICING": self.server.url,  # local.pricing
                     **merged_environment(specs),
                 }
             )
@@ -277,6 +278,7 @@ class LocalShardlab:
             "AWS_ENDPOINT_URL_SAGEMAKER": self.server.url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.server.url,
             "AWS_ENDPOINT_URL_SERVICE_QUOTAS": self.server.url,
+            "AWS_ENDPOINT_URL_PRICING": self.server.url,
             "SHARDLAB_BUCKET": self.deployment.bucket_name,
         }
         if self.aws_url:

@@ -6,6 +6,8 @@
   to ``control_plane.handle(operation, params)``.
 - ``POST /`` with ``X-Amz-Target: ServiceQuotasV20190624.<Operation>`` is Service Quotas (the control plane's
   ``quotas``, ``local.service_quotas``), reached through ``AWS_ENDPOINT_URL_SERVICE_QUOTAS``.
+- ``POST /`` with ``X-Amz-Target: AWSPriceListService.<Operation>`` is the Price List API (the control plane's
+  ``price_list``, ``local.pricing``), reached through ``AWS_ENDPOINT_URL_PRICING``.
 
 Errors use each protocol's wire shape so botocore raises the same ``ClientError`` subclasses as on AWS.
 Point boto3 here with ``endpoint_url=server.url`` or ``AWS_ENDPOINT_URL_SAGEMAKER(_RUNTIME)``.
@@ -28,6 +30,7 @@ from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX
 from local import fake_aws
 from local.errors import SageMakerApiError
 from local.hosting import EndpointRegistry, ModelContainerError, invoke
+from local.pricing import TARGET_PREFIX as PRICE_LIST_TARGET_PREFIX
 from local.service_quotas import TARGET_PREFIX as QUOTAS_TARGET_PREFIX
 
 LOG = logging.getLogger(__name__)
@@ -154,6 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
         if target.startswith(QUOTAS_TARGET_PREFIX) and control_plane is not None:
             operation = target[len(QUOTAS_TARGET_PREFIX) :]
             control_plane = control_plane.quotas
+        elif target.startswith(PRICE_LIST_TARGET_PREFIX) and control_plane is not None:
+            operation = target[len(PRICE_LIST_TARGET_PREFIX) :]
+            control_plane = control_plane.price_list
         elif target.startswith(_TARGET_PREFIX):
             operation = target[len(_TARGET_PREFIX) :]
         else:

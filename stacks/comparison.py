@@ -12,6 +12,9 @@ from stacks.lambda_code import ProjectFunction
 from stacks.names import sagemaker_arn
 from stacks.storage import DataBucket
 
+# Lambda's maximum; also the scoring bound of the pre-flight's worst-case cost (preflight.cost_ceiling).
+COMPARE_TIMEOUT_SECONDS = 900
+
 
 class CompareFunction(ProjectFunction):
     def __init__(self, scope: Construct, id_: str, *, storage: DataBucket, resource_prefix: str,
@@ -19,7 +22,7 @@ class CompareFunction(ProjectFunction):
         super().__init__(
             scope, id_, handler="compare.handler.handler",
             description="shardlab: score the test year on both endpoints, write the report, put metrics",
-            memory_mb=2048, timeout=Duration.minutes(15),
+            memory_mb=2048, timeout=Duration.seconds(COMPARE_TIMEOUT_SECONDS),
             environment={**environment, "SHARDLAB_METRICS_NAMESPACE": metrics_namespace},
         )
         stack = Stack.of(self)
@@ -33,6 +36,10 @@ class CompareFunction(ProjectFunction):
             iam.PolicyStatement(sid="ReadTrainingFigures", actions=["sagemaker:DescribeTrainingJob"],
                                 resources=[sagemaker_arn(stack, "training-job", resource_prefix)]),
             iam.PolicyStatement(
+                sid="ReadSageMakerPrices",  # the Price List API supports no resource-level permissions
+                actions=["pricing:GetProducts"], resources=["*"],
+            ),
+            iam.PolicyStatement(
                 sid="PutComparisonMetrics",  # PutMetricData has no resource-level permissions
                 actions=["cloudwatch:PutMetricData"], resources=["*"],
                 conditions={"StringEquals": {"cloudwatch:namespace": metrics_namespace}},
@@ -43,5 +50,5 @@ class CompareFunction(ProjectFunction):
         for resource_type in ("endpoint", "training-job"):
             ack(self.role, iam5(f"{SAGEMAKER_ARN}:{resource_type}/{resource_prefix}-*"), RUNTIME_NAMES)
         ack(self.role, iam5("*"),
-            f"cloudwatch:PutMetricData supports no resource-level permissions; conditioned on the "
-            f"{metrics_namespace} namespace")
+            f"cloudwatch:PutMetricData (conditioned on the {metrics_namespace} namespace) and pricing:GetProducts "
+            "(read-only public prices, ServiceCode AmazonSageMaker) support no resource-level permissions")

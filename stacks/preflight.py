@@ -1,4 +1,5 @@
-"""The pre-flight Lambda (`preflight.handler.handler`): SageMaker instance quotas vs. the run's need."""
+"""The pre-flight Lambda (`preflight.handler.handler`): SageMaker instance quotas vs. the run's need, and the
+run's worst-case cost (Price List prices) vs. `maxCostUsd`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ class QuotaCheck(ProjectFunction):
     def __init__(self, scope: Construct, id_: str) -> None:
         super().__init__(
             scope, id_, handler="preflight.handler.handler",
-            description="shardlab: SageMaker instance quotas (Service Quotas) vs. the run's need",
+            description="shardlab: SageMaker instance quotas vs. the run's need; worst-case cost vs. maxCostUsd",
             timeout=Duration.seconds(60),
         )
         self.role.add_to_policy(iam.PolicyStatement(
@@ -22,6 +23,11 @@ class QuotaCheck(ProjectFunction):
             actions=["servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas"],
             resources=["*"],
         ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ReadSageMakerPrices",  # the Price List API supports no resource-level permissions
+            actions=["pricing:GetProducts"], resources=["*"],
+        ))
         ack(self.role, iam5("*"),
-            "servicequotas:ListServiceQuotas/ListAWSDefaultServiceQuotas support no resource-level permissions; "
-            "read-only, called with ServiceCode sagemaker by the pre-flight")
+            "servicequotas:ListServiceQuotas/ListAWSDefaultServiceQuotas and pricing:GetProducts support no "
+            "resource-level permissions; read-only, called with ServiceCode sagemaker / AmazonSageMaker by the "
+            "pre-flight")

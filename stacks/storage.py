@@ -19,11 +19,16 @@ DATASETS_PREFIX = "datasets/"
 RUNS_PREFIX = "runs/"
 # Where training jobs write their model artifacts: runs/<runId>/training/<job>/output/.
 MODEL_ARTIFACTS = f"{RUNS_PREFIX}*/training/*"
+# Where SageMaker syncs a training job's checkpoints: runs/<runId>/checkpoints/<branch>/ (expires with the run).
+CHECKPOINTS_FOLDER = "checkpoints"
+CHECKPOINTS = f"{RUNS_PREFIX}*/{CHECKPOINTS_FOLDER}/*"
 
 DATASETS_REASON = ("datasets are keyed by a hash of their parameters (datasets/<hash>/...), known only at run "
                    "time; limited to the datasets/ prefix of the stack's own bucket")
 RUNS_REASON = ("run outputs live under runs/<runId>/, the run id is per execution; limited to runs/ of the "
                "stack's bucket")
+CHECKPOINTS_REASON = ("SageMaker syncs a job's checkpoints with runs/<runId>/checkpoints/<branch>/ (per-execution "
+                      "names); limited to the checkpoints/ folder of runs in the stack's bucket")
 MODEL_ARTIFACTS_REASON = ("model artifacts are written to runs/<runId>/training/<job>/output/ (per-execution "
                           "names); limited to the training/ folder of runs in the stack's bucket")
 
@@ -92,6 +97,15 @@ class DataBucket(Construct):
             resources=[self._objects(MODEL_ARTIFACTS)],
         ))
         self._ack_objects(grantee, MODEL_ARTIFACTS, MODEL_ARTIFACTS_REASON)
+
+    def grant_checkpoints(self, grantee: iam.IRole) -> None:
+        """SageMaker's checkpoint sync: write, read back, delete and list a run's checkpoints."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="SyncCheckpoints", actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            resources=[self._objects(CHECKPOINTS)],
+        ))
+        self._ack_objects(grantee, CHECKPOINTS, CHECKPOINTS_REASON)
+        self._grant_list(grantee, sid="ListCheckpoints", prefixes=[RUNS_PREFIX])
 
     def grant_report_write(self, grantee: iam.IRole) -> None:
         """Write (and read back) a run's outputs under runs/<runId>/."""

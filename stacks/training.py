@@ -20,7 +20,7 @@ from lambda_common.vocabulary import (
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, ack, iam5
 from stacks.config_paths import config_path
 from stacks.names import log_group_arn
-from stacks.storage import DataBucket
+from stacks.storage import CHECKPOINTS_FOLDER, DataBucket
 
 # sagemaker-python-sdk image_uri_config/linear-learner.json, version "1" (same image trains and serves).
 LINEAR_LEARNER_ACCOUNTS = {
@@ -129,6 +129,7 @@ class SageMakerExecutionRole(Construct):
         storage.grant_dataset_read(self.role)
         storage.grant_dataset_list(self.role)
         storage.grant_model_artifacts(self.role)
+        storage.grant_checkpoints(self.role)
         training_logs = f"{TRAINING_LOG_GROUP}:*"
         endpoint_logs = f"{ENDPOINT_LOG_GROUP_PREFIX}{resource_prefix}-*"
         statements = [
@@ -215,6 +216,13 @@ def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[s
             },
             "StoppingCondition.$": config_path("stoppingCondition"),
             "EnableManagedSpotTraining.$": config_path("useSpotInstances"),
+            # Linear Learner snapshots its state here with managed spot training, so an interrupted job resumes.
+            # Set on every job: a Task's Parameters cannot leave a member out by a condition, and on-demand
+            # jobs just never need it.
+            "CheckpointConfig": {
+                "S3Uri.$": f"States.Format('s3://{{}}/{{}}{CHECKPOINTS_FOLDER}/{branch}/', {config_path('bucket')}, "
+                           f"{config_path('runPrefix')})"
+            },
             "Tags.$": config_path("tags"),
         },
         "ResultSelector": {

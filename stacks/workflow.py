@@ -25,6 +25,7 @@ from constructs import Construct
 
 from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
 from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
+from stacks.comparison import COMPARE_TIMEOUT_SECONDS
 from stacks.config_paths import CONFIG, config_path
 from stacks.hosting import (
     SAGEMAKER_RETRY,
@@ -211,11 +212,16 @@ class Pipeline(Construct):
         return tasks.LambdaInvoke(
             self,
             "Check service quotas",
-            comment="SageMaker instance quotas vs. this run's need; too low fails here, before any cost.",
+            comment="SageMaker instance quotas vs. this run's need, worst-case cost vs. maxCostUsd; either fails "
+                    "here, before any cost.",
             lambda_function=self._functions.quota_check,
             payload=sfn.TaskInput.from_object({
-                key: J.string_at(config_path(key))
-                for key in ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances")
+                **{key: J.string_at(config_path(key))
+                   for key in ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances",
+                               "maxRuntimeInSeconds", "maxWaitTimeInSeconds", "maxCostUsd", "scoring",
+                               "transformTimeoutSeconds")},
+                "endpointPollSchedule": J.list_at(config_path("endpointPollSchedule")),
+                "scoringBoundSeconds": COMPARE_TIMEOUT_SECONDS,  # the compare Lambda's timeout
             }),
             result_selector={"report": J.object_at("$.Payload")},
             result_path="$.quotaCheck",
@@ -388,6 +394,7 @@ class Pipeline(Construct):
                     "runPrefix": _config("runPrefix"),
                     "runId": _config("runId"),
                     "parameters": J.object_at(CONFIG),
+                    "costProjection": J.object_at("$.quotaCheck.report.costProjection"),
                 }
             ),
             result_selector={"summary": J.object_at("$.Payload")},

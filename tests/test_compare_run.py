@@ -31,6 +31,7 @@ from compare.testdata import DatasetError
 from lambda_common import recordio
 from local.hosting import EndpointRegistry
 from local.linear_model import LinearModel
+from local.pricing import LocalPriceList
 from local.server import LocalSageMakerServer
 
 BUCKET = "shardlab-test-bucket"
@@ -225,7 +226,7 @@ def event(**overrides: Any) -> dict[str, Any]:
         "bucket": BUCKET,
         "runPrefix": RUN_PREFIX,
         "runId": "unit-run-1a2b3c4d",
-        "parameters": {"testYear": 1984, "instanceCount": 5},
+        "parameters": {"testYear": 1984, "instanceCount": 5, "hostingInstanceType": "ml.m5.xlarge"},
     }
     base.update(overrides)
     return base
@@ -301,7 +302,14 @@ def test_full_comparison(dataset: dict[str, Any], server: LocalSageMakerServer) 
     assert report["testData"]["batches"] == len(invocations) // 2 > 3
     assert report["models"]["sharded"]["training"]["billableInstanceSeconds"] == 550
     assert report["comparison"]["trainingSpeedUp"] == pytest.approx(4.6)
-    assert report["parameters"] == {"testYear": 1984, "instanceCount": 5}
+    # dollars (no Price List client given: the bundled table): billable s x instances x $0.408/h
+    cost = report["cost"]
+    assert cost["prices"]["source"] == "bundled price table" and summary["priceSource"] == "bundled price table"
+    assert cost["branches"]["replicated"]["training"]["usd"] == pytest.approx(470 * 5 * 0.408 / 3600, abs=1e-4)
+    assert cost["branches"]["sharded"]["training"]["usd"] == pytest.approx(550 * 0.408 / 3600, abs=1e-4)
+    assert cost["totalUsd"] == summary["costUsd"] == pytest.approx(
+        sum(part["usd"] for part in cost["branches"].values()), abs=1e-3)
+    assert report["parameters"] == {"testYear": 1984, "instanceCount": 5, "hostingInstanceType": "ml.m5.xlarge"}
     mse_change = 100 * (report["models"]["sharded"]["test"]["mse"] / report["models"]["replicated"]["test"]["mse"] - 1)
     assert report["comparison"]["mseChangePercent"] == pytest.approx(mse_change)
     direction = "higher" if mse_change > 0 else "lower"
@@ -350,6 +358,16 @@ def test_full_comparison(dataset: dict[str, Any], server: LocalSageMakerServer) 
     assert all({d["Name"] for d in m["Dimensions"]} == {"DistributionType", "RunId"} for m in metrics)
 
 
+class PriceListOnly:
+    """A control plane that serves only the Price List API (local.pricing)."""
+
+    def __init__(self) -> None:
+        self.price_list = LocalPriceList()
+
+    def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError(f"no SageMaker call expected here, got {operation}")
+
+
 def test_handler_uses_environment_and_event_train_label_mean(
     dataset: dict[str, Any], server: LocalSageMakerServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -363,7 +381,12 @@ def test_handler_uses_environment_and_event_train_label_mean(
         return sagemaker if service == "sagemaker" else log.watch(real_client(service, **kwargs))
 
     monkeypatch.setattr(compare_handler.boto3, "client", client)
-    summary = compare_handler.handler(event(trainLabelMean=5.0), None)
+    # the handler's Price List client reaches local.pricing on loopback (AWS_ENDPOINT_URL_PRICING)
+    with LocalSageMakerServer(registry=EndpointRegistry(), control_plane=PriceListOnly()) as prices:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", prices.url)
+        summary = compare_handler.handler(event(trainLabelMean=5.0), None)
+    assert summary["priceSource"] == "AWS Price List API"
+    assert [op for service, op, _ in log.calls if service == "pricing"] == ["GetProducts", "GetProducts"]
     stubber.assert_no_pending_responses()
     assert log.problems == []
     assert summary["testRows"] == 3000

@@ -46,6 +46,8 @@ INVALID_INPUTS: list[tuple[Any, str]] = [
     ({"useSpotInstances": "true"}, "useSpotInstances must be true or false"),
     ({"keepEndpoints": 1}, "keepEndpoints must be true or false"),
     ({"scoring": "batch"}, 'scoring must be one of "endpoint", "transform", got "batch"'),
+    ({"maxCostUsd": 0}, "maxCostUsd must satisfy 0 < x <= 1e+06 (US dollars), got 0"),
+    ({"maxCostUsd": "5"}, 'maxCostUsd must be a number of US dollars or null, got "5"'),
     ({"endpointPollSeconds": 0}, "endpointPollSeconds must be between 1 and 300"),
     ({"endpointPollSeconds": 301}, "endpointPollSeconds must be between 1 and 300"),
     ({"seed": -1}, "seed must be between 0 and 4294967295"),

@@ -33,7 +33,9 @@ def conforms(value: Any, shape: Shape) -> bool:
         fields = dict(shape.fields)
         return isinstance(value, dict) and all(key in fields and conforms(item, fields[key])
                                                for key, item in value.items())
-    python_type = {"integer": int, "number": float, "string": str, "boolean": bool}[shape.name]
+    if shape.name.endswith(" or null") and value is None:
+        return True
+    python_type = {"integer": int, "number": float, "string": str, "boolean": bool}[shape.name.removesuffix(" or null")]
     return isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool))
 
 

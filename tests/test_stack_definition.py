@@ -336,7 +336,8 @@ LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     # What each handler's code calls, for the sample run (bucket/keys per docs/ARCHITECTURE.md).
     "workflow_input.handler.handler": [],
     "preflight.handler.handler": [("servicequotas:ListServiceQuotas", "*", {}),
-                                  ("servicequotas:ListAWSDefaultServiceQuotas", "*", {})],
+                                  ("servicequotas:ListAWSDefaultServiceQuotas", "*", {}),
+                                  ("pricing:GetProducts", "*", {})],
     "dataprep.handler.profile": [
         ("s3:GetObject", "arn:aws:s3:::gdelt-open-data/events/1979.csv", {}),
         ("s3:GetObject", "arn:aws:s3:::{bucket}/{dataset}manifest.json", {}),
@@ -354,6 +355,7 @@ LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("s3:ListBucket", "arn:aws:s3:::{bucket}", {"s3:prefix": "{dataset}"}),
     ],
     "compare.handler.handler": [
+        ("pricing:GetProducts", "*", {}),
         ("s3:GetObject", "arn:aws:s3:::{bucket}/{dataset}test/1984.data", {}),
         ("s3:PutObject", "arn:aws:s3:::{bucket}/{run}report.json", {}),
         ("s3:PutObject", "arn:aws:s3:::{bucket}/{run}report.md", {}),
@@ -476,7 +478,8 @@ NO_RESOURCE_LEVEL = {"ecr:getauthorizationtoken", "cloudwatch:putmetricdata", "s
                      "logs:describeresourcepolicies", "logs:getlogdelivery", "logs:listlogdeliveries",
                      "logs:putresourcepolicy", "logs:updatelogdelivery", "xray:getsamplingrules",
                      "xray:getsamplingtargets", "xray:puttelemetryrecords", "xray:puttracesegments",
-                     "servicequotas:listservicequotas", "servicequotas:listawsdefaultservicequotas"}
+                     "servicequotas:listservicequotas", "servicequotas:listawsdefaultservicequotas",
+                     "pricing:getproducts"}
 NO_RESOURCE_LEVEL = {a.lower() for a in NO_RESOURCE_LEVEL}
 
 

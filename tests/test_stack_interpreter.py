@@ -38,7 +38,7 @@ class FakePipeline:
 
     def preflight(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         self._record("preflight", event)
-        return {"region": REGION, "checked": [], "unchecked": []}
+        return {"region": REGION, "checked": [], "unchecked": [], "costProjection": {"worstCaseUsd": 4.66}}
 
     def profile(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         self._record("profile", event)
@@ -120,8 +120,12 @@ def test_whole_pipeline_runs_and_cleans_up(
     assert shards == [(y, "train") for y in range(1979, 1984)] + [(1984, "test")]
     assert {len(e["eventCodes"]) for e in fake.events["shard"]} == {20}
     assert fake.events["profile"][0]["year"] == 1979
-    assert fake.events["preflight"] == [{"instanceCount": 5, "trainingInstanceType": "ml.c5.2xlarge",
-                                         "hostingInstanceType": "ml.m5.xlarge", "useSpotInstances": False}]
+    (preflight,) = fake.events["preflight"]
+    assert {k: v for k, v in preflight.items() if k != "endpointPollSchedule"} == {
+        "instanceCount": 5, "trainingInstanceType": "ml.c5.2xlarge", "hostingInstanceType": "ml.m5.xlarge",
+        "useSpotInstances": False, "maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 7200, "maxCostUsd": None,
+        "scoringBoundSeconds": 900}
+    assert sum(preflight["endpointPollSchedule"]) >= 3600  # the endpoints' longest wait, for the worst case
     compare = fake.events["compare"][0]
     prefix = compare["parameters"]["datasetPrefix"]
     assert compare["testData"] == f"s3://{BUCKET}/{prefix}test/"

@@ -345,6 +345,7 @@ class ChartData:
     points: Mapping[str, Sequence[tuple[float, float]]]  # (actual, predicted), same rows for every branch
     sorted_absolute_errors: Mapping[str, OrderedValues | Sequence[float]]  # sorted, or sorted runs
     test_rows: int
+    cost_lines: Sequence[str] = ()  # compare.cost.cost_chart_lines: each job's dollars and the run's total
 
 
 def _wrapped(text: str, width: int) -> list[str]:
@@ -372,6 +373,8 @@ def render(data: ChartData) -> Canvas:
         text = f"{label} ({data.instances.get(branch, '')})"
         canvas.text(legend_x + 18, 92, text)
         legend_x += 18 + text_width(text) + 30
+    for line_index, line in enumerate(data.cost_lines[:1]):
+        canvas.text(20, 110 + 12 * line_index, line)
     _bars(canvas, PANEL_BOXES[0], "Training time (TrainingTimeInSeconds)", data.training_seconds, "s")
     billable_title = "Billable instance-seconds (billable s x instances)"
     _bars(canvas, PANEL_BOXES[1], billable_title, data.billable_instance_seconds, "")

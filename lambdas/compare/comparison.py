@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compare.chart import ChartData, PointSample, comparison_png
+from compare.cost import cost_chart_lines, run_cost
 from compare.metrics import (
     ConstantPredictionErrors,
     LabelSpread,
@@ -54,6 +55,7 @@ class CompareRequest:
     # Scoring by batch transform (`scoring` `transform`): each branch's job and output prefix, no endpoints.
     transform_jobs: dict[str, str] | None = None
     transform_outputs: dict[str, str] | None = None
+    cost_projection: dict[str, Any] | None = None  # the pre-flight's worst case (preflight.cost_ceiling)
 
     @classmethod
     def from_event(cls, event: Any) -> CompareRequest:
@@ -88,6 +90,9 @@ class CompareRequest:
         ):
             raise CompareInputError(f"trainLabelMean must be a finite number, got {mean!r}")
         by_transform = "transformOutputs" in event
+        projection = event.get("costProjection")
+        if projection is not None and not isinstance(projection, dict):
+            raise CompareInputError(f"costProjection must be a JSON object, got {projection!r}")
         request = cls(
             training_jobs=pair("trainingJobs"),
             endpoints={} if by_transform else pair("endpoints"),
@@ -100,6 +105,7 @@ class CompareRequest:
             run_id=text("runId"),
             parameters=parameters,
             train_label_mean=None if mean is None else float(mean),
+            cost_projection=projection,
         )
         for key, uri in (("testData", request.test_data), ("trainData", request.train_data)):
             try:
@@ -116,15 +122,19 @@ class CompareRequest:
         return request
 
 
-def check_endpoints_in_service(sagemaker: Any, endpoints: dict[str, str]) -> None:
-    for endpoint_name in endpoints.values():
+def check_endpoints_in_service(sagemaker: Any, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each branch's DescribeEndpoint answer; an endpoint not InService is refused."""
+    descriptions: dict[str, dict[str, Any]] = {}
+    for branch, endpoint_name in endpoints.items():
         try:
-            status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+            descriptions[branch] = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+            status = descriptions[branch]["EndpointStatus"]
         except sagemaker.exceptions.ClientError as error:
             message = error.response.get("Error", {}).get("Message", str(error))
             raise CompareInputError(f"endpoint {endpoint_name} cannot be described: {message}") from error
         if status != "InService":
             raise CompareInputError(f"endpoint {endpoint_name} is {status}, not InService: it cannot be scored")
+    return descriptions
 
 
 class _Concatenated:
@@ -228,6 +238,7 @@ def write_chart(
         points={branch: samples[branch].points() for branch in BRANCHES},
         sorted_absolute_errors=sorted_errors,
         test_rows=report["testData"]["rows"],
+        cost_lines=cost_chart_lines(report.get("cost")),
     )
     key = f"{request.run_prefix}{CHART_NAME}"
     s3.put_object(Bucket=request.bucket, Key=key, Body=comparison_png(data), ContentType="image/png")
@@ -424,6 +435,8 @@ def _summary(report: dict[str, Any], locations: dict[str, str], metric_count: in
         },
         "trainingTimeInSeconds": {branch: models[branch]["training"]["trainingTimeInSeconds"] for branch in BRANCHES},
         "metricsPublished": metric_count,
+        "costUsd": report["cost"].get("totalUsd"),
+        "priceSource": report["cost"].get("prices", {}).get("source"),
     }
 
 
@@ -435,6 +448,7 @@ def run_comparison(
     runtime: Any,
     cloudwatch: Any,
     metrics_namespace: str,
+    pricing: Any = None,
     concurrency_per_endpoint: int = 4,
     max_request_bytes: int = DEFAULT_REQUEST_BYTES,
     retry: RetryPolicy | None = None,
@@ -443,10 +457,11 @@ def run_comparison(
 ) -> dict[str, Any]:
     """Check, score, compute, then publish: CloudWatch metrics, comparison.png, report.md, and report.json last.
 
+    ``pricing``: a Price List client (lambda_common.pricing); None prices from the bundled table.
     Returns the summary."""
     training = describe_both_trainings(sagemaker, request.training_jobs)
-    if request.transform_outputs is None:
-        check_endpoints_in_service(sagemaker, request.endpoints)
+    by_transform = request.transform_outputs is not None
+    endpoints = None if by_transform else check_endpoints_in_service(sagemaker, request.endpoints)
     tally = _Tally(request.train_label_mean)
     options = _ScoringOptions(concurrency_per_endpoint, max_request_bytes, retry, sleep)
     instance_count = training[SHARDED].instance_count
@@ -464,6 +479,11 @@ def run_comparison(
         sorted_errors=sorted_errors,
         now=now,
     )
+    transforms = {branch: sagemaker.describe_transform_job(TransformJobName=name)
+                  for branch, name in (request.transform_jobs or {}).items()}
+    report["cost"] = run_cost(training=training, endpoints=endpoints or {}, transforms=transforms,
+                              hosting_instance_type=request.parameters.get("hostingInstanceType"),
+                              sagemaker=sagemaker, pricing=pricing, projection=request.cost_projection, now=now)
     metric_count = put_metrics(cloudwatch, metrics_namespace, report)
     chart_uri = write_chart(s3, request, report, tally.samples, sorted_errors)
     locations = {**write_report(s3, request.bucket, request.run_prefix, report), "chart": chart_uri}

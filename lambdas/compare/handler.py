@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 from compare.comparison import CompareRequest, run_comparison
+from lambda_common.pricing import price_list_region
 
 CONCURRENCY_PER_ENDPOINT = 4
 
@@ -24,10 +25,16 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         max_pool_connections=2 * CONCURRENCY_PER_ENDPOINT,
         read_timeout=75,  # the container must answer within 60 s
     )
+    sagemaker = boto3.client("sagemaker")
+    # The Price List API answers in a few regions only; a failing call falls back to the bundled table.
+    pricing = boto3.client("pricing", region_name=price_list_region(sagemaker.meta.region_name),
+                           config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5,
+                                         read_timeout=15))
     return run_comparison(
         request,
         s3=boto3.client("s3"),
-        sagemaker=boto3.client("sagemaker"),
+        sagemaker=sagemaker,
+        pricing=pricing,
         runtime=boto3.client("sagemaker-runtime", config=runtime_config),
         cloudwatch=boto3.client("cloudwatch"),
         metrics_namespace=namespace,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from compare.cost import cost_markdown
 from lambda_common.vocabulary import (
     BILLABLE_INSTANCE_SECONDS,
     BRANCHES,
@@ -134,7 +135,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         final = models[branch]["training"]["finalMetrics"]
         shown = ", ".join(f"`{name}` {_number(value, 6)}" for name, value in sorted(final.items())) or "none"
         lines.append(f"- {models[branch]['distributionType']} (`{models[branch]['trainingJobName']}`): {shown}")
-    return "\n".join(lines) + "\n"
+    lines += ["", *cost_markdown(report.get("cost"))]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _host_lines(hosts: dict[str, Any] | None) -> list[str]:

@@ -1,5 +1,7 @@
 """Second state of the pipeline: `{"instanceCount", "trainingInstanceType", "hostingInstanceType",
-"useSpotInstances"}` -> the quotas checked (or InsufficientQuotaError)."""
+"useSpotInstances", "maxRuntimeInSeconds", "maxWaitTimeInSeconds", "endpointPollSchedule", "maxCostUsd",
+"scoringBoundSeconds"}` -> the quotas checked and the cost projection (or InsufficientQuotaError /
+CostLimitExceededError)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from preflight.quotas import check_quotas
+from preflight.checks import preflight
 
 # Throttling is retried with backoff inside the call; what still fails is reported as unchecked.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6})
+PRICING_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=15)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return check_quotas(boto3.client("service-quotas", config=CLIENT_CONFIG), event)
+    quotas = boto3.client("service-quotas", config=CLIENT_CONFIG)
+    return preflight(event, quotas=quotas, pricing_config=PRICING_CONFIG)

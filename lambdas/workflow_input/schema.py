@@ -64,6 +64,7 @@ INTEGER = Shape("value", "integer")
 NUMBER = Shape("value", "number")
 STRING = Shape("value", "string")
 BOOLEAN = Shape("value", "boolean")
+OPTIONAL_NUMBER = Shape("value", "number or null")
 
 
 def list_of(item: Shape) -> Shape:
@@ -151,6 +152,11 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("maxRuntimeInSeconds", 3600, v.integer(60, 432000), "training stopping condition"),
     InputKey("maxWaitTimeInSeconds", 7200, v.integer(60, 432000),
              "training stopping condition: the wait, spot only"),
+    InputKey("maxCostUsd", None, v.OPTIONAL_DOLLARS,
+             "ceiling on the run's worst-case cost: the pre-flight refuses the run (`CostLimitExceededError`) before "
+             "any SageMaker call when 2 x `instanceCount` x `maxRuntimeInSeconds` (`maxWaitTimeInSeconds` with spot) "
+             "of training plus both endpoints' longest wait and scoring, at on-demand prices, cost more (see "
+             "\"What a run costs\")", OPTIONAL_NUMBER, in_config="execution input (null: no ceiling)"),
     InputKey("sourceBucket", "gdelt-open-data", v.BUCKET, "the bucket of the GDELT event files", data_parameter=True),
     InputKey("sourcePrefix", "events/", v.KEY_PREFIX,
              "the key prefix of the GDELT event files; bucket and prefix must lie inside one of the "

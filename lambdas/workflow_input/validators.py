@@ -128,6 +128,24 @@ def fraction(*, low_inclusive: bool) -> Validator:
     return Validator(check, f"number, {bounds}")
 
 
+MAX_COST_USD = 1_000_000.0
+
+
+def _optional_dollars(field: str, value: object, _: ValidationContext) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value):
+        raise InvalidExecutionInputError(f"{field} must be a number of US dollars or null, got {json.dumps(value)}")
+    assert isinstance(value, int | float)
+    if not 0 < value <= MAX_COST_USD:
+        raise InvalidExecutionInputError(f"{field} must satisfy 0 < x <= {MAX_COST_USD:g} (US dollars), got {value}")
+    return float(value)
+
+
+OPTIONAL_DOLLARS = Validator(_optional_dollars,
+                             f"null (no ceiling) or a number of US dollars, 0 < x <= {MAX_COST_USD:g}")
+
+
 def _instance_type(field: str, value: object, _: ValidationContext) -> str:
     if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
         raise InvalidExecutionInputError(

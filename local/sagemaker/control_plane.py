@@ -41,6 +41,7 @@ import boto3
 from local import fake_aws
 from local.errors import SageMakerApiError
 from local.linear_learner import ClusterModel, TrainingResult
+from local.pricing import LocalPriceList
 from local.sagemaker.endpoints import (
     ENDPOINT_DELETING_SECONDS,
     Endpoint,
@@ -115,11 +116,13 @@ class LocalSageMaker:
         spot_savings: float = DEFAULT_SPOT_SAVINGS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         quotas: LocalServiceQuotas | Mapping[str, float] | None = None,
+        price_list: LocalPriceList | None = None,
     ) -> None:
         self.registry = registry
         # Instance quotas, enforced on CreateTrainingJob/CreateEndpoint and served as Service Quotas.
         self.quotas = (quotas if isinstance(quotas, LocalServiceQuotas)
                        else LocalServiceQuotas(quotas, region=region, account_id=account_id))
+        self.price_list = price_list or LocalPriceList()  # served beside it (local.pricing)
         self.region = region
         self.account_id = account_id
         self.time_scale = time_scale

@@ -6,6 +6,9 @@
 ``spot_capacity_unavailable``: job name patterns whose managed spot request finds no capacity: the job waits in
 ``Starting`` ("Insufficient capacity ...") until ``MaxWaitTimeInSeconds`` runs out, then ends ``Stopped`` with
 SecondaryStatus ``MaxWaitTimeExceeded`` (an on-demand job is not affected);
+``spot_interruptions``: job name → the epoch after which EC2 reclaims a managed spot job's instances, once:
+the job goes ``Interrupted`` → ``Starting`` and trains again, from its last checkpoint when it has a
+``CheckpointConfig`` (``local.checkpoints``), else from the beginning (an on-demand job is not affected);
 ``slow_training`` / ``slow_endpoints``: name → *real* seconds a job stays ``Starting`` / an endpoint stays
 ``Creating`` before its lifecycle goes on (independent of ``time_scale``, so a test can act while it is in
 progress; ``StopTrainingJob`` and ``shutdown`` cut a job's wait short);
@@ -39,6 +42,10 @@ class FaultPlan:
     invocation_failures: Mapping[str, str] = field(default_factory=dict)
     transform_failures: Mapping[str, str] = field(default_factory=dict)
     slow_transforms: Mapping[str, float] = field(default_factory=dict)
+    spot_interruptions: Mapping[str, int] = field(default_factory=dict)
+
+    def spot_interruption(self, job_name: str) -> int | None:
+        return _first_match(self.spot_interruptions, job_name)
 
     def no_spot_capacity(self, job_name: str) -> bool:
         return any(fnmatch.fnmatchcase(job_name, pattern) for pattern in self.spot_capacity_unavailable)

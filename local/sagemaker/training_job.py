@@ -22,6 +22,7 @@ runs as fast as the machine allows, ``1`` in real time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 from lambda_common.vocabulary import FULLY_REPLICATED, parse_s3_uri
 from local import linear_learner
 from local.channels import TrainingInput, download_channels, s3_location
+from local.checkpoints import S3Checkpoints
 from local.errors import TrainingFailedError, TrainingStoppedError
 from local.linear_learner import ClusterModel, EpochProgress, TrainingResult
 from local.linear_model import LinearModel
@@ -212,6 +214,12 @@ class TrainingJob:
         self._streams: list[str] = []  # one log stream per host, once the job downloads
         self._loss = "mse"  # the objective's name in the algorithm's log lines
         self._epochs: list[EpochProgress] = []
+        # Managed spot: an injected interruption (once), and the simulated seconds lost to it without checkpoints.
+        self._interrupt_after = environment.faults.spot_interruption(name) if self.spot else None
+        self._lost_seconds = 0.0
+        checkpoint = request.get("CheckpointConfig")
+        # Linear Learner snapshots its state for managed spot training (local.checkpoints).
+        self.checkpoints = S3Checkpoints(environment.s3, checkpoint["S3Uri"]) if checkpoint and self.spot else None
 
     @property
     def holds_instances(self) -> bool:
@@ -343,16 +351,23 @@ class TrainingJob:
         injected = self._env.faults.training_failure(self.name)
         if injected is not None:
             raise TrainingFailedError(injected)
-        result = linear_learner.train(
-            params,
-            data.host_shards,
-            data.validation,
-            data.test,
-            instance_type=self.instance_type,
-            cluster=self._env.cluster,
-            progress=self._on_epoch,
-            should_stop=self._should_stop,
-        )
+        while True:
+            try:
+                result = linear_learner.train(
+                    params,
+                    data.host_shards,
+                    data.validation,
+                    data.test,
+                    instance_type=self.instance_type,
+                    cluster=self._env.cluster,
+                    progress=self._on_epoch,
+                    should_stop=lambda simulated: self._should_stop(simulated + self._lost_seconds),
+                    checkpoints=self.checkpoints,
+                )
+                break
+            except _SpotInterruptedError as interrupted:
+                self._restart_after_interruption(interrupted.simulated_seconds)
+        result = self._with_lost_time(result)
         time_scale = self._env.time_scale
         if time_scale > 0:  # the training phase lasts its simulated time, scaled, wall time included
             remaining = (result.simulated_seconds - self._elapsed) * time_scale - result.wall_seconds
@@ -398,8 +413,26 @@ class TrainingJob:
             values["validation:objective_loss"] = last.validation_loss
         return values
 
+    def _restart_after_interruption(self, simulated: float) -> None:
+        """EC2 reclaimed the spot instances: SageMaker restarts the job on new ones (from the last checkpoint)."""
+        at = self._start_at + timedelta(seconds=simulated + self._lost_seconds)
+        if self.checkpoints is None:
+            self._lost_seconds += simulated  # everything trained so far is redone
+        self._advance("Interrupted", "Training job interrupted: the managed spot instances were reclaimed", at)
+        self._advance("Starting", "Restarting the training job on new spot instances", at)
+        self._advance("Downloading", "Downloading input data", at)
+        self._advance("Training", "Training image download completed. Training in progress.", at)
+
+    def _with_lost_time(self, result: TrainingResult) -> TrainingResult:
+        if not self._lost_seconds:
+            return result
+        return dataclasses.replace(result, simulated_seconds=result.simulated_seconds + self._lost_seconds)
+
     def _on_epoch(self, progress: EpochProgress) -> None:
         self._epochs.append(progress)
+        if self._interrupt_after == progress.epoch:
+            self._interrupt_after = None  # once
+            raise _SpotInterruptedError(progress.simulated_seconds)
         self._env.emit(
             "training.epoch",
             name=self.name,
@@ -536,6 +569,14 @@ def _described_algorithm(algorithm: Mapping[str, Any]) -> dict[str, Any]:
         "MetricDefinitions": [dict(definition) for definition in METRIC_DEFINITIONS],
         "EnableSageMakerMetricsTimeSeries": False,
     }
+
+
+class _SpotInterruptedError(Exception):
+    """The injected spot interruption, raised out of the algorithm after an epoch (its checkpoint written)."""
+
+    def __init__(self, simulated_seconds: float) -> None:
+        super().__init__(f"spot instances reclaimed at {simulated_seconds:.1f} simulated s")
+        self.simulated_seconds = simulated_seconds
 
 
 def _described_channel(channel: Mapping[str, Any]) -> dict[str, Any]:
