@@ -269,7 +269,7 @@ def stop_running_executions(stepfunctions: Any, state_machine_arn: str, report: 
             report.stopped_executions.append(execution["executionArn"])
 
 
-def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,
+def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str,  # noqa: C901 -- kinds in deletion order
                   state_machine_arn: str | None) -> CleanupReport:
     """One pass over everything the stack's runs may have left; `pending` empty means nothing remains."""
     report = CleanupReport()
