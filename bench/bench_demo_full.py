@@ -7,7 +7,7 @@ Runs, each as its own process exactly as a user would (synth, local AWS, data, t
   year's own bundled rows (data/scale_up.py), then the same state machine.
 
 Prints each run's wall time and the full run's ratio to the sample run, then what the full run's report
-says: training time of both jobs (simulated cluster, local/linear_learner.ClusterModel) and their ratio,
+says: training time of both jobs (simulated cluster, local/linear_learner/cluster_time.py ClusterModel) and their ratio,
 both test MSEs, and the rows each ShardedByS3Key host trained on (shard planner: equal within 1%).
 Exits 1 if the full run fails, misses its target (``bench/results.py``: under 5 minutes on 2 cores), or the
 per-host rows differ by more than 1%. ``--record`` writes the figure to ``bench/results.json``.

@@ -107,7 +107,7 @@ def _structure_errors(shape: StructureShape, value: Any, path: str) -> list[str]
     return errors
 
 
-def _scalar_errors(shape: Shape, value: Any, path: str) -> list[str]:
+def _scalar_errors(shape: Shape, value: Any, path: str) -> list[str]:  # noqa: PLR0911 -- one return per botocore type
     kind = shape.type_name
     if kind == "string":
         if not isinstance(value, str):

@@ -195,8 +195,9 @@ def block_until_interrupted() -> None:
 def scale_note(scale: Scale, summary: dict[str, Any]) -> str:
     """What the figures above were measured on, so nobody reads a tiny sample's times as sharding's effect."""
     timing = (
-        "Training times are the simulated cluster's (local/linear_learner.py ClusterModel: each constant says where\n"
-        "it comes from), computed from the rows and bytes each host received; this machine's speed does not enter."
+        "Training times are the simulated cluster's (ClusterModel in local/linear_learner/cluster_time.py: each\n"
+        "constant says where it comes from), computed from the rows and bytes each host received; this machine's\n"
+        "speed does not enter."
     )
     rows = rows_per_year(scale)
     if rows is None:

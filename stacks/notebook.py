@@ -1,12 +1,11 @@
 """Optional notebook instance (Amazon Linux 2023, IMDSv2): the project's notebooks in the home folder, stopped
-after idle time by a systemd timer running notebook_idle_stop.py."""
+after idle time by a systemd timer running notebook_instance/idle_stop.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -18,7 +17,7 @@ from constructs import Construct
 from lambda_common.vocabulary import NOTEBOOK_LOG_GROUP
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, S3_ARN, SAGEMAKER_ARN, STATES_ARN, ack, iam5
 from stacks.names import executions_arn, log_group_arn, sagemaker_arn
-from stacks.paths import NOTEBOOK_ROOT
+from stacks.paths import NOTEBOOK_INSTANCE_ROOT, NOTEBOOK_ROOT
 from stacks.sources import grant_source_read
 from stacks.storage import DataBucket
 
@@ -30,7 +29,7 @@ MINIMUM_IMDS_VERSION = "2"
 # (Python 3.10), which the notebooks name; /usr/bin/python3 is the system Python 3.9. It has no cron: systemd.
 PLATFORM_IDENTIFIER = "notebook-al2023-v1"
 PLATFORM_KERNELS = {PLATFORM_IDENTIFIER: ("conda_python3", "conda_pytorch")}
-IDLE_STOP_SOURCE = Path(__file__).with_name("notebook_idle_stop.py")
+IDLE_STOP_SOURCE = NOTEBOOK_INSTANCE_ROOT / "idle_stop.py"  # runtime code of the instance, not of the stack
 IDLE_CHECK_MINUTES = 5
 
 # Runs as root on every start (within SageMaker's 5 minutes: nothing here waits). Fn::Sub fills ${...}; the

@@ -11,6 +11,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ROOT = REPO_ROOT / "lambdas"  # one asset root: every Lambda package imports lambda_common, workflow_input
 NOTEBOOK_ROOT = REPO_ROOT / "notebooks"
+NOTEBOOK_INSTANCE_ROOT = REPO_ROOT / "notebook_instance"  # what runs on the instance itself (system Python 3.9)
 
 
 def ensure_lambda_path() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,13 +27,7 @@ from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
 from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
 from stacks.comparison import COMPARE_TIMEOUT_SECONDS
 from stacks.config_paths import CONFIG, config_path
-from stacks.hosting import (
-    SAGEMAKER_RETRY,
-    create_endpoint_config_state,
-    create_endpoint_state,
-    create_model_state,
-    describe_endpoint_state,
-)
+from stacks.hosting import SAGEMAKER_RETRY, host_one_model
 from stacks.markers import STATE_MACHINE, mark
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn, training_sync_rule_arn
 from stacks.training import training_task_state
@@ -355,7 +349,9 @@ class Pipeline(Construct):
     def _host_both_models(self, on_failure: OnFailure) -> sfn.Parallel:
         hosting = sfn.Parallel(self, "Host both models", result_path=J.DISCARD)
         for branch in BRANCHES:
-            hosting.branch(self._host_one_model(branch))
+            hosting.branch(
+                host_one_model(self, branch=branch, role_arn=self._role_arn, image_uri=self._image_uri)
+            )
         hosting.add_catch(on_failure("Hosting"), errors=["States.ALL"], result_path="$.error")
         return hosting
 
@@ -469,61 +465,3 @@ class Pipeline(Construct):
             backoff_rate=1,
         )
         return task
-
-    # --- one branch's hosting --------------------------------------------------------------------------------
-
-    def _host_one_model(self, branch: str) -> sfn.IChainable:
-        """Model -> endpoint config -> endpoint, then the bounded wait until it is InService."""
-        model = sfn.CustomState(
-            self, f"Create {branch} model",
-            state_json=create_model_state(branch=branch, role_arn=self._role_arn, image_uri=self._image_uri),
-        )
-        endpoint_config = sfn.CustomState(
-            self, f"Create {branch} endpoint config", state_json=create_endpoint_config_state(branch=branch)
-        )
-        endpoint = sfn.CustomState(
-            self, f"Create {branch} endpoint", state_json=create_endpoint_state(branch=branch)
-        )
-        return model.next(endpoint_config).next(endpoint).next(self._wait_until_in_service(branch))
-
-    def _wait_until_in_service(self, branch: str) -> sfn.Chain:
-        # Each wait comes from config.endpointPollSchedule (quick first polls, then slower), so the loop's
-        # length, and with it the execution's event count, stays bounded for every valid input.
-        title = branch.capitalize()
-        schedule = J.list_at(config_path("endpointPollSchedule"))
-        start = sfn.Pass(
-            self, f"Start waiting for {branch} endpoint",
-            parameters={"attempts": 0, "waitSeconds": J.array_get_item(schedule, 0)}, result_path="$.poll",
-        )
-        wait = sfn.Wait(
-            self, f"Wait for {branch} endpoint", time=sfn.WaitTime.seconds_path("$.poll.waitSeconds"),
-        )
-        describe = sfn.CustomState(
-            self, f"Describe {branch} endpoint", state_json=describe_endpoint_state(branch=branch)
-        )
-        next_attempt = J.math_add(J.number_at("$.poll.attempts"), 1)
-        count = sfn.Pass(
-            self, f"Count {branch} endpoint polls",
-            parameters={"attempts": next_attempt,
-                        "waitSeconds": J.array_get_item(schedule, Token.as_number(next_attempt))},
-            result_path="$.poll",
-        )
-        ready = sfn.Succeed(self, f"{title} endpoint in service")
-        failed = sfn.Fail(
-            self, f"{title} endpoint failed", error="EndpointFailed", cause_path="$.endpoint.FailureReason"
-        )
-        timed_out = sfn.Fail(
-            self, f"{title} endpoint timed out", error="EndpointTimeout",
-            cause="The endpoint was not InService after the polls of config.endpointPollSchedule (about an hour).",
-        )
-        check = (
-            sfn.Choice(self, f"{title} endpoint ready?")
-            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"), ready)
-            .when(sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"), failed)
-            .when(
-                sfn.Condition.number_greater_than_equals_json_path("$.poll.attempts", config_path("maxEndpointPolls")),
-                timed_out,
-            )
-            .otherwise(count.next(wait))
-        )
-        return start.next(wait).next(describe).next(check)

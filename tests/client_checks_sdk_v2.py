@@ -24,7 +24,7 @@ from sagemaker.predictor import Predictor
 from sagemaker.serializers import CSVSerializer, JSONSerializer
 
 
-def main(args: dict[str, Any]) -> dict[str, Any]:
+def main(args: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 -- one check per SDK call, in order
     session = sagemaker.Session()
     job, endpoint, dim = args["job"], args["endpoint"], int(args["feature_dim"])
     rows = np.arange(2 * dim, dtype=np.float32).reshape(2, dim) / 10

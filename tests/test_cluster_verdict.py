@@ -1,4 +1,4 @@
-"""The verdict follows the data through the documented cluster model (local/linear_learner.ClusterModel)."""
+"""The verdict follows the data through the documented cluster model (local/linear_learner/cluster_time.py)."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def java_pattern(pattern: str) -> str:
     return pattern.replace(r"\p{ASCII}", r"[\x00-\x7f]").replace(r"\p{Print}", r"[\x20-\x7e]")
 
 
-def strict_problems(shape: Shape, value: Any, path: str) -> list[str]:
+def strict_problems(shape: Shape, value: Any, path: str) -> list[str]:  # noqa: C901, PLR0912 -- one branch per botocore shape type and constraint
     problems: list[str] = []
     meta = shape.metadata
     if shape.type_name == "structure":

@@ -57,7 +57,7 @@ def api_of(resource: str) -> tuple[str, str]:
 # --- (b) requests against botocore's models --------------------------------------------------------------
 
 
-def check_literal_shape(value: Any, shape: Shape, where: str) -> list[str]:
+def check_literal_shape(value: Any, shape: Shape, where: str) -> list[str]:  # noqa: C901, PLR0912 -- one branch per botocore shape type
     """Literal (non-JSONPath) parts must fit the shape; `.$` keys are checked by evaluation below."""
     problems: list[str] = []
     if shape.type_name == "structure":

@@ -69,7 +69,7 @@ def successors(state: dict[str, Any]) -> list[str]:
     return found
 
 
-def cycles(states: dict[str, dict[str, Any]]) -> list[set[str]]:
+def cycles(states: dict[str, dict[str, Any]]) -> list[set[str]]:  # noqa: C901 -- Tarjan's algorithm, kept whole as published
     """Strongly connected components with a loop (Tarjan), within one States block."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}

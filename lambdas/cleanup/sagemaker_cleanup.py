@@ -325,9 +325,10 @@ LOGS_DELETED_TAG = "shardlab:logsDeleted"
 PASS_LOG_BUDGET_SECONDS = 90.0
 
 
-def cleanup_stack(sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str, state_machine_arn: str | None,
-                  log_budget_seconds: float = PASS_LOG_BUDGET_SECONDS,
-                  clock: Callable[[], float] = time.monotonic) -> CleanupReport:
+def cleanup_stack(  # noqa: C901, PLR0912 -- one loop per kind, in deletion order
+    sagemaker: Any, stepfunctions: Any, logs: Any, *, prefix: str, state_machine_arn: str | None,
+    log_budget_seconds: float = PASS_LOG_BUDGET_SECONDS, clock: Callable[[], float] = time.monotonic,
+) -> CleanupReport:
     """One pass over everything the stack's runs may have left; `pending` empty means nothing remains."""
     report = CleanupReport()
     if state_machine_arn:

@@ -58,7 +58,7 @@ class CompareRequest:
     cost_projection: dict[str, Any] | None = None  # the pre-flight's worst case (preflight.cost_ceiling)
 
     @classmethod
-    def from_event(cls, event: Any) -> CompareRequest:
+    def from_event(cls, event: Any) -> CompareRequest:  # noqa: C901 -- one check per event key
         if not isinstance(event, dict):
             raise CompareInputError(f"the compare event must be a JSON object, got {type(event).__name__}")
 

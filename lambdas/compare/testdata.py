@@ -171,7 +171,7 @@ class DenseRun:
         return itertools.chain.from_iterable(record.iter_unpack(self.view()))
 
 
-def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[DenseRun]:
+def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[DenseRun]:  # noqa: C901 -- the hot loop: fast path and fallback kept inline for speed
     """The records of a recordIO stream as runs of at most ``max_rows``; each record has one label, all one width.
 
     Records in the SDK writer's layout are found a run at a time by one regular-expression match that compares

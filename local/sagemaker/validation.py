@@ -109,7 +109,7 @@ class RequestValidator:
                 }[word]
         return text
 
-    def _constraints(self, value: Any, shape: Shape, path: str, errors: list[str]) -> None:
+    def _constraints(self, value: Any, shape: Shape, path: str, errors: list[str]) -> None:  # noqa: C901, PLR0912 -- one branch per botocore shape type and constraint
         meta = shape.metadata
         where = path or lower_first(shape.name)
         if shape.type_name == "structure":

@@ -41,7 +41,7 @@ class Verdict:
         return not self.difference
 
 
-def first_difference(expected: Any, actual: Any, path: str = "$") -> str | None:
+def first_difference(expected: Any, actual: Any, path: str = "$") -> str | None:  # noqa: PLR0911 -- one return per JSON kind
     """The JSON path of the first place two JSON values differ (None: equal)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         for key in sorted(set(expected) | set(actual)):
