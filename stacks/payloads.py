@@ -1,10 +1,10 @@
 """Each Lambda task's payload built from its event class (`lambda_common.contracts`), checked at synth.
 
-`lambda_payload(ShardEvent, year=..., ...)` gives every `from_config()` key as its `$.config` path (checked by
-`config_path`) and every `given()` key as passed; a given key that is missing, or a keyword the class does not
-have, fails `cdk synth` naming it. `result_path(ProfileResult, "eventCodes")` is a JSONPath into a Lambda's
-result, refused if its TypedDict has no such key. So the keys the state machine writes and reads are the ones
-the Lambdas parse and return.
+`lambda_payload(ShardEvent, year=..., ...)` gives every `from_config()` key as its path into the run config
+(checked by `config_path`) and every `given()` key as passed; a given key that is missing, or a keyword the
+class does not have, fails `cdk synth` naming it. `result_path(ProfileResult, "eventCodes")` is a JSONPath
+into a Lambda's result, refused if its TypedDict has no such key. So the keys the state machine writes and
+reads are the ones the Lambdas parse and return.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def lambda_payload(event: type[Event], **given: Any) -> dict[str, Any]:
         )
     filled = sorted(set(given) & from_config)
     if filled:
-        raise UnknownEventKeyError(f"{event.__name__}: {', '.join(filled)} come(s) from $.config, not the state")
+        raise UnknownEventKeyError(f"{event.__name__}: {', '.join(filled)} come(s) from the run config, not the state")
     payload: dict[str, Any] = {}
     for name, field in fields.items():
         key = camel(name)

@@ -458,13 +458,14 @@ def test_incomplete_training_job_is_refused(dataset: dict[str, Any], server: Loc
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        ({"endpoints": {"replicated": "a"}}, "'endpoints'"),
+        ({"endpoints": {"replicated": "a"}}, 'endpoints must be {"replicated": name, "sharded": name}'),
         ({"testData": "bucket/key"}, "testData: 'bucket/key' is not an s3://bucket/key URI"),
         ({"runPrefix": "runs/x"}, "ending in '/'"),
-        ({"bucket": ""}, "'bucket'"),
+        ({"bucket": ""}, "bucket must be a non-empty string"),
         ({"trainLabelMean": "5"}, "trainLabelMean must be a finite number"),
         ({"endpoints": {"replicated": "same", "sharded": "same"}}, "must differ"),
-        ({"parameters": []}, "parameters must be a JSON object"),
+        ({"parameters": []}, "parameters must be an object"),
+        ({"endpoint": {}}, "has unknown key(s) 'endpoint'"),
     ],
 )
 def test_bad_events_are_named(overrides: dict[str, Any], fragment: str) -> None:

@@ -31,6 +31,7 @@ from compare.testdata import (
     sum_labels,
 )
 from compare.training import TrainingFigures, describe_training
+from lambda_common.contracts import CompareEvent
 from lambda_common.sharding import host_loads
 from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
@@ -39,69 +40,23 @@ class CompareInputError(ValueError):
     """The event is not a compare request."""
 
 
-@dataclass(frozen=True)
-class CompareRequest:
-    training_jobs: dict[str, str]
-    endpoints: dict[str, str]
-    test_data: str
-    train_data: str
-    bucket: str
-    run_prefix: str
-    run_id: str
-    parameters: dict[str, Any]
-    train_label_mean: float | None = None
+@dataclass(frozen=True, kw_only=True)
+class CompareRequest(CompareEvent):
+    """The compare event (its keys and bounds: ``lambda_common.contracts.CompareEvent``), with the checks that
+    need compare's own parsers."""
 
-    @classmethod
-    def from_event(cls, event: Any) -> CompareRequest:  # noqa: C901 -- one check per event key
-        if not isinstance(event, dict):
-            raise CompareInputError(f"the compare event must be a JSON object, got {type(event).__name__}")
-
-        def text(key: str) -> str:
-            value = event.get(key)
-            if not isinstance(value, str) or not value:
-                raise CompareInputError(f"the compare event needs {key!r} as a non-empty string, got {value!r}")
-            return value
-
-        def pair(key: str) -> dict[str, str]:
-            value = event.get(key)
-            if not isinstance(value, dict) or any(
-                not isinstance(value.get(branch), str) or not value.get(branch) for branch in BRANCHES
-            ):
-                raise CompareInputError(
-                    f'the compare event needs {key!r} as {{"{REPLICATED}": name, "{SHARDED}": name}}, got {value!r}'
-                )
-            return {branch: value[branch] for branch in BRANCHES}
-
-        run_prefix = text("runPrefix")
-        if not run_prefix.endswith("/") or run_prefix.startswith("/"):
-            raise CompareInputError(f"runPrefix must be a key prefix ending in '/', got {run_prefix!r}")
-        parameters = event.get("parameters", {})
-        if not isinstance(parameters, dict):
-            raise CompareInputError(f"parameters must be a JSON object, got {parameters!r}")
-        mean = event.get("trainLabelMean")
-        if mean is not None and (
-            isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean)
-        ):
-            raise CompareInputError(f"trainLabelMean must be a finite number, got {mean!r}")
-        request = cls(
-            training_jobs=pair("trainingJobs"),
-            endpoints=pair("endpoints"),
-            test_data=text("testData"),
-            train_data=text("trainData"),
-            bucket=text("bucket"),
-            run_prefix=run_prefix,
-            run_id=text("runId"),
-            parameters=parameters,
-            train_label_mean=None if mean is None else float(mean),
-        )
-        for key, uri in (("testData", request.test_data), ("trainData", request.train_data)):
+    def check(self) -> None:
+        for key, uri in (("testData", self.test_data), ("trainData", self.train_data)):
             try:
                 parse_s3_uri(uri)
             except DatasetError as error:
-                raise CompareInputError(f"{key}: {error}") from error
-        if request.endpoints[REPLICATED] == request.endpoints[SHARDED]:
-            raise CompareInputError("the two endpoints must differ: both are " + request.endpoints[SHARDED])
-        return request
+                raise ValueError(f"{key}: {error}") from error
+        if self.endpoints[REPLICATED] == self.endpoints[SHARDED]:
+            raise ValueError("the two endpoints must differ: both are " + self.endpoints[SHARDED])
+
+    @classmethod
+    def from_event(cls, event: Any) -> CompareRequest:
+        return cls.parse(event, error=CompareInputError)
 
 
 def check_endpoints_in_service(sagemaker: Any, endpoints: dict[str, str]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, NotRequired, Self, TypedDict
 
-from lambda_common.gdelt_sources import latest_complete_year
+from lambda_common.gdelt_sources import group_count, latest_complete_year
 from lambda_common.vocabulary import BRANCHES
 from workflow_input.schema import DERIVED_KEYS, INPUT_KEYS, MAX_EVENT_CODES
 from workflow_input.validators import InvalidExecutionInputError, ValidationContext
@@ -209,7 +209,8 @@ class Event:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **given_values: Any) -> Self:
         """The event a state would send for this run config (local mode and tests), parsed."""
-        return cls.parse({**{key: config[key] for key in cls.config_keys()}, **given_values})
+        return cls.parse({**{key: config[key] for key in cls.config_keys()},
+                          **{camel(name): value for name, value in given_values.items()}})
 
     def as_json(self) -> dict[str, Any]:
         """The event as its Lambda receives it (optional keys left at None are left out)."""
@@ -290,6 +291,10 @@ class ShardEvent(Event):
     bucket: str = from_config()
     dataset_prefix: str = from_config(key_prefix)
 
+    def check(self) -> None:
+        if not 0 <= self.group < group_count(self.year):
+            raise ValueError(f"group must be an integer in [0, {group_count(self.year) - 1}] for {self.year}, "
+                             f"got {self.group!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
