@@ -168,10 +168,10 @@ def test_event_bounds_are_the_input_schemas(key: str, value: Any, message: str) 
         ShardEvent.parse({**SHARD_EVENT, key: value}, error=InvalidEventError)
 
 
-def test_from_config_events_are_what_the_state_sends_for_a_run() -> None:
+def test_for_run_is_the_event_the_state_sends_for_a_run_config() -> None:
     config = build_config({"instanceCount": 3}, execution_name="x", start_time="2026-01-01T00:00:00Z",
                           bucket="stack-bucket", resource_prefix="shardlab")
-    event = ShardEvent.from_config(config, year=1979, role="train", event_codes=["010"])
+    event = ShardEvent.for_run(config, year=1979, role="train", event_codes=["010"])
     assert event.as_json() == {**{key: config[key] for key in ShardEvent.config_keys()},
                                "year": 1979, "role": "train", "group": 0, "eventCodes": ["010"]}
     assert camel("max_bad_row_fraction") == "maxBadRowFraction"

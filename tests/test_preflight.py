@@ -25,8 +25,8 @@ REGION = "us-east-1"
 
 def run_config(**overrides: Any) -> QuotaCheckEvent:
     """The pre-flight's event for a run config with these overrides, as the state machine builds it."""
-    return QuotaCheckEvent.from_config(build_config(overrides, execution_name="x", bucket="b",
-                                                    resource_prefix="shardlab"))
+    return QuotaCheckEvent.for_run(build_config(overrides, execution_name="x", bucket="b",
+                                                resource_prefix="shardlab"))
 
 
 @pytest.fixture

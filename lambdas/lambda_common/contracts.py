@@ -207,8 +207,8 @@ class Event:
         """Checks across keys, once each key passed its own (raise ValueError naming them)."""
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **given_values: Any) -> Self:
-        """The event a state would send for this run config (local mode and tests), parsed."""
+    def for_run(cls, config: Mapping[str, Any], **given_values: Any) -> Self:
+        """The event the state sends for this run config (`from_config()` keys) and these given ones, parsed."""
         return cls.parse({**{key: config[key] for key in cls.config_keys()},
                           **{camel(name): value for name, value in given_values.items()}})
 
