@@ -107,10 +107,11 @@ def score_by_transform(scope: Construct, *, role_arn: str, image_uri: str) -> sf
 
 
 def transform_outputs_payload() -> dict[str, Any]:
-    """What the compare Lambda needs besides the common fields: each branch's job and output prefix."""
+    """What the compare Lambda needs besides the common fields (``CompareEvent`` fields): each branch's job and
+    output prefix."""
     return {
-        "transformJobs": {branch: J.string_at(f"$.transform.{branch}.transformJobName") for branch in BRANCHES},
-        "transformOutputs": {branch: J.string_at(f"$.transform.{branch}.outputPath") for branch in BRANCHES},
+        "transform_jobs": {branch: J.string_at(f"$.transform.{branch}.transformJobName") for branch in BRANCHES},
+        "transform_outputs": {branch: J.string_at(f"$.transform.{branch}.outputPath") for branch in BRANCHES},
     }
 
 

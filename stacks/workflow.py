@@ -23,6 +23,17 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambda_common.contracts import (
+    CleanupEvent,
+    CleanupResult,
+    CompareEvent,
+    FinalizeEvent,
+    ProfileEvent,
+    ProfileResult,
+    QuotaCheckEvent,
+    ShardEvent,
+    ValidateInputEvent,
+)
 from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
 from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
 from stacks.comparison import COMPARE_TIMEOUT_SECONDS
@@ -30,6 +41,7 @@ from stacks.config_paths import CONFIG, config_path
 from stacks.hosting import SAGEMAKER_RETRY, host_one_model
 from stacks.markers import STATE_MACHINE, mark
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn, training_sync_rule_arn
+from stacks.payloads import lambda_payload, result_path
 from stacks.training import training_task_state
 from stacks.transform import score_by_transform, transform_outputs_payload, transform_task_statements
 
@@ -196,8 +208,10 @@ class Pipeline(Construct):
             "Validate input",
             comment="Apply defaults, validate, derive names; invalid input stops here, before any cost.",
             lambda_function=self._functions.validate,
-            payload=sfn.TaskInput.from_object({"input": J.entire_payload, "executionName": J.execution_name,
-                                               "executionStartTime": J.execution_start_time}),
+            payload=sfn.TaskInput.from_object(lambda_payload(
+                ValidateInputEvent, input=J.entire_payload, execution_name=J.execution_name,
+                execution_start_time=J.execution_start_time,
+            )),
             result_selector={"config": J.object_at("$.Payload")},
             result_path="$",
         )
@@ -209,14 +223,9 @@ class Pipeline(Construct):
             comment="SageMaker instance quotas vs. this run's need, worst-case cost vs. maxCostUsd; either fails "
                     "here, before any cost.",
             lambda_function=self._functions.quota_check,
-            payload=sfn.TaskInput.from_object({
-                **{key: J.string_at(config_path(key))
-                   for key in ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances",
-                               "maxRuntimeInSeconds", "maxWaitTimeInSeconds", "maxCostUsd", "scoring",
-                               "transformTimeoutSeconds")},
-                "endpointPollSchedule": J.list_at(config_path("endpointPollSchedule")),
-                "scoringBoundSeconds": COMPARE_TIMEOUT_SECONDS,  # the compare Lambda's timeout
-            }),
+            payload=sfn.TaskInput.from_object(
+                lambda_payload(QuotaCheckEvent, scoring_bound_seconds=COMPARE_TIMEOUT_SECONDS)
+            ),
             result_selector={"report": J.object_at("$.Payload")},
             result_path="$.quotaCheck",
         )
@@ -228,21 +237,14 @@ class Pipeline(Construct):
             comment="Top event codes of the first training year, or the manifest of an already prepared dataset.",
             lambda_function=self._functions.profile,
             payload=sfn.TaskInput.from_object(
-                {
-                    "sourceBucket": _config("sourceBucket"),
-                    "sourcePrefix": _config("sourcePrefix"),
-                    "year": J.number_at(config_path("trainYears[0]")),
-                    "topEventCodes": J.number_at(config_path("topEventCodes")),
-                    "bucket": _config("bucket"),
-                    "datasetPrefix": _config("datasetPrefix"),
-                }
+                lambda_payload(ProfileEvent, year=J.number_at(config_path("trainYears[0]")))
             ),
             result_selector={
-                "cached": J.string_at("$.Payload.cached"),
-                "eventCodes": J.list_at("$.Payload.eventCodes"),
-                "counts": J.object_at("$.Payload.counts"),
-                "featureDim": J.number_at("$.Payload.featureDim"),
-                "manifest": J.string_at("$.Payload.manifest"),
+                "cached": J.string_at(result_path(ProfileResult, "cached")),
+                "eventCodes": J.list_at(result_path(ProfileResult, "eventCodes")),
+                "counts": J.object_at(result_path(ProfileResult, "counts")),
+                "featureDim": J.number_at(result_path(ProfileResult, "featureDim")),
+                "manifest": J.string_at(result_path(ProfileResult, "manifest")),
             },
             result_path="$.profile",
         )
@@ -269,20 +271,13 @@ class Pipeline(Construct):
             "Shard years",
             comment="Every training year and the test year, a few at a time.",
             items_path=config_path("shardYears"),
-            item_selector={
-                "sourceBucket": _config("sourceBucket"),
-                "sourcePrefix": _config("sourcePrefix"),
-                "year": J.number_at("$$.Map.Item.Value.year"),
-                "role": J.string_at("$$.Map.Item.Value.role"),
-                "group": J.number_at("$$.Map.Item.Value.group"),  # the year's file, or one month of files
-                "eventCodes": J.list_at("$.profile.eventCodes"),
-                "seed": J.number_at(config_path("seed")),
-                "trainFraction": J.number_at(config_path("trainFraction")),
-                "maxBadRowFraction": J.number_at(config_path("maxBadRowFraction")),
-                "instanceCount": J.number_at(config_path("instanceCount")),  # train parts per year
-                "bucket": _config("bucket"),
-                "datasetPrefix": _config("datasetPrefix"),
-            },
+            item_selector=lambda_payload(
+                ShardEvent,
+                year=J.number_at("$$.Map.Item.Value.year"),
+                role=J.string_at("$$.Map.Item.Value.role"),
+                group=J.number_at("$$.Map.Item.Value.group"),  # the year's file, or one month of files
+                event_codes=J.list_at("$.profile.eventCodes"),
+            ),
             max_concurrency=max_concurrency,
             result_path=J.DISCARD,  # each group's statistics and keys stay in S3; finalize reads them there
         )
@@ -296,13 +291,8 @@ class Pipeline(Construct):
             comment="Writes manifest.json last: its presence marks the dataset complete and reusable.",
             lambda_function=self._functions.finalize,
             payload=sfn.TaskInput.from_object(
-                {
-                    "bucket": _config("bucket"),
-                    "datasetPrefix": _config("datasetPrefix"),
-                    "profile": J.object_at("$.profile"),
-                    "shards": J.list_at(config_path("shardYears")),
-                    "instanceCount": J.number_at(config_path("instanceCount")),
-                }
+                lambda_payload(FinalizeEvent, profile=J.object_at("$.profile"),
+                               shards=J.list_at(config_path("shardYears")))
             ),
             result_selector={"summary": J.object_at("$.Payload")},  # counts and the manifest's URI
             result_path="$.dataset",
@@ -380,18 +370,16 @@ class Pipeline(Construct):
             comment="Scores the test year (or reads its scores); writes report.json and report.md; puts metrics.",
             lambda_function=self._functions.compare,
             payload=sfn.TaskInput.from_object(
-                {
-                    "trainingJobs": {branch: _config(f"names.{branch}") for branch in BRANCHES},
+                lambda_payload(
+                    CompareEvent,
+                    training_jobs={branch: _config(f"names.{branch}") for branch in BRANCHES},
                     **scoring,
                     # every test object (one per source group of the test year), in key order
-                    "testData": J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
-                    "trainData": J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
-                    "bucket": _config("bucket"),
-                    "runPrefix": _config("runPrefix"),
-                    "runId": _config("runId"),
-                    "parameters": J.object_at(CONFIG),
-                    "costProjection": J.object_at("$.quotaCheck.report.costProjection"),
-                }
+                    test_data=J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
+                    train_data=J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
+                    parameters=J.object_at(CONFIG),
+                    cost_projection=J.object_at("$.quotaCheck.report.costProjection"),
+                )
             ),
             result_selector={"summary": J.object_at("$.Payload")},
             result_path="$.comparison",
@@ -417,8 +405,8 @@ class Pipeline(Construct):
         cause that carries the step's own error and cause (computed by the clean-up Lambda, which cannot
         trip over a missing field the way a JSONPath Fail state would). Returns the catch target per stage."""
         failed = sfn.Fail(
-            self, "Run failed", error_path="$.cleanup.report.failure.Error",
-            cause_path="$.cleanup.report.failure.Cause",
+            self, "Run failed", error_path=result_path(CleanupResult, "failure.Error", at="$.cleanup.report"),
+            cause_path=result_path(CleanupResult, "failure.Cause", at="$.cleanup.report"),
         )
         cleanup_failed = sfn.Fail(
             self, "Clean-up failed", error="CleanupFailed",
@@ -446,9 +434,8 @@ class Pipeline(Construct):
         return on_failure
 
     def _cleanup_task(self, name: str, *, after_failure: bool = False) -> tasks.LambdaInvoke:
-        payload: dict[str, Any] = {"names": J.object_at(config_path("names"))}
-        if after_failure:
-            payload["failure"] = {"stage": J.string_at("$.failedStage.stage"), "error": J.object_at("$.error")}
+        failure = {"stage": J.string_at("$.failedStage.stage"), "error": J.object_at("$.error")}
+        payload = lambda_payload(CleanupEvent, **({"failure": failure} if after_failure else {}))
         task = tasks.LambdaInvoke(
             self,
             name,

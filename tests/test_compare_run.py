@@ -185,13 +185,30 @@ def training_job(name: str, distribution: str, seconds: int, billable: int, coun
     }
 
 
+def transform_job(name: str, when: datetime.datetime) -> dict[str, Any]:
+    """A completed batch transform job of 120 s on one ml.m5.xlarge (DescribeTransformJob's answer)."""
+    return {
+        "TransformJobName": name,
+        "TransformJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:transform-job/{name}",
+        "TransformJobStatus": "Completed",
+        "ModelName": name,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/test/"}}},
+        "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        "CreationTime": when,
+        "TransformStartTime": when,
+        "TransformEndTime": when + datetime.timedelta(seconds=120),
+    }
+
+
 def stubbed_sagemaker(
     log: RequestLog,
     *,
     replicated: dict[str, Any] | None = None,
     sharded: dict[str, Any] | None = None,
     statuses: tuple[str, str] = ("InService", "InService"),
+    transforms: bool = False,
 ) -> tuple[Any, Stubber]:
+    """Both training jobs, then both endpoints, or with ``transforms`` both batch transform jobs (their cost)."""
     client = log.watch(boto3.client("sagemaker", region_name="us-east-1"))
     stubber = Stubber(client)
     jobs = {
@@ -201,7 +218,11 @@ def stubbed_sagemaker(
     for name, job in jobs.items():
         stubber.add_response("describe_training_job", job, {"TrainingJobName": name})
     when = datetime.datetime(2026, 11, 27, 13, 0, tzinfo=datetime.UTC)
+    for name in jobs if transforms else ():
+        stubber.add_response("describe_transform_job", transform_job(name, when), {"TransformJobName": name})
     for name, status in zip(jobs, statuses, strict=True):
+        if transforms:
+            break
         stubber.add_response(
             "describe_endpoint",
             {
@@ -481,13 +502,14 @@ def test_incomplete_training_job_is_refused(dataset: dict[str, Any], server: Loc
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        ({"endpoints": {"replicated": "a"}}, "'endpoints'"),
+        ({"endpoints": {"replicated": "a"}}, 'endpoints must be {"replicated": name, "sharded": name}'),
         ({"testData": "bucket/key"}, "testData: 'bucket/key' is not an s3://bucket/key URI"),
         ({"runPrefix": "runs/x"}, "ending in '/'"),
-        ({"bucket": ""}, "'bucket'"),
+        ({"bucket": ""}, "bucket must be a non-empty string"),
         ({"trainLabelMean": "5"}, "trainLabelMean must be a finite number"),
         ({"endpoints": {"replicated": "same", "sharded": "same"}}, "must differ"),
-        ({"parameters": []}, "parameters must be a JSON object"),
+        ({"parameters": []}, "parameters must be an object"),
+        ({"endpoint": {}}, "has unknown key(s) 'endpoint'"),
     ],
 )
 def test_bad_events_are_named(overrides: dict[str, Any], fragment: str) -> None:

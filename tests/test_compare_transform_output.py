@@ -64,7 +64,7 @@ def transformed(aws: None) -> dict[str, Any]:
 
 
 def compare(log: RequestLog, request_event: dict[str, Any]) -> dict[str, Any]:
-    sagemaker, _ = stubbed_sagemaker(log)
+    sagemaker, _ = stubbed_sagemaker(log, transforms=True)
     return run_comparison(
         CompareRequest.from_event(request_event), s3=log.watch(boto3.client("s3", region_name="us-east-1")),
         sagemaker=sagemaker, runtime=None, cloudwatch=log.watch(boto3.client("cloudwatch", region_name="us-east-1")),
@@ -87,6 +87,12 @@ def test_transform_outputs_give_the_endpoints_metrics_report_and_picture(transfo
         assert report["models"][branch]["transformJobName"] == f"shardlab-unit-{branch}"
         assert "endpointName" not in report["models"][branch]
     assert report["testData"]["scoring"] == "transform"
+    cost = report["cost"]  # each job's 120 s on one ml.m5.xlarge, at its batch transform price
+    for branch in MODELS:
+        transform = cost["branches"][branch]["transform"]
+        assert transform["instanceSeconds"] == 120 and cost["branches"][branch]["endpoint"] is None
+        assert transform["usd"] == pytest.approx(120 * transform["usdPerHour"] / 3600, abs=1e-6)
+    assert cost["endpointsUsd"] == 0 and cost["transformsUsd"] > 0
     assert report["testData"]["rows"] == 2100 and report["testData"]["batches"] == 2
     markdown = s3.get_object(Bucket=BUCKET, Key=f"{RUN_PREFIX}report.md")["Body"].read().decode()
     assert "scored by a batch transform job per model, 2 output objects each" in markdown

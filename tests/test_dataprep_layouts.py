@@ -62,8 +62,8 @@ def prepare(s3: Any, train_years: list[int], test_year: int, instance_count: int
                         "maxBadRowFraction": 0.01, "instanceCount": instance_count})
         for item in config["shardYears"]
     ]
-    manifest = finalize_dataset(s3, {**common, "profile": profile, "shards": shards,
-                                     "instanceCount": instance_count})
+    manifest = finalize_dataset(s3, {"bucket": BUCKET, "datasetPrefix": config["datasetPrefix"], "profile": profile,
+                                     "shards": shards, "instanceCount": instance_count})
     return {"config": config, "shards": shards, "manifest": manifest}
 
 

@@ -17,9 +17,9 @@ from dataprep.gdelt import (
     event_code_sort_key,
     scan_rows,
     source_key,
-    validate_year,
 )
 from dataprep.pipeline import top_event_codes
+from lambda_common.contracts import year as checked_year
 
 
 def make_row(
@@ -201,14 +201,15 @@ def test_top_codes_by_count_then_numeric_returned_in_numeric_order() -> None:
 
 def test_years_outside_the_complete_gdelt_years_are_rejected_with_the_year_named() -> None:
     latest = datetime.datetime.now(datetime.UTC).year - 1
+    # The events' year check is the input schema's (lambda_common.contracts.year).
     for year in (1979, 2005, 2006, 2013, latest):
-        assert validate_year(year) == year
+        assert checked_year("year", year) == year
     for year in (1978, latest + 1):
-        with pytest.raises(ValueError, match=f"year {year} has no complete GDELT 1.0 event files: .*1979-{latest}"):
-            validate_year(year)
+        with pytest.raises(ValueError, match=f"year: {year} is not a complete GDELT year; .*1979-{latest}"):
+            checked_year("year", year)
     for bad in ("1979", 1979.0, True, None):
-        with pytest.raises(ValueError, match="must be an integer"):
-            validate_year(bad)
+        with pytest.raises(ValueError, match="must be a year"):
+            checked_year("year", bad)
     assert source_key("events/", 1983) == "events/1983.csv"
 
 

@@ -416,9 +416,9 @@ def test_empty_source_file_fails(s3: Any) -> None:
 @pytest.mark.parametrize("year", [1978, 2999])
 def test_years_without_gdelt_files_fail_before_reading(year: int) -> None:
     no_s3 = object()
-    with pytest.raises(InvalidEventError, match=f"year {year} has no complete GDELT 1.0 event files"):
+    with pytest.raises(InvalidEventError, match=f"year: {year} is not a complete GDELT year"):
         shard_year(no_s3, shard_event(year, ["010"]))
-    with pytest.raises(InvalidEventError, match=f"year {year}"):
+    with pytest.raises(InvalidEventError, match=f"year: {year}"):
         profile_year(no_s3, profile_event(year=year))
 
 
@@ -527,15 +527,20 @@ def test_interrupted_source_stream_is_a_clear_error(s3: Any) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"role": "validation"}, "role must be 'train' or 'test'"),
+        ({"role": "validation"}, "role must be one of 'train', 'test'"),
         ({"eventCodes": ["190", "010"]}, "must be in numeric order"),
         ({"eventCodes": ["010", "010"]}, "duplicates"),
         ({"eventCodes": [10]}, "CAMEO digit strings"),
         ({"eventCodes": []}, "eventCodes must be a list of 1 to 300"),
-        ({"trainFraction": 1.0}, "trainFraction must be strictly between 0 and 1"),
-        ({"maxBadRowFraction": 1.5}, r"maxBadRowFraction must be in \[0, 1\)"),
+        ({"trainFraction": 1.0}, "trainFraction must satisfy 0 < x < 1"),
+        ({"maxBadRowFraction": 1.5}, "maxBadRowFraction must satisfy 0 <= x < 1"),
         ({"seed": "1729"}, "seed must be an integer"),
-        ({"datasetPrefix": "datasets/x"}, "datasetPrefix must end with '/'"),
+            # the input schema's bound (it was 2**63 - 1 here while the schema said 2**32 - 1)
+            ({"seed": 2**32}, "seed must be between 0 and 4294967295"),
+            ({"instanceCount": 101}, "instanceCount must be between 1 and 100"),
+            ({"sourceBucket": "Not_A_Bucket"}, "sourceBucket must be an S3 bucket name"),
+            ({"seeds": 1}, r"has unknown key\(s\) 'seeds'"),
+        ({"datasetPrefix": "datasets/x"}, "datasetPrefix must be a key prefix ending in '/'"),
         ({"bucket": ""}, "bucket must be a non-empty string"),
         ({"year": "1979"}, "year must be an integer"),
     ],
@@ -549,7 +554,7 @@ def test_shard_event_validation(overrides: dict[str, Any], message: str) -> None
 def test_missing_event_field_is_named() -> None:
     event = shard_event(1979, ["010"])
     del event["trainFraction"]
-    with pytest.raises(InvalidEventError, match="event is missing 'trainFraction'"):
+    with pytest.raises(InvalidEventError, match=r"event .* is missing 'trainFraction'"):
         shard_year(object(), event)
 
 

@@ -123,7 +123,8 @@ def test_a_new_input_key_reaches_the_first_state_as_a_deployment_default(
     monkeypatch.setenv("SHARDLAB_BUCKET", "b")
     monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
     monkeypatch.setenv("SHARDLAB_DEFAULTS", json.dumps({new_key.name: True}))
-    config = workflow_input_handler.handler({"input": {}, "executionName": "exec"}, None)
+    event = {"input": {}, "executionName": "exec", "executionStartTime": "2026-01-01T00:00:00.000Z"}
+    config = workflow_input_handler.handler(event, None)
     assert config[new_key.name] is True
 
 

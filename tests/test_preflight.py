@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from lambda_common.contracts import QuotaCheckEvent
 from local.hosting import EndpointRegistry
 from local.sagemaker.control_plane import LocalSageMaker
 from local.server import LocalSageMakerServer
@@ -22,8 +23,10 @@ from workflow_input.config import build_config
 REGION = "us-east-1"
 
 
-def run_config(**overrides: Any) -> dict[str, Any]:
-    return build_config(overrides, execution_name="x", bucket="b", resource_prefix="shardlab")
+def run_config(**overrides: Any) -> QuotaCheckEvent:
+    """The pre-flight's event for a run config with these overrides, as the state machine builds it."""
+    return QuotaCheckEvent.for_run(build_config(overrides, execution_name="x", bucket="b",
+                                                resource_prefix="shardlab"), scoring_bound_seconds=900)
 
 
 @pytest.fixture

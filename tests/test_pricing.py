@@ -20,6 +20,7 @@ from botocore.validate import ParamValidator
 
 from compare.cost import endpoint_cost, spot_savings_percent, training_cost, transform_job_cost
 from compare.training import TrainingFigures
+from lambda_common.contracts import QuotaCheckEvent
 from lambda_common.pricing import (
     API_SOURCE,
     HOSTING,
@@ -81,8 +82,14 @@ def run_config(**overrides: Any) -> dict[str, Any]:
 def preflight_event(**overrides: Any) -> dict[str, Any]:
     config = run_config(**overrides)
     keys = ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances",
-            "maxRuntimeInSeconds", "maxWaitTimeInSeconds", "maxCostUsd", "endpointPollSchedule")
+            "maxRuntimeInSeconds", "maxWaitTimeInSeconds", "maxCostUsd", "scoring", "transformTimeoutSeconds",
+            "endpointPollSchedule")
     return {**{key: config[key] for key in keys}, "scoringBoundSeconds": 900}
+
+
+def quota_event(**overrides: Any) -> QuotaCheckEvent:
+    """The pre-flight's event, parsed as its handler parses it."""
+    return QuotaCheckEvent.parse(preflight_event(**overrides))
 
 
 # --- the lookup ---------------------------------------------------------------------------------------------
@@ -280,14 +287,14 @@ def test_the_ceiling_refuses_naming_the_projection_its_parts_and_the_key(
                                                                         "unchecked": []})
     quotas = type("Quotas", (), {"meta": type("Meta", (), {"region_name": REGION})()})()
     with pytest.raises(CostLimitExceededError) as refused:
-        preflight(preflight_event(maxCostUsd=1.5, instanceCount=2), quotas=quotas, pricing=pricing)
+        preflight(quota_event(maxCostUsd=1.5, instanceCount=2), quotas=quotas, pricing=pricing)
     message = str(refused.value)
     assert message.startswith("this run's worst case is $")
     assert "above maxCostUsd $1.5: training $1.64 (2 jobs x instanceCount 2 x maxRuntimeInSeconds 3600 s" in message
     assert "+ scoring $" in message and "2 endpoints x 1 ml.m5.xlarge x (longest wait" in message
     assert "AWS Price List API" in message
     assert "Raise maxCostUsd, lower instanceCount or maxRuntimeInSeconds, or choose a cheaper" in message
-    passed = preflight(preflight_event(maxCostUsd=10), quotas=quotas, pricing=pricing)
+    passed = preflight(quota_event(maxCostUsd=10), quotas=quotas, pricing=pricing)
     assert passed["costProjection"]["worstCaseUsd"] < 10 and passed["costProjection"]["maxCostUsd"] == 10
 
 
@@ -322,11 +329,11 @@ def test_a_type_only_the_table_lacks_stops_the_run_only_with_a_ceiling(
     monkeypatch.setattr(checks, "check_quotas", lambda client, config: {"region": REGION, "checked": [],
                                                                         "unchecked": []})
     quotas = type("Quotas", (), {"meta": type("Meta", (), {"region_name": REGION})()})()
-    passed = preflight(preflight_event(trainingInstanceType="ml.p3.2xlarge"), quotas=quotas, pricing=pricing)
+    passed = preflight(quota_event(trainingInstanceType="ml.p3.2xlarge"), quotas=quotas, pricing=pricing)
     assert "ml.p3.2xlarge" in passed["costProjection"]["unpriced"]
     with pytest.raises(UnpricedByTableError, match=r"instance type ml\.p3\.2xlarge"):
-        preflight(preflight_event(trainingInstanceType="ml.p3.2xlarge", maxCostUsd=5), quotas=quotas,
+        preflight(quota_event(trainingInstanceType="ml.p3.2xlarge", maxCostUsd=5), quotas=quotas,
                   pricing=pricing)
     served.deny = False  # a type the API itself does not price fails the run even without a ceiling
     with pytest.raises(UnknownInstanceTypeError, match=r"instance type ml\.p3\.2xlarge: the AWS Price List"):
-        preflight(preflight_event(trainingInstanceType="ml.p3.2xlarge"), quotas=quotas, pricing=pricing)
+        preflight(quota_event(trainingInstanceType="ml.p3.2xlarge"), quotas=quotas, pricing=pricing)

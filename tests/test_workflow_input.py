@@ -167,14 +167,17 @@ def test_handler_rejects_unknown_deployment_defaults(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
     monkeypatch.setenv("SHARDLAB_DEFAULTS", json.dumps({"instances": 3}))
     with pytest.raises(ValueError, match="instances"):
-        workflow_input_handler.handler({"input": {}, "executionName": "exec"}, None)
+        workflow_input_handler.handler(
+            {"input": {}, "executionName": "exec", "executionStartTime": "2026-01-01T00:00:00.000Z"}, None
+        )
 
 
 def test_handler_checks_the_source_against_the_deployed_locations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHARDLAB_BUCKET", "b")
     monkeypatch.setenv("SHARDLAB_PREFIX", "lab")
     monkeypatch.setenv("SHARDLAB_SOURCE_LOCATIONS", json.dumps(["s3://gdelt-open-data/events/", "s3://mirror/"]))
-    event = {"input": {"sourceBucket": "mirror", "sourcePrefix": "gdelt/"}, "executionName": "exec"}
+    event = {"input": {"sourceBucket": "mirror", "sourcePrefix": "gdelt/"}, "executionName": "exec",
+             "executionStartTime": "2026-01-01T00:00:00.000Z"}
     assert workflow_input_handler.handler(event, None)["sourceBucket"] == "mirror"
     monkeypatch.setenv("SHARDLAB_SOURCE_LOCATIONS", json.dumps(["s3://gdelt-open-data/events/"]))
     with pytest.raises(ValueError, match="s3://mirror/gdelt/ is outside the locations"):

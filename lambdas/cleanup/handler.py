@@ -10,9 +10,10 @@ from typing import Any
 import boto3
 
 from cleanup.sagemaker_cleanup import RUN_SETTLE_SECONDS, CleanupIncompleteError, cleanup_run, cleanup_stack
+from lambda_common.contracts import CleanupEvent, CleanupResult, FailureSummary
 
 
-def run_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
+def run_cleanup(event: dict[str, Any], context: object) -> CleanupResult:
     """`{"names": {"replicated": ..., "sharded": ...}}` -> what was stopped/deleted.
 
     Raises CleanupIncompleteError while an endpoint cannot be deleted yet, or an endpoint/job whose logs are
@@ -23,17 +24,15 @@ def run_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
 
 
 def run_cleanup_with(sagemaker: Any, logs: Any, event: dict[str, Any], *, settle_seconds: float = 0.0,
-                     sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    names = event.get("names")
-    if not isinstance(names, dict) or not names or not all(isinstance(n, str) and n for n in names.values()):
-        raise ValueError(f"run_cleanup needs {{'names': {{branch: name}}}}, got {event!r}")
-    report = cleanup_run(sagemaker, logs, sorted(set(names.values())), settle_seconds=settle_seconds,
+                     sleep: Callable[[float], None] = time.sleep) -> CleanupResult:
+    request = CleanupEvent.parse(event, error=ValueError)
+    report = cleanup_run(sagemaker, logs, sorted(set(request.names.values())), settle_seconds=settle_seconds,
                          sleep=sleep)
     if report.pending:
         raise CleanupIncompleteError(f"not deletable yet (retrying): {', '.join(report.pending)}")
-    result: dict[str, Any] = dict(report.as_dict())
-    if "failure" in event:
-        result["failure"] = failure_summary(event["failure"])
+    result = report.as_dict()
+    if request.failure is not None:
+        result["failure"] = failure_summary(request.failure)
     return result
 
 
@@ -41,7 +40,7 @@ def run_cleanup_with(sagemaker: Any, logs: Any, event: dict[str, Any], *, settle
 MAX_CAUSE_LENGTH = 32768
 
 
-def failure_summary(failure: dict[str, Any]) -> dict[str, str]:
+def failure_summary(failure: dict[str, Any]) -> FailureSummary:
     """The error and cause the run fails with after its clean-up: the stage, then the step's own error.
 
     A Fail state may not re-raise a ``States.*`` name (the ASL spec reserves the prefix), and users need the
@@ -52,7 +51,7 @@ def failure_summary(failure: dict[str, Any]) -> dict[str, str]:
     caught: dict[str, Any] = raw if isinstance(raw, dict) else {}
     error = str(caught.get("Error") or "Unknown")
     cause = str(caught.get("Cause") or "(no cause given)")
-    return {"Error": f"{stage}Failed", "Cause": f"{error}: {cause}"[:MAX_CAUSE_LENGTH]}
+    return FailureSummary(Error=f"{stage}Failed", Cause=f"{error}: {cause}"[:MAX_CAUSE_LENGTH])
 
 
 def _guard_id() -> str:

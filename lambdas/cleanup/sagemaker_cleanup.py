@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_common.aws_errors import error_code
+from lambda_common.contracts import CleanupResult
 from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
 
 # Training jobs in these states still run (and bill) instances.
@@ -48,7 +49,7 @@ class CleanupReport:
     # What still has to go away before the clean-up is complete.
     pending: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, list[str]]:
+    def as_dict(self) -> CleanupResult:
         return {
             "stoppedTrainingJobs": self.stopped_training_jobs,
             "stoppedTransformJobs": self.stopped_transform_jobs,

@@ -33,6 +33,7 @@ from compare.testdata import (
 )
 from compare.training import TrainingFigures, describe_training
 from compare.transform_output import read_transform_scores
+from lambda_common.contracts import CompareEvent
 from lambda_common.sharding import host_loads
 from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
@@ -41,85 +42,29 @@ class CompareInputError(ValueError):
     """The event is not a compare request."""
 
 
-@dataclass(frozen=True)
-class CompareRequest:
-    training_jobs: dict[str, str]
-    endpoints: dict[str, str]
-    test_data: str
-    train_data: str
-    bucket: str
-    run_prefix: str
-    run_id: str
-    parameters: dict[str, Any]
-    train_label_mean: float | None = None
-    # Scoring by batch transform (`scoring` `transform`): each branch's job and output prefix, no endpoints.
-    transform_jobs: dict[str, str] | None = None
-    transform_outputs: dict[str, str] | None = None
-    cost_projection: dict[str, Any] | None = None  # the pre-flight's worst case (preflight.cost_ceiling)
+@dataclass(frozen=True, kw_only=True)
+class CompareRequest(CompareEvent):
+    """The compare event (its keys and bounds: ``lambda_common.contracts.CompareEvent``), with the checks that
+    need compare's own parsers."""
+
+    def check(self) -> None:
+        uris = [("testData", self.test_data), ("trainData", self.train_data)]
+        uris += [(f"transformOutputs.{branch}", uri) for branch, uri in (self.transform_outputs or {}).items()]
+        for key, uri in uris:
+            try:
+                parse_s3_uri(uri)
+            except DatasetError as error:
+                raise ValueError(f"{key}: {error}") from error
+        if (self.endpoints is None) == (self.transform_outputs is None):
+            raise ValueError("the compare event names either endpoints or transformOutputs (with transformJobs)")
+        if (self.transform_jobs is None) != (self.transform_outputs is None):
+            raise ValueError("transformJobs and transformOutputs go together")
+        if self.endpoints is not None and self.endpoints[REPLICATED] == self.endpoints[SHARDED]:
+            raise ValueError("the two endpoints must differ: both are " + self.endpoints[SHARDED])
 
     @classmethod
-    def from_event(cls, event: Any) -> CompareRequest:  # noqa: C901 -- one check per event key
-        if not isinstance(event, dict):
-            raise CompareInputError(f"the compare event must be a JSON object, got {type(event).__name__}")
-
-        def text(key: str) -> str:
-            value = event.get(key)
-            if not isinstance(value, str) or not value:
-                raise CompareInputError(f"the compare event needs {key!r} as a non-empty string, got {value!r}")
-            return value
-
-        def pair(key: str) -> dict[str, str]:
-            value = event.get(key)
-            if not isinstance(value, dict) or any(
-                not isinstance(value.get(branch), str) or not value.get(branch) for branch in BRANCHES
-            ):
-                raise CompareInputError(
-                    f'the compare event needs {key!r} as {{"{REPLICATED}": name, "{SHARDED}": name}}, got {value!r}'
-                )
-            return {branch: value[branch] for branch in BRANCHES}
-
-        run_prefix = text("runPrefix")
-        if not run_prefix.endswith("/") or run_prefix.startswith("/"):
-            raise CompareInputError(f"runPrefix must be a key prefix ending in '/', got {run_prefix!r}")
-        parameters = event.get("parameters", {})
-        if not isinstance(parameters, dict):
-            raise CompareInputError(f"parameters must be a JSON object, got {parameters!r}")
-        mean = event.get("trainLabelMean")
-        if mean is not None and (
-            isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean)
-        ):
-            raise CompareInputError(f"trainLabelMean must be a finite number, got {mean!r}")
-        by_transform = "transformOutputs" in event
-        projection = event.get("costProjection")
-        if projection is not None and not isinstance(projection, dict):
-            raise CompareInputError(f"costProjection must be a JSON object, got {projection!r}")
-        request = cls(
-            training_jobs=pair("trainingJobs"),
-            endpoints={} if by_transform else pair("endpoints"),
-            transform_jobs=pair("transformJobs") if by_transform else None,
-            transform_outputs=pair("transformOutputs") if by_transform else None,
-            test_data=text("testData"),
-            train_data=text("trainData"),
-            bucket=text("bucket"),
-            run_prefix=run_prefix,
-            run_id=text("runId"),
-            parameters=parameters,
-            train_label_mean=None if mean is None else float(mean),
-            cost_projection=projection,
-        )
-        for key, uri in (("testData", request.test_data), ("trainData", request.train_data)):
-            try:
-                parse_s3_uri(uri)
-            except DatasetError as error:
-                raise CompareInputError(f"{key}: {error}") from error
-        for key, uri in (request.transform_outputs or {}).items():
-            try:
-                parse_s3_uri(uri)
-            except DatasetError as error:
-                raise CompareInputError(f"transformOutputs.{key}: {error}") from error
-        if not by_transform and request.endpoints[REPLICATED] == request.endpoints[SHARDED]:
-            raise CompareInputError("the two endpoints must differ: both are " + request.endpoints[SHARDED])
-        return request
+    def from_event(cls, event: Any) -> CompareRequest:
+        return cls.parse(event, error=CompareInputError)
 
 
 def check_endpoints_in_service(sagemaker: Any, endpoints: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -347,6 +292,7 @@ def _score_both_endpoints(
             scored = read_transform_scores(s3, request.test_data, request.transform_outputs, on_scored=tally.on_scored,
                                            batches_then_label_spread=tally.batches_then_label_spread)
         else:
+            assert request.endpoints is not None  # CompareRequest.check: endpoints or transform outputs
             test_stream = _open_object(s3, request.test_data, "test")
             batches = iter_csv_batches(test_stream, request.test_data, options.max_request_bytes)
             scored = score_test_set(
@@ -382,7 +328,7 @@ def _build_report(
             "distributionType": DISTRIBUTION_TYPES[branch],
             "trainingJobName": request.training_jobs[branch],
             **({"transformJobName": request.transform_jobs[branch]} if request.transform_jobs
-               else {"endpointName": request.endpoints[branch]}),
+               else {"endpointName": (request.endpoints or {})[branch]}),
             "training": training[branch].as_report(),
             "test": metrics_of_sorted_absolute_errors(sorted_errors[branch], spread),
         }
@@ -460,8 +406,7 @@ def run_comparison(
     ``pricing``: a Price List client (lambda_common.pricing); None prices from the bundled table.
     Returns the summary."""
     training = describe_both_trainings(sagemaker, request.training_jobs)
-    by_transform = request.transform_outputs is not None
-    endpoints = None if by_transform else check_endpoints_in_service(sagemaker, request.endpoints)
+    endpoints = None if request.endpoints is None else check_endpoints_in_service(sagemaker, request.endpoints)
     tally = _Tally(request.train_label_mean)
     options = _ScoringOptions(concurrency_per_endpoint, max_request_bytes, retry, sleep)
     instance_count = training[SHARDED].instance_count

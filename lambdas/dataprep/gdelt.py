@@ -15,7 +15,6 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
 from lambda_common.gdelt_sources import LAST_YEARLY_FILE, latest_complete_year  # noqa: F401 (re-exported)
 
 HISTORICAL_COLUMNS = 57
@@ -50,19 +49,6 @@ NOTE_REASONS = ("crlfLineEnding", "invalidUtf8")
 _HEADER_START = b"GLOBALEVENTID"
 _VALID_COLUMN_COUNTS = frozenset((HISTORICAL_COLUMNS, DAILY_COLUMNS))
 _CR_ENDINGS = (b"\r\n", b"\r")
-
-
-def validate_year(year: object) -> int:
-    """The year as an int if GDELT has event files for all of it (1979 to the latest complete year)."""
-    if isinstance(year, bool) or not isinstance(year, int):
-        raise ValueError(f"year must be an integer, got {year!r}")
-    latest = latest_complete_year()
-    if not FIRST_YEARLY_FILE <= year <= latest:
-        raise ValueError(
-            f"year {year} has no complete GDELT 1.0 event files: years {FIRST_YEARLY_FILE}-{latest} do "
-            "(yearly files to 2005, monthly to March 2013, then daily)"
-        )
-    return year
 
 
 def source_key(source_prefix: str, year: int) -> str:

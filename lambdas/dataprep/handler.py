@@ -9,6 +9,7 @@ from typing import Any
 
 from dataprep.pipeline import dataset_summary, finalize_dataset, profile_year, shard_summary, shard_year
 from dataprep.s3io import S3Client
+from lambda_common.contracts import ProfileResult
 
 
 @cache
@@ -18,7 +19,7 @@ def _s3() -> S3Client:
     return boto3.client("s3")
 
 
-def profile(event: dict[str, Any], _context: object) -> dict[str, Any]:
+def profile(event: dict[str, Any], _context: object) -> ProfileResult:
     return profile_year(_s3(), event)
 
 

@@ -7,16 +7,15 @@ train rows are dealt round-robin into ``instanceCount`` parts (``lambda_common.s
 Manifests, statistics and key lists stay in S3: what the handlers return into the execution's state is a
 summary (``shard_summary``, ``dataset_summary``), so no valid input can push a state past Step Functions'
 256 KiB payload limit (tests/test_stack_payload.py).
-Event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparation").
+Each function parses its event with its class in ``lambda_common.contracts`` (the input schema's
+bounds); event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparation").
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +36,6 @@ from dataprep.gdelt import (
     ScanStats,
     event_code_sort_key,
     scan_rows,
-    validate_year,
 )
 from dataprep.s3io import (
     DEFAULT_PART_SIZE,
@@ -48,6 +46,7 @@ from dataprep.s3io import (
     open_lines,
     write_objects,
 )
+from lambda_common.contracts import FinalizeEvent, ProfileEvent, ProfileResult, ShardEvent, event_codes
 from lambda_common.gdelt_sources import group_count, group_keys
 from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
 from lambda_common.vocabulary import (
@@ -58,80 +57,13 @@ from lambda_common.vocabulary import (
     TRAIN_CHANNEL,
     VALIDATION_CHANNEL,
 )
-from workflow_input.schema import DEFAULTS, MAX_EVENT_CODES, MAX_INSTANCE_COUNT  # the input's bounds, default
 
 MANIFEST_NAME = "manifest.json"
 STATISTICS_FOLDER = "shards/"  # <datasetPrefix>shards/<year>-<group:02d>.json: one shard's statistics and keys
 MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
-DEFAULT_MAX_BAD_ROW_FRACTION = DEFAULTS["maxBadRowFraction"]
 # A train year's rows go to the train and validation channels, the test year's to the test folder.
 CHANNEL_FOR_ROLE = {"train": (TRAIN_CHANNEL, VALIDATION_CHANNEL), "test": (TEST_CHANNEL,)}
 CHANNELS = (TRAIN_CHANNEL, VALIDATION_CHANNEL, TEST_CHANNEL)
-
-
-# --- event fields -------------------------------------------------------------------------------------
-
-
-def _field(event: Mapping[str, Any], name: str) -> Any:
-    if name not in event:
-        raise InvalidEventError(f"event is missing {name!r}")
-    return event[name]
-
-
-def _text(event: Mapping[str, Any], name: str, *, allow_empty: bool = False) -> str:
-    value = _field(event, name)
-    if not isinstance(value, str) or (not value and not allow_empty):
-        raise InvalidEventError(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _prefix(event: Mapping[str, Any], name: str) -> str:
-    value = _text(event, name, allow_empty=name == "sourcePrefix")
-    if value and (not value.endswith("/") or value.startswith("/")):
-        raise InvalidEventError(f"{name} must end with '/' and not start with '/', got {value!r}")
-    return value
-
-
-def _integer(event: Mapping[str, Any], name: str, low: int, high: int) -> int:
-    value = _field(event, name)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidEventError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return value
-
-
-def _fraction(event: Mapping[str, Any], name: str, default: float | None = None) -> float:
-    value = event.get(name, default) if default is not None else _field(event, name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidEventError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _year(event: Mapping[str, Any]) -> int:
-    try:
-        return validate_year(_field(event, "year"))
-    except ValueError as error:
-        raise InvalidEventError(str(error)) from error
-
-
-def _event_codes(event: Mapping[str, Any]) -> list[str]:
-    codes = _field(event, "eventCodes")
-    if not isinstance(codes, list) or not 1 <= len(codes) <= MAX_EVENT_CODES:
-        raise InvalidEventError(f"eventCodes must be a list of 1 to {MAX_EVENT_CODES} codes, got {codes!r}")
-    for code in codes:
-        if not isinstance(code, str) or not code.isascii() or not code.isdigit():
-            raise InvalidEventError(f"event codes are CAMEO digit strings such as '010', got {code!r}")
-    if len(set(codes)) != len(codes):
-        raise InvalidEventError(f"eventCodes has duplicates: {codes}")
-    if codes != sorted(codes, key=event_code_sort_key):
-        raise InvalidEventError(f"eventCodes must be in numeric order (the one-hot column order): {codes}")
-    return codes
-
-
-def _max_bad_row_fraction(event: Mapping[str, Any]) -> float:
-    value = _fraction(event, "maxBadRowFraction", DEFAULT_MAX_BAD_ROW_FRACTION)
-    if not 0.0 <= value < 1.0:
-        raise InvalidEventError(f"maxBadRowFraction must be in [0, 1), got {value!r}")
-    return value
 
 
 # --- shared checks ------------------------------------------------------------------------------------
@@ -176,14 +108,11 @@ def top_event_codes(code_counts: Mapping[bytes, int], top_n: int) -> list[str]:
     return sorted((code.decode() for code, _count in ranked[:top_n]), key=event_code_sort_key)
 
 
-def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
-    source_bucket = _text(event, "sourceBucket")
-    source_prefix = _prefix(event, "sourcePrefix")
-    year = _year(event)
-    top_n = _integer(event, "topEventCodes", 1, MAX_EVENT_CODES)
-    bucket = _text(event, "bucket")
-    dataset_prefix = _prefix(event, "datasetPrefix")
-    max_bad = _max_bad_row_fraction(event)
+def profile_year(s3: S3Client, event: Mapping[str, Any]) -> ProfileResult:
+    request = ProfileEvent.parse(event, error=InvalidEventError)
+    source_bucket, source_prefix, year = request.source_bucket, request.source_prefix, request.year
+    top_n, bucket, dataset_prefix = request.top_event_codes, request.bucket, request.dataset_prefix
+    max_bad = request.max_bad_row_fraction
 
     manifest = read_manifest(s3, bucket, dataset_prefix)
     if manifest is not None:
@@ -225,61 +154,6 @@ def profile_year(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
 # --- shard --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ShardRequest:
-    """A shard event, checked field by field in this order (the first bad field is the one reported)."""
-
-    source_bucket: str
-    source_prefix: str
-    year: int
-    role: str
-    codes: list[str]
-    seed: int
-    train_fraction: float
-    max_bad: float
-    instance_count: int
-    bucket: str
-    dataset_prefix: str
-    group: int  # the year's source group: its yearly file, or one month's files
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> ShardRequest:
-        source_bucket = _text(event, "sourceBucket")
-        source_prefix = _prefix(event, "sourcePrefix")
-        year = _year(event)
-        role = _field(event, "role")
-        if role not in CHANNEL_FOR_ROLE:
-            raise InvalidEventError(f"role must be 'train' or 'test', got {role!r}")
-        codes = _event_codes(event)
-        seed = _integer(event, "seed", 0, 2**63 - 1)
-        train_fraction = _fraction(event, "trainFraction")
-        if not 0.0 < train_fraction < 1.0:
-            raise InvalidEventError(f"trainFraction must be strictly between 0 and 1, got {train_fraction!r}")
-        max_bad = _max_bad_row_fraction(event)
-        instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
-        bucket = _text(event, "bucket")
-        dataset_prefix = _prefix(event, "datasetPrefix")
-        group = event.get("group", 0)
-        if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < group_count(year):
-            raise InvalidEventError(
-                f"group must be an integer in [0, {group_count(year) - 1}] for {year}, got {group!r}"
-            )
-        return cls(
-            source_bucket=source_bucket,
-            source_prefix=source_prefix,
-            year=year,
-            role=role,
-            codes=codes,
-            seed=seed,
-            train_fraction=train_fraction,
-            max_bad=max_bad,
-            instance_count=instance_count,
-            bucket=bucket,
-            dataset_prefix=dataset_prefix,
-            group=group,
-        )
-
-
 def _scan(
     s3: S3Client,
     bucket: str,
@@ -297,21 +171,21 @@ def _scan(
     return stats
 
 
-def _keep_rows(s3: S3Client, request: ShardRequest, keys: list[str], where: str) -> tuple[ScanStats, KeptRows]:
+def _keep_rows(s3: S3Client, request: ShardEvent, keys: list[str], where: str) -> tuple[ScanStats, KeptRows]:
     """The group's rows that pass the seed notebook's filter, before anything is written."""
     kept = KeptRows()
-    selected = {code.encode(): index for index, code in enumerate(request.codes)}
+    selected = {code.encode(): index for index, code in enumerate(request.event_codes)}
     stats = _scan(s3, request.source_bucket, keys, selected, kept=kept)
-    check_row_quality(stats, where, request.max_bad)
+    check_row_quality(stats, where, request.max_bad_row_fraction)
     if len(kept) == 0:
         raise SourceDataError(
             f"{where} (year {request.year}): none of {stats.rows_read} rows passed the filter (event code in the "
-            f"selected {len(request.codes)}, both actors geocoded): {stats.rejected}"
+            f"selected {len(request.event_codes)}, both actors geocoded): {stats.rejected}"
         )
     return stats, kept
 
 
-def _plan_outputs(request: ShardRequest, row_count: int, where: str) -> list[tuple[str, Sequence[int]]]:
+def _plan_outputs(request: ShardEvent, row_count: int, where: str) -> list[tuple[str, Sequence[int]]]:
     """(key, row order) per object: a train year's shuffled rows as instanceCount train parts + validation, or
     the test year's rows unshuffled (as the notebook)."""
     year, group, prefix = request.year, request.group, request.dataset_prefix
@@ -356,12 +230,12 @@ def _write_outputs(
 
 
 def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAULT_PART_SIZE) -> dict[str, Any]:
-    request = ShardRequest.from_event(event)
+    request = ShardEvent.parse(event, error=InvalidEventError)
     keys = group_keys(request.source_prefix, request.year, request.group)
     where = _where(request.source_bucket, keys)
     stats, kept = _keep_rows(s3, request, keys, where)
     outputs = _plan_outputs(request, len(kept), where)
-    encoder = OneHotRecordEncoder(len(request.codes))
+    encoder = OneHotRecordEncoder(len(request.event_codes))
     written, bytes_out = _write_outputs(s3, request.bucket, outputs, kept=kept, encoder=encoder, part_size=part_size)
     statistics = {
         "year": request.year,
@@ -414,7 +288,10 @@ def _profile_codes(profile: Any) -> list[str]:
     """The event codes of the profile step's output, whose featureDim must match them."""
     if not isinstance(profile, dict) or not isinstance(profile.get("eventCodes"), list):
         raise InvalidEventError("profile must be the profile step's output (with eventCodes)")
-    codes = _event_codes(profile)
+    try:
+        codes = event_codes("eventCodes", profile["eventCodes"])
+    except ValueError as error:
+        raise InvalidEventError(str(error)) from None
     if profile.get("featureDim") != feature_dim_for(len(codes)):
         raise InvalidEventError(f"profile featureDim {profile.get('featureDim')} != 5 + {len(codes)} codes")
     return codes
@@ -550,11 +427,10 @@ def _manifest(
 def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
     """Reads each group's statistics, checks every object they name (listed, whole records), then writes the
     manifest last and returns it (the handler returns ``dataset_summary`` of it)."""
-    bucket = _text(event, "bucket")
-    dataset_prefix = _prefix(event, "datasetPrefix")
-    profile = _field(event, "profile")
-    groups = _shard_groups(_field(event, "shards"))
-    instance_count = _integer(event, "instanceCount", 1, MAX_INSTANCE_COUNT)
+    request = FinalizeEvent.parse(event, error=InvalidEventError)
+    bucket, dataset_prefix, profile = request.bucket, request.dataset_prefix, request.profile
+    groups = _shard_groups(request.shards)
+    instance_count = request.instance_count
     codes = _profile_codes(profile)
     record_size = OneHotRecordEncoder(len(codes)).record_size
     shards = [_read_statistics(s3, bucket, dataset_prefix, year, group) for year, group in groups]

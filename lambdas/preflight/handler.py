@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from lambda_common.contracts import QuotaCheckEvent
 from preflight.checks import preflight
 
 # Throttling is retried with backoff inside the call; what still fails is reported as unchecked.
@@ -19,4 +20,4 @@ PRICING_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     quotas = boto3.client("service-quotas", config=CLIENT_CONFIG)
-    return preflight(event, quotas=quotas, pricing_config=PRICING_CONFIG)
+    return preflight(QuotaCheckEvent.parse(event), quotas=quotas, pricing_config=PRICING_CONFIG)

@@ -29,6 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_common.aws_errors import client_error_text, error_text
+from lambda_common.contracts import QuotaCheckEvent
 from lambda_common.vocabulary import BRANCHES
 
 SERVICE_CODE = "sagemaker"
@@ -53,11 +54,11 @@ class Need:
     why: str
 
 
-def needs(config: dict[str, Any]) -> list[Need]:
-    count = int(config["instanceCount"])
-    training_type = config["trainingInstanceType"]
-    hosting_type = config["hostingInstanceType"]
-    spot = "spot " if config.get("useSpotInstances") else ""
+def needs(request: QuotaCheckEvent) -> list[Need]:
+    count = request.instance_count
+    training_type = request.training_instance_type
+    hosting_type = request.hosting_instance_type
+    spot = "spot " if request.use_spot_instances else ""
     training = TRAINING_JOBS * count
     why_training = (f"{TRAINING_JOBS} training jobs at once x instanceCount {count} {spot}{training_type} "
                     "instances")
@@ -87,9 +88,9 @@ def _reason(error: Exception) -> str:
     return client_error_text(error).strip() if isinstance(error, ClientError) else error_text(error)
 
 
-def check_quotas(client: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """Reads the quotas of `needs(config)`; raises InsufficientQuotaError if one is below its need."""
-    wanted = needs(config)
+def check_quotas(client: Any, request: QuotaCheckEvent) -> dict[str, Any]:
+    """Reads the quotas of `needs(request)`; raises InsufficientQuotaError if one is below its need."""
+    wanted = needs(request)
     names = {need.quota for need in wanted}
     found: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}

@@ -6,9 +6,11 @@ import json
 import os
 from typing import Any
 
+from lambda_common.contracts import ValidateInputEvent
 from workflow_input.config import build_config
 from workflow_input.schema import DEFAULTS, unknown_input_keys
 from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS
+from workflow_input.validators import InvalidExecutionInputError
 
 
 def defaults_from_environment() -> dict[str, Any]:
@@ -28,10 +30,11 @@ def source_locations_from_environment() -> list[str]:
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    request = ValidateInputEvent.parse(event, error=InvalidExecutionInputError)
     return build_config(
-        event.get("input"),
-        execution_name=event.get("executionName", ""),
-        start_time=str(event.get("executionStartTime", "")),
+        request.input,
+        execution_name=request.execution_name,
+        start_time=request.execution_start_time,
         bucket=os.environ["SHARDLAB_BUCKET"],
         resource_prefix=os.environ["SHARDLAB_PREFIX"],
         defaults=defaults_from_environment(),
