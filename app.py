@@ -5,13 +5,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 import cdk_nag
 
-from stacks.paths import ensure_lambda_path
-
-# The stack reads the execution-input schema from the workflow_input Lambda package (one source of truth).
-ensure_lambda_path()
-
-from stacks.config import settings_from_context  # noqa: E402
-from stacks.shardlab_stack import ShardlabStack  # noqa: E402
+from stacks.config import settings_from_context
+from stacks.shardlab_stack import ShardlabStack
 
 
 def build_app(app: cdk.App) -> ShardlabStack:

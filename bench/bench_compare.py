@@ -9,7 +9,7 @@ server (``local.server``), run in a separate process as a real endpoint is remot
   ``local.recordio_np.read_dense``, so reading is not what is compared), then the seed notebook's
   ``np2csv``/``predict_batches`` verbatim (numpy ``savetxt`` with ``%g``, ~5 MiB requests, one at a time, the
   sharded endpoint then the replicated one), then the metrics with numpy.
-- Candidate ("shardlab"): ``compare.comparison.run_comparison`` end to end with its defaults (1.5 MiB requests,
+- Candidate ("shardlab"): ``lambdas.compare.comparison.run_comparison`` end to end with its defaults (1.5 MiB requests,
   4 in flight per endpoint): DescribeTrainingJob (a fake client), streaming both objects from S3, both
   endpoints concurrently, metrics, CloudWatch metrics and report.json/report.md in moto.
 
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import boto3  # noqa: E402
 import numpy as np  # noqa: E402
@@ -173,7 +173,7 @@ class FakeSageMaker:
 def run_shardlab(url: str, run: int, max_request_bytes: int | None = None) -> dict[str, Any]:
     from botocore.config import Config
 
-    from compare.comparison import CompareRequest, run_comparison
+    from lambdas.compare.comparison import CompareRequest, run_comparison
 
     request = CompareRequest.from_event(
         {
@@ -187,7 +187,7 @@ def run_shardlab(url: str, run: int, max_request_bytes: int | None = None) -> di
             "parameters": {},
         }
     )
-    # As the handler builds it (compare.handler): our retries, a pool for both endpoints.
+    # As the handler builds it (lambdas.compare.handler): our retries, a pool for both endpoints.
     runtime = boto3.client(
         "sagemaker-runtime",
         endpoint_url=url,

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from results import TARGETS, check, figure, load_average, record  # noqa: E402
 
-from lambda_common.vocabulary import BRANCHES, REPLICATED, SHARDED, SHARDED_BY_S3_KEY  # noqa: E402
+from lambdas.lambda_common.vocabulary import BRANCHES, REPLICATED, SHARDED, SHARDED_BY_S3_KEY  # noqa: E402
 
 
 def run(scale: str, out: Path) -> tuple[float, dict[str, Any]]:

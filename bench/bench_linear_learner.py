@@ -1,6 +1,6 @@
 """Benchmark: local Linear Learner fidelity, throughput, and simulated cluster time (issue 5).
 
-Data goes through the project's real preparation path: raw GDELT year files → ``dataprep.pipeline``
+Data goes through the project's real preparation path: raw GDELT year files → ``lambdas.dataprep.pipeline``
 (``profile_year`` on the first training year, ``shard_year`` per year) in an in-process moto S3 → the dense
 recordIO-protobuf objects the training jobs read. Two datasets:
 
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambdas"), str(ROOT / "data")]
+sys.path[:0] = [str(ROOT), str(ROOT / "data")]
 
-from dataprep.pipeline import profile_year, shard_year  # noqa: E402
-from lambda_common.vocabulary import FULLY_REPLICATED, SHARDED_BY_S3_KEY  # noqa: E402
+from lambdas.dataprep.pipeline import profile_year, shard_year  # noqa: E402
+from lambdas.lambda_common.vocabulary import FULLY_REPLICATED, SHARDED_BY_S3_KEY  # noqa: E402
 from local import channels as ch  # noqa: E402
 from local import linear_learner as ll  # noqa: E402
 

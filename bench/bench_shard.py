@@ -6,12 +6,12 @@ Two ways, each side as it really runs:
   ``pd.read_csv(sep='\\t')`` + the notebook's ``transform_gdelt`` (``np.isin`` for the removed ``np.in1d``,
   ``get_dummies``) + ``sample(frac=1, random_state=1729)`` + 90/10 split +
   ``sagemaker.amazon.common.write_numpy_to_dense_tensor`` into the in-memory buffers the notebook uploads (no
-  upload). Candidate ("shardlab"): ``dataprep.pipeline.shard_year`` reading the same file through a file-backed
+  upload). Candidate ("shardlab"): ``lambdas.dataprep.pipeline.shard_year`` reading the same file through a file-backed
   stand-in for the S3 client (GET = open file, PutObject/UploadPart = write to a scratch dir).
 - Through S3: one S3 endpoint on loopback (moto's server in its own process, as local mode serves S3).
   Baseline: the seed notebook's ``get_gdelt`` and ``write_to_s3``: ``Bucket.download_file`` of the year to a
   local file, the same pandas path, then ``Object.upload_fileobj`` of each channel's buffer. Candidate: the
-  shard Lambda's handler (``dataprep.handler.shard``, its boto3 client pointed at the endpoint by
+  shard Lambda's handler (``lambdas.dataprep.handler.shard``, its boto3 client pointed at the endpoint by
   ``AWS_ENDPOINT_URL_S3``), which streams the year in and writes its objects. The objects it writes must be
   byte for byte the ones the file run wrote.
 
@@ -292,10 +292,10 @@ def _sha256(data: bytes) -> str:
 
 
 def run_shardlab(path: Path, codes: list[str]) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT / "lambdas"))
+    sys.path.insert(0, str(ROOT))
     import boto3  # noqa: F401  (loaded in every Lambda Python runtime)
 
-    from dataprep.pipeline import shard_year
+    from lambdas.dataprep.pipeline import shard_year
 
     with tempfile.TemporaryDirectory() as scratch:
         s3 = FileBackedS3(path, Path(scratch))
@@ -315,10 +315,10 @@ def run_shardlab(path: Path, codes: list[str]) -> dict[str, Any]:
 
 def run_shardlab_s3(codes: list[str]) -> dict[str, Any]:
     """The shard Lambda's handler, its client pointed at the endpoint by AWS_ENDPOINT_URL_S3."""
-    sys.path.insert(0, str(ROOT / "lambdas"))
+    sys.path.insert(0, str(ROOT))
     import boto3
 
-    from dataprep import handler
+    from lambdas.dataprep import handler
 
     started, cpu_started = time.perf_counter(), time.process_time()
     stats = handler.shard(shard_event(codes), None)
@@ -380,9 +380,9 @@ def s3_environment(url: str) -> dict[str, str]:
 
 
 def top_codes(path: Path) -> list[str]:
-    sys.path.insert(0, str(ROOT / "lambdas"))
-    from dataprep.gdelt import ScanStats, scan_rows
-    from dataprep.pipeline import top_event_codes
+    sys.path.insert(0, str(ROOT))
+    from lambdas.dataprep.gdelt import ScanStats, scan_rows
+    from lambdas.dataprep.pipeline import top_event_codes
 
     counts: dict[bytes, int] = {}
     with path.open("rb") as lines:

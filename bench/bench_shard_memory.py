@@ -1,6 +1,6 @@
 """Benchmark: the shard function's peak memory against its Lambda memory setting (issue 10, finding 1).
 
-Runs ``dataprep.pipeline.shard_year`` (``bench_shard.py``'s shardlab child: its own process, peak RSS with
+Runs ``lambdas.dataprep.pipeline.shard_year`` (``bench_shard.py``'s shardlab child: its own process, peak RSS with
 boto3 loaded) on generated years of increasing size (``data/scale_up.py``, from the real sample), fits peak RSS
 against the input's size, and extrapolates to the largest yearly file (2005, about 126 MB). Baseline: the
 memory the stack gives the function (``SHARD_MEMORY_MB``) and the 3,008 MB a new account allows; prints the
@@ -53,7 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "data"))
     sys.path.insert(0, str(ROOT / "bench"))
-    sys.path.insert(0, str(ROOT / "lambdas"))
+    sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT))
     from bench_shard import top_codes
     from results import check, figure, load_average, record

@@ -6,7 +6,7 @@
   its order (the SageMaker Python SDK's ``record_set`` writes one).
 - Assignment (``S3DataDistributionType``): ``FullyReplicated`` gives every host every object;
   ``ShardedByS3Key`` gives host ``algo-(i+1)`` the objects ``keys[i::n]``, round-robin, "approximately 1/n of
-  the number of S3 objects". The rule is ``lambda_common.sharding.assigned_objects`` (its docstring says why
+  the number of S3 objects". The rule is ``lambdas.lambda_common.sharding.assigned_objects`` (its docstring says why
   data preparation names objects so that hosts get equal work). Hosts without objects train nothing.
 - Decoding (``ContentType``): ``application/x-recordio-protobuf`` (the default) as dense records, or
   ``text/csv`` with the label in the first column.
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from lambda_common.sharding import assigned_objects
-from lambda_common.vocabulary import (
+from lambdas.lambda_common.sharding import assigned_objects
+from lambdas.lambda_common.vocabulary import (
     CSV,
     FULLY_REPLICATED,
     RECORDIO_PROTOBUF,

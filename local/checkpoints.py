@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lambda_common.vocabulary import parse_s3_uri
+from lambdas.lambda_common.vocabulary import parse_s3_uri
 
 FILE_PATTERN = re.compile(r"linear-learner-epoch-(\d{4})\.npz$")
 _SGD_ARRAYS = ("weights", "bias", "best_val", "best_weights", "best_bias", "epoch_train_loss")

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lambda_common import recordio
-from lambda_common.vocabulary import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF
+from lambdas.lambda_common import recordio
+from lambdas.lambda_common.vocabulary import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF
 from local.errors import SageMakerApiError
 from local.fake_aws import ACCOUNT_ID, REGION
 from local.linear_model import LinearModel

@@ -20,7 +20,7 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
-from lambda_common.pricing import SERVICE_CODE, bundled_table
+from lambdas.lambda_common.pricing import SERVICE_CODE, bundled_table
 from local.errors import SageMakerApiError
 
 TARGET_PREFIX = "AWSPriceListService."

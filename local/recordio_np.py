@@ -4,7 +4,7 @@ Every record of such a file has the same byte layout: only the float values diff
 an array of fixed-size records and the feature and label floats are sliced out with ``np.frombuffer``; the
 non-float bytes of every record are compared with a template record to prove the layout holds. Anything
 else (sparse tensors, mixed lengths, uid/metadata fields) falls back to the stdlib decoder in
-``lambda_common.recordio``.
+``lambdas.lambda_common.recordio``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 
 import numpy as np
 
-from lambda_common import recordio
+from lambdas.lambda_common import recordio
 
 
 def _template(feature_dim: int, with_label: bool) -> tuple[bytes, int, int | None]:

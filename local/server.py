@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX
+from lambdas.lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX
 from local import fake_aws
 from local.errors import SageMakerApiError
 from local.hosting import EndpointRegistry, ModelContainerError, invoke

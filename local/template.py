@@ -42,7 +42,7 @@ def project_context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 def synth_assembly(context: dict[str, Any] | None = None, *, outdir: Path | None = None,
                    nag: bool = False) -> Assembly:
     """Synthesize into `outdir` (a new temporary directory by default); `nag` runs cdk-nag AwsSolutions."""
-    # Imported here: jsii should start only when synthesizing (lambdas/ is on sys.path: local/__init__.py).
+    # Imported here: jsii should start only when synthesizing.
     import aws_cdk as cdk  # noqa: PLC0415
 
     from app import add_checks, build_app  # noqa: PLC0415

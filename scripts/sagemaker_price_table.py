@@ -28,7 +28,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lambdas"))
 
-from lambda_common.pricing import (  # noqa: E402
+from lambdas.lambda_common.pricing import (  # noqa: E402
     PRICE_TABLE,
     SERVICE_CODE,
     TABLE_FORMAT,

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
+from lambdas.lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, SAGEMAKER_ARN, STATES_ARN, ack, arn_of, iam5
 from stacks.lambda_code import ProjectFunction
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, executions_arn, log_group_arn, sagemaker_arn
@@ -25,7 +25,7 @@ GUARD_POLL_INTERVAL = Duration.seconds(30)
 # what is still pending (e.g. an endpoint stuck in Creating, which can only be deleted once it fails, about an
 # hour), the stack goes to DELETE_FAILED, and a later `cdk destroy` starts the guard again (README "Clean-up").
 # The whole Delete is one onEvent call, the waiter's polls for GUARD_TIMEOUT, and a last isComplete call in flight;
-# a pass bounds its own work (cleanup.sagemaker_cleanup.PASS_LOG_BUDGET_SECONDS), so each call ends well within
+# a pass bounds its own work (lambdas.cleanup.sagemaker_cleanup.PASS_LOG_BUDGET_SECONDS), so each call ends well within
 # GUARD_FUNCTION_MINUTES. What is left of the hour is the margin for the framework's own invocations.
 GUARD_SERVICE_MINUTES = 60
 GUARD_FUNCTION_MINUTES = 3
@@ -95,13 +95,13 @@ def _acknowledge_run_resources(role: iam.IRole, prefix: str) -> None:
 
 
 class RunCleanup(Construct):
-    """`cleanup.handler.run_cleanup`: one run's resources, by exact name."""
+    """`lambdas.cleanup.handler.run_cleanup`: one run's resources, by exact name."""
 
     def __init__(self, scope: Construct, id_: str, *, resource_prefix: str) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
         self.function = ProjectFunction(
-            self, "Function", handler="cleanup.handler.run_cleanup",
+            self, "Function", handler="lambdas.cleanup.handler.run_cleanup",
             description="shardlab: stop/delete one run's training jobs, endpoints, endpoint configs, models, and "
                         "SageMaker's logs of them",
             timeout=Duration.minutes(2),
@@ -120,12 +120,12 @@ class CleanupGuard(Construct):
         stack = Stack.of(self)
         environment = {"SHARDLAB_PREFIX": resource_prefix, "SHARDLAB_STATE_MACHINE_ARN": state_machine_arn}
         self.on_event = ProjectFunction(
-            self, "OnEvent", handler="cleanup.handler.on_event",
+            self, "OnEvent", handler="lambdas.cleanup.handler.on_event",
             description="shardlab clean-up guard: starts the clean-up when the stack is deleted",
             timeout=Duration.minutes(GUARD_FUNCTION_MINUTES), environment=environment,
         )
         self.is_complete = ProjectFunction(
-            self, "IsComplete", handler="cleanup.handler.is_complete",
+            self, "IsComplete", handler="lambdas.cleanup.handler.is_complete",
             description="shardlab clean-up guard: repeats the clean-up until nothing of the stack remains",
             timeout=Duration.minutes(GUARD_FUNCTION_MINUTES), environment=environment,
         )

@@ -12,7 +12,7 @@ from stacks.lambda_code import ProjectFunction
 from stacks.names import sagemaker_arn
 from stacks.storage import DataBucket
 
-# Lambda's maximum; also the scoring bound of the pre-flight's worst-case cost (preflight.cost_ceiling).
+# Lambda's maximum; also the scoring bound of the pre-flight's worst-case cost (lambdas.preflight.cost_ceiling).
 COMPARE_TIMEOUT_SECONDS = 900
 
 
@@ -20,7 +20,7 @@ class CompareFunction(ProjectFunction):
     def __init__(self, scope: Construct, id_: str, *, storage: DataBucket, resource_prefix: str,
                  metrics_namespace: str, environment: dict[str, str]) -> None:
         super().__init__(
-            scope, id_, handler="compare.handler.handler",
+            scope, id_, handler="lambdas.compare.handler.handler",
             description="shardlab: score the test year on both endpoints, write the report, put metrics",
             memory_mb=2048, timeout=Duration.seconds(COMPARE_TIMEOUT_SECONDS),
             environment={**environment, "SHARDLAB_METRICS_NAMESPACE": metrics_namespace},

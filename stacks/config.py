@@ -14,11 +14,11 @@ from typing import Any
 
 from constructs import Construct
 
-from workflow_input.config import MAX_PREFIX_LENGTH, check_resource_prefix
-from workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
-from workflow_input.schema import unknown_input_keys
-from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location, source_location_covers
-from workflow_input.tables import cell, markdown_table
+from lambdas.workflow_input.config import MAX_PREFIX_LENGTH, check_resource_prefix
+from lambdas.workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
+from lambdas.workflow_input.schema import unknown_input_keys
+from lambdas.workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location, source_location_covers
+from lambdas.workflow_input.tables import cell, markdown_table
 
 CONTEXT_PREFIX = "shardlab:"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from workflow_input.schema import Shape, config_shapes
+from lambdas.workflow_input.schema import Shape, config_shapes
 
 CONFIG = "$.config"
 _STEP = re.compile(r"(?:^|\.)([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")

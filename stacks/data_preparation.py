@@ -27,17 +27,17 @@ class DataPreparation(Construct):
                  source_locations: Sequence[str]) -> None:
         super().__init__(scope, id_)
         self.profile = ProjectFunction(
-            self, "Profile", handler="dataprep.handler.profile",
+            self, "Profile", handler="lambdas.dataprep.handler.profile",
             description="shardlab: top event codes of the base year (or the cached dataset manifest)",
             memory_mb=PROFILE_MEMORY_MB, timeout=LONGEST_LAMBDA_TIMEOUT, environment=environment,
         )
         self.shard = ProjectFunction(
-            self, "Shard", handler="dataprep.handler.shard",
+            self, "Shard", handler="lambdas.dataprep.handler.shard",
             description="shardlab: one GDELT source group (a yearly file or a month's files) -> recordIO objects",
             memory_mb=SHARD_MEMORY_MB, timeout=LONGEST_LAMBDA_TIMEOUT, environment=environment,
         )
         self.finalize = ProjectFunction(
-            self, "Finalize", handler="dataprep.handler.finalize",
+            self, "Finalize", handler="lambdas.dataprep.handler.finalize",
             description="shardlab: writes the dataset's manifest.json last",
             memory_mb=256, timeout=Duration.minutes(1), environment=environment,
         )

@@ -1,4 +1,4 @@
-"""Lambda functions from the one asset root `lambdas/`, each with its own role and log group."""
+"""Lambda functions on the one asset, the package `lambdas`, each with its own role and log group."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.markers import lambda_part, mark
-from stacks.paths import LAMBDA_ROOT
+from stacks.paths import REPO_ROOT
 
-# Caches and tests never belong in the deployed package (and would make the asset hash unstable).
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache", "**/tests", "**/*.md"]
+# The asset is the repository root with everything but the package `lambdas` left out, so handlers are
+# `lambdas.<package>.handler.<function>` (the names the stacks and tests import) and the asset hash covers the
+# runtime code only. Caches and tests never belong in it (and would make the hash unstable).
+ASSET_EXCLUDES = ["*", ".*", "!lambdas", "!lambdas/**", "**/__pycache__", "**/*.pyc", "**/.mypy_cache",
+                  "**/.pytest_cache", "**/tests", "**/*.md"]
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 DEFAULT_TIMEOUT = Duration.seconds(30)
 
@@ -50,7 +53,7 @@ class ProjectFunction(Construct):
             "Function",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(LAMBDA_ROOT), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(REPO_ROOT), exclude=ASSET_EXCLUDES),
             handler=handler,
             description=description,
             memory_size=memory_mb,

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambda_common.vocabulary import NOTEBOOK_LOG_GROUP
+from lambdas.lambda_common.vocabulary import NOTEBOOK_LOG_GROUP
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, S3_ARN, SAGEMAKER_ARN, STATES_ARN, ack, iam5
 from stacks.names import executions_arn, log_group_arn, sagemaker_arn
 from stacks.paths import NOTEBOOK_INSTANCE_ROOT, NOTEBOOK_ROOT

@@ -1,4 +1,4 @@
-"""Each Lambda task's payload built from its event class (`lambda_common.contracts`), checked at synth.
+"""Each Lambda task's payload built from its event class (`lambdas.lambda_common.contracts`), checked at synth.
 
 `lambda_payload(ShardEvent, year=..., ...)` gives every `from_config()` key as its path into the run config
 (checked by `config_path`) and every `given()` key as passed; a given key that is missing, or a keyword the
@@ -15,7 +15,7 @@ from typing import Any, NotRequired, Required
 
 from aws_cdk import aws_stepfunctions as sfn
 
-from lambda_common.contracts import Event, camel, is_from_config
+from lambdas.lambda_common.contracts import Event, camel, is_from_config
 from stacks.config_paths import config_path
 
 J = sfn.JsonPath

@@ -1,4 +1,4 @@
-"""The pre-flight Lambda (`preflight.handler.handler`): SageMaker instance quotas vs. the run's need, and the
+"""The pre-flight Lambda (`lambdas.preflight.handler.handler`): SageMaker instance quotas vs. the run's need, and the
 run's worst-case cost (Price List prices) vs. `maxCostUsd`."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from stacks.lambda_code import ProjectFunction
 class QuotaCheck(ProjectFunction):
     def __init__(self, scope: Construct, id_: str) -> None:
         super().__init__(
-            scope, id_, handler="preflight.handler.handler",
+            scope, id_, handler="lambdas.preflight.handler.handler",
             description="shardlab: SageMaker instance quotas vs. the run's need; worst-case cost vs. maxCostUsd",
             timeout=Duration.seconds(60),
         )

@@ -18,7 +18,7 @@ from aws_cdk import Aws, CfnCondition, CfnOutput, CfnRule, CfnRuleAssertion, Dur
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from lambda_common.vocabulary import (
+from lambdas.lambda_common.vocabulary import (
     BILLABLE_INSTANCE_SECONDS,
     METRIC_DIMENSIONS,
     NAIVE_BASELINE,
@@ -27,6 +27,7 @@ from lambda_common.vocabulary import (
     TRAINING_SPEED_UP,
     TRAINING_TIME,
 )
+from lambdas.workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
 from stacks.cleanup import CleanupGuard, RunCleanup
 from stacks.comparison import CompareFunction
 from stacks.config import ShardlabSettings
@@ -38,7 +39,6 @@ from stacks.regions import notebook_supported_here, only_where_notebooks_exist
 from stacks.storage import DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, LinearLearnerImage, SageMakerExecutionRole
 from stacks.workflow import Pipeline, PipelineFunctions
-from workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
 
 # The stack output's example: the schema's defaults of the keys a first run most often changes.
 # A new account's "Number of instances across all training jobs" is 4 by default; the run trains two jobs at
@@ -70,7 +70,7 @@ class ShardlabStack(Stack):
 
         common_env = {"SHARDLAB_BUCKET": bucket.bucket_name, "SHARDLAB_PREFIX": prefix}
         self.workflow_input = ProjectFunction(
-            self, "WorkflowInput", handler="workflow_input.handler.handler",
+            self, "WorkflowInput", handler="lambdas.workflow_input.handler.handler",
             description="shardlab: apply defaults to the execution input, validate it, derive names",
             timeout=Duration.seconds(10),
             environment={**common_env, "SHARDLAB_DEFAULTS": json.dumps(settings.defaults, sort_keys=True),

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from aws_cdk import aws_iam as iam
 
+from lambdas.workflow_input.sources import parse_source_location
 from stacks.acknowledgements import S3_ARN, ack, iam5
 from stacks.names import source_bucket_arn
-from workflow_input.sources import parse_source_location
 
 SOURCES_REASON = ("read-only on the source locations of cdk.json shardlab:sourceLocations (by default the public "
                   "gdelt-open-data/events/ yearly files); the objects are chosen per run")

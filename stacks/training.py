@@ -8,7 +8,7 @@ from aws_cdk import Aws, CfnMapping, Fn, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from lambda_common.vocabulary import (
+from lambdas.lambda_common.vocabulary import (
     DISTRIBUTION_TYPES,
     ENDPOINT_LOG_GROUP_PREFIX,
     RECORDIO_PROTOBUF,

@@ -22,7 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES, JSONLINES, RECORDIO_PROTOBUF, TEST_CHANNEL
+from lambdas.lambda_common.vocabulary import BRANCH_LABELS, BRANCHES, JSONLINES, RECORDIO_PROTOBUF, TEST_CHANNEL
 from stacks.config_paths import config_path
 from stacks.hosting import SAGEMAKER_RETRY, create_model_state
 from stacks.names import sagemaker_arn

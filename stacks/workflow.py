@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from lambda_common.contracts import (
+from lambdas.lambda_common.contracts import (
     CleanupEvent,
     CleanupResult,
     CompareEvent,
@@ -34,7 +34,7 @@ from lambda_common.contracts import (
     ShardEvent,
     ValidateInputEvent,
 )
-from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
+from lambdas.lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
 from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
 from stacks.comparison import COMPARE_TIMEOUT_SECONDS
 from stacks.config_paths import CONFIG, config_path

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from compare import chart
-from lambda_common import vocabulary
+from lambdas.compare import chart
+from lambdas.lambda_common import vocabulary
 
 
 def decoded(png: bytes) -> Any:

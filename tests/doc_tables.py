@@ -11,18 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, then stacks.paths adds lambdas/
-
-from stacks.paths import ensure_lambda_path  # noqa: E402
-
-ensure_lambda_path()
+sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root holds stacks and lambdas
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from results import render_table as benchmark_table  # noqa: E402
 
+from lambdas.workflow_input.tables import config_table, cross_check_list, input_table  # noqa: E402
 from stacks.config import settings_table  # noqa: E402
-from workflow_input.tables import config_table, cross_check_list, input_table  # noqa: E402
 
 # (file, block name, renderer)
 BLOCKS: list[tuple[str, str, Callable[[], str]]] = [

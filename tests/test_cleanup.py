@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from moto import mock_aws
 
-from cleanup import handler as cleanup_handler
-from cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
+from lambdas.cleanup import handler as cleanup_handler
+from lambdas.cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
 
 REGION_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 _MODELS = {name: botocore.session.get_session().get_service_model(name)
@@ -400,7 +400,7 @@ def test_guard_handlers_follow_the_provider_framework(monkeypatch: pytest.Monkey
 
 
 def test_failure_summary_names_the_stage_and_keeps_the_original_error_and_cause() -> None:
-    from cleanup.handler import MAX_CAUSE_LENGTH, failure_summary
+    from lambdas.cleanup.handler import MAX_CAUSE_LENGTH, failure_summary
 
     summary = failure_summary({"stage": "Training", "error": {"Error": "States.TaskFailed", "Cause": '{"x": 1}'}})
     assert summary == {"Error": "TrainingFailed", "Cause": 'States.TaskFailed: {"x": 1}'}

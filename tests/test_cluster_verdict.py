@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from compare.report import comparison_figures, verdict
+from lambdas.compare.report import comparison_figures, verdict
+from lambdas.workflow_input.schema import BASE_HYPERPARAMETERS
 from local import linear_learner as ll
 from local.channels import S3Object, Shard, assign_objects
 from local.sagemaker.training_job import UPLOADING_SECONDS
-from workflow_input.schema import BASE_HYPERPARAMETERS
 
 HYPERPARAMETERS = {**BASE_HYPERPARAMETERS, "feature_dim": "25"}  # the workshop's settings
 

@@ -8,8 +8,8 @@ import random
 import chart_helpers
 import pytest
 
-from compare import chart
-from lambda_common import vocabulary
+from lambdas.compare import chart
+from lambdas.lambda_common import vocabulary
 
 
 def chart_data(training: dict[str, float], billable: dict[str, float], rows: int = 3000) -> chart.ChartData:

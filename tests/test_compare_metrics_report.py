@@ -1,4 +1,4 @@
-"""compare.metrics against a numpy reference; the verdict sentence and the report renderings."""
+"""lambdas.compare.metrics against a numpy reference; the verdict sentence and the report renderings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from compare.metrics import constant_prediction_metrics, regression_metrics
-from compare.report import comparison_figures, metric_data, render_markdown, verdict
+from lambdas.compare.metrics import constant_prediction_metrics, regression_metrics
+from lambdas.compare.report import comparison_figures, metric_data, render_markdown, verdict
 
 
 @pytest.mark.parametrize("rows", [1, 2, 1001, 20_000])
@@ -121,7 +121,7 @@ def test_metrics_from_sorted_runs_equal_the_metrics_of_all_rows() -> None:
     import itertools
     import random
 
-    from compare.metrics import (
+    from lambdas.compare.metrics import (
         LabelSpread,
         SortedRuns,
         absolute_errors,
@@ -152,7 +152,7 @@ def test_metrics_from_sorted_runs_equal_the_metrics_of_all_rows() -> None:
 
 
 def test_baseline_errors_wait_for_the_mean_and_equal_the_constant_prediction_metrics() -> None:
-    from compare.metrics import ConstantPredictionErrors, LabelSpread, metrics_of_sorted_absolute_errors
+    from lambdas.compare.metrics import ConstantPredictionErrors, LabelSpread, metrics_of_sorted_absolute_errors
 
     rng = np.random.default_rng(37)
     y = rng.normal(5, 2.6, 3000).astype(np.float32).astype(np.float64).tolist()

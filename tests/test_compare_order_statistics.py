@@ -1,4 +1,4 @@
-"""Order statistics read from sorted runs without merging them (compare.metrics.SortedRuns) equal the merged
+"""Order statistics read from sorted runs without merging them (lambdas.compare.metrics.SortedRuns) equal the merged
 list's, so the report's median and comparison.png's histogram do not change."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from compare import chart
-from compare.metrics import ConstantPredictionErrors, LabelSpread, SortedRuns, metrics_of_sorted_absolute_errors
+from lambdas.compare import chart
+from lambdas.compare.metrics import ConstantPredictionErrors, LabelSpread, SortedRuns, metrics_of_sorted_absolute_errors
 
 
 def runs_of(values: list[float], cuts: list[int]) -> SortedRuns:

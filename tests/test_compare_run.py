@@ -23,12 +23,12 @@ from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from compare import chart
-from compare import handler as compare_handler
-from compare.comparison import CompareInputError, CompareRequest, run_comparison
-from compare.scoring import RetryPolicy, ScoringError
-from compare.testdata import DatasetError
-from lambda_common import recordio
+from lambdas.compare import chart
+from lambdas.compare import handler as compare_handler
+from lambdas.compare.comparison import CompareInputError, CompareRequest, run_comparison
+from lambdas.compare.scoring import RetryPolicy, ScoringError
+from lambdas.compare.testdata import DatasetError
+from lambdas.lambda_common import recordio
 from local.hosting import EndpointRegistry
 from local.linear_model import LinearModel
 from local.pricing import LocalPriceList

@@ -1,4 +1,4 @@
-"""compare.scoring: bounded concurrency on both endpoints, retries with backoff, clear failures."""
+"""lambdas.compare.scoring: bounded concurrency on both endpoints, retries with backoff, clear failures."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from compare.scoring import RetryPolicy, ScoringError, parse_predictions, score_test_set
-from compare.testdata import CsvBatch
+from lambdas.compare.scoring import RetryPolicy, ScoringError, parse_predictions, score_test_set
+from lambdas.compare.testdata import CsvBatch
 
 ENDPOINTS = {"replicated": "ep-replicated", "sharded": "ep-sharded"}
 NO_WAIT = RetryPolicy(max_attempts=4, base_delay_seconds=0.0)

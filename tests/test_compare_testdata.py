@@ -1,4 +1,4 @@
-"""compare.testdata: recordIO streaming, CSV batching at the size limit, float32-exact text, label sums."""
+"""lambdas.compare.testdata: recordIO streaming, CSV batching at the size limit, float32-exact text, label sums."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from compare.testdata import DatasetError, iter_csv_batches, iter_payloads, parse_s3_uri, sum_labels
-from lambda_common import recordio
+from lambdas.compare.testdata import DatasetError, iter_csv_batches, iter_payloads, parse_s3_uri, sum_labels
+from lambdas.lambda_common import recordio
 
 
 def records(rows: list[list[float]], labels: list[float]) -> bytes:
@@ -69,7 +69,7 @@ def test_batches_fill_up_to_the_byte_limit_and_never_over() -> None:
 
 
 def test_the_request_size_is_capped_at_5_mib() -> None:
-    from compare.testdata import MAX_REQUEST_BYTES
+    from lambdas.compare.testdata import MAX_REQUEST_BYTES
 
     assert MAX_REQUEST_BYTES == 5 * 1024 * 1024
     data = records([[1.0, 2.0]], [0.5])
@@ -80,7 +80,7 @@ def test_the_request_size_is_capped_at_5_mib() -> None:
 
 
 def test_default_batches_stay_under_the_default_size() -> None:
-    from compare.testdata import DEFAULT_REQUEST_BYTES
+    from lambdas.compare.testdata import DEFAULT_REQUEST_BYTES
 
     rng = np.random.default_rng(9)
     x = rng.normal(size=(40_000, 4)).astype(np.float32)
@@ -161,7 +161,7 @@ def expected_lines(x: np.ndarray) -> list[str]:
 
 @pytest.mark.parametrize("layout", ["one-hot tail", "all columns repeat", "all columns unique"])
 def test_lines_past_the_sample_rows_match_printf_formatting(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from compare import testdata
+    from lambdas.compare import testdata
 
     monkeypatch.setattr(testdata, "_FORMAT_CACHE_LIMIT", 50)  # the caches are cleared many times
     rng = np.random.default_rng(17)
@@ -183,7 +183,7 @@ def test_lines_past_the_sample_rows_match_printf_formatting(layout: str, monkeyp
 
 
 def test_the_cached_tail_starts_after_the_last_many_valued_column() -> None:
-    from compare.testdata import _RowFormatter
+    from lambdas.compare.testdata import _RowFormatter
 
     rng = np.random.default_rng(2)
     x = np.zeros((2048, 8), dtype=np.float32)
@@ -198,7 +198,7 @@ def test_the_cached_tail_starts_after_the_last_many_valued_column() -> None:
 
 
 def test_strided_runs_read_what_the_full_decoder_reads() -> None:
-    from compare.testdata import iter_dense_runs
+    from lambdas.compare.testdata import iter_dense_runs
 
     rng = np.random.default_rng(23)
     bits = rng.integers(0, 2**32, (500, 6), dtype=np.uint64).astype(np.uint32)
@@ -216,7 +216,7 @@ def test_strided_runs_read_what_the_full_decoder_reads() -> None:
 
 
 def test_a_record_outside_the_layout_splits_a_run_and_is_decoded_in_full() -> None:
-    from compare.testdata import iter_dense_runs
+    from lambdas.compare.testdata import iter_dense_runs
 
     rows = [[float(i), float(-i)] for i in range(40)]
     plain = [recordio.encode_record(row, i / 2) for i, row in enumerate(rows)]
@@ -231,7 +231,7 @@ def test_a_record_outside_the_layout_splits_a_run_and_is_decoded_in_full() -> No
 
 @pytest.mark.parametrize("run_rows", [1, 3, 64])
 def test_batches_across_run_boundaries_are_filled_to_the_limit(run_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from compare import testdata
+    from lambdas.compare import testdata
 
     monkeypatch.setattr(testdata, "_CSV_RUN_ROWS", run_rows)
     rng = np.random.default_rng(run_rows)

@@ -24,9 +24,9 @@ from test_compare_run import (
     stubbed_sagemaker,
 )
 
-from compare.comparison import CompareInputError, CompareRequest, run_comparison
-from compare.transform_output import TransformOutputError, parse_jsonlines_scores
-from lambda_common.vocabulary import JSONLINES, RECORDIO_PROTOBUF
+from lambdas.compare.comparison import CompareInputError, CompareRequest, run_comparison
+from lambdas.compare.transform_output import TransformOutputError, parse_jsonlines_scores
+from lambdas.lambda_common.vocabulary import JSONLINES, RECORDIO_PROTOBUF
 from local.hosting import invoke
 
 pytest_plugins = ["test_compare_run"]  # its aws fixture

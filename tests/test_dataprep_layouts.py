@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from moto_helpers import mocked_s3
 
-from dataprep.errors import SourceDataError
-from dataprep.pipeline import finalize_dataset, profile_year, shard_year
-from lambda_common.gdelt_sources import group_count, group_keys, latest_complete_year, layout, year_keys
-from lambda_common.recordio import iter_records
-from workflow_input.config import build_config
+from lambdas.dataprep.errors import SourceDataError
+from lambdas.dataprep.pipeline import finalize_dataset, profile_year, shard_year
+from lambdas.lambda_common.gdelt_sources import group_count, group_keys, latest_complete_year, layout, year_keys
+from lambdas.lambda_common.recordio import iter_records
+from lambdas.workflow_input.config import build_config
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_ROWS = (ROOT / "data" / "gdelt" / "events" / "1983.csv").read_bytes().splitlines(keepends=True)
@@ -140,8 +140,8 @@ def test_a_missing_daily_file_fails_naming_it_and_writes_nothing(s3: Any) -> Non
 
 
 def test_one_run_prepares_at_most_max_shard_items_source_groups() -> None:
-    from workflow_input.schema import MAX_SHARD_ITEMS
-    from workflow_input.validators import InvalidExecutionInputError
+    from lambdas.workflow_input.schema import MAX_SHARD_ITEMS
+    from lambdas.workflow_input.validators import InvalidExecutionInputError
 
     def items(train_years: list[int], test_year: int) -> int:
         return len(build_config({"trainYears": train_years, "testYear": test_year}, execution_name="x",

@@ -14,11 +14,11 @@ import pytest
 from moto_helpers import mocked_s3
 from test_dataprep_s3 import BUCKET, PREFIX, SOURCE_BUCKET, make_row, profile_event, put_source, shard_event
 
-from dataprep.errors import SourceDataError
-from dataprep.pipeline import finalize_dataset, profile_year, shard_year
-from lambda_common.sharding import assigned_objects, deal_round_robin, host_loads, train_part_key
+from lambdas.dataprep.errors import SourceDataError
+from lambdas.dataprep.pipeline import finalize_dataset, profile_year, shard_year
+from lambdas.lambda_common.sharding import assigned_objects, deal_round_robin, host_loads, train_part_key
+from lambdas.workflow_input.config import build_config, dataset_prefix_for
 from local.channels import assign_objects, list_channel_objects
-from workflow_input.config import build_config, dataset_prefix_for
 
 TRAIN_YEARS = (1979, 1980, 1981, 1982, 1983)
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from dataprep.encoding import OneHotRecordEncoder
-from dataprep.gdelt import KeptRows
-from lambda_common import recordio
+from lambdas.dataprep.encoding import OneHotRecordEncoder
+from lambdas.dataprep.gdelt import KeptRows
+from lambdas.lambda_common import recordio
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 

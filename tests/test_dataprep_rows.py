@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from dataprep.encoding import feature_dim_for, shuffled_order, split_point
-from dataprep.gdelt import (
+from lambdas.dataprep.encoding import feature_dim_for, shuffled_order, split_point
+from lambdas.dataprep.gdelt import (
     BAD_ROW_REASONS,
     FILTERED_ROW_REASONS,
     NOTE_REASONS,
@@ -18,8 +18,8 @@ from dataprep.gdelt import (
     scan_rows,
     source_key,
 )
-from dataprep.pipeline import top_event_codes
-from lambda_common.contracts import year as checked_year
+from lambdas.dataprep.pipeline import top_event_codes
+from lambdas.lambda_common.contracts import year as checked_year
 
 
 def make_row(
@@ -201,7 +201,7 @@ def test_top_codes_by_count_then_numeric_returned_in_numeric_order() -> None:
 
 def test_years_outside_the_complete_gdelt_years_are_rejected_with_the_year_named() -> None:
     latest = datetime.datetime.now(datetime.UTC).year - 1
-    # The events' year check is the input schema's (lambda_common.contracts.year).
+    # The events' year check is the input schema's (lambdas.lambda_common.contracts.year).
     for year in (1979, 2005, 2006, 2013, latest):
         assert checked_year("year", year) == year
     for year in (1978, latest + 1):

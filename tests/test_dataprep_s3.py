@@ -19,17 +19,17 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
-from dataprep import handler
-from dataprep.encoding import shuffled_order, split_point
-from dataprep.errors import (
+from lambdas.dataprep import handler
+from lambdas.dataprep.encoding import shuffled_order, split_point
+from lambdas.dataprep.errors import (
     DataPreparationError,
     InvalidEventError,
     OutputWriteError,
     SourceDataError,
     TooManyBadRowsError,
 )
-from dataprep.gdelt import ScanStats, scan_rows
-from dataprep.pipeline import (
+from lambdas.dataprep.gdelt import ScanStats, scan_rows
+from lambdas.dataprep.pipeline import (
     dataset_summary,
     finalize_dataset,
     profile_year,
@@ -38,8 +38,8 @@ from dataprep.pipeline import (
     statistics_key,
     top_event_codes,
 )
-from dataprep.s3io import MIN_PART_SIZE, S3ObjectWriter
-from lambda_common.recordio import iter_records
+from lambdas.dataprep.s3io import MIN_PART_SIZE, S3ObjectWriter
+from lambdas.lambda_common.recordio import iter_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "gdelt" / "events"

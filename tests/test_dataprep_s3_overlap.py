@@ -1,4 +1,4 @@
-"""The shard step's S3 overlap (dataprep.s3io): the GET is read ahead on its own thread, bounded, and a year's
+"""The shard step's S3 overlap (lambdas.dataprep.s3io): the GET is read ahead on its own thread, bounded, and a year's
 objects can be written two at a time, still all or nothing."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from dataprep import s3io
-from dataprep.errors import OutputWriteError
+from lambdas.dataprep import s3io
+from lambdas.dataprep.errors import OutputWriteError
 
 BUCKET = "overlap-test"
 

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from cleanup.sagemaker_cleanup import cleanup_run
+from lambdas.cleanup.sagemaker_cleanup import cleanup_run
 from local.fake_aws import REGION
 
 

@@ -1,4 +1,4 @@
-"""`cdk destroy` in local mode: the clean-up guard's Delete handlers (``cleanup.handler.on_event`` /
+"""`cdk destroy` in local mode: the clean-up guard's Delete handlers (``lambdas.cleanup.handler.on_event`` /
 ``is_complete``, with the environment the stack gives them) against endpoints kept by an earlier run, a run
 whose training jobs are in progress, and a neighbour stack whose names share the prefix."""
 
@@ -12,7 +12,7 @@ import boto3
 import pytest
 from faults_helpers import SMALL_INPUT, job_status, leaked, run_config, run_names, sagemaker_logs_of, wait_until
 
-from cleanup import handler as cleanup_handler
+from lambdas.cleanup import handler as cleanup_handler
 from local.runner import LocalShardlab
 from local.sagemaker.faults import FaultPlan
 

@@ -14,9 +14,9 @@ from faults_helpers import (
     task_failures,
 )
 
+from lambdas.workflow_input import config as workflow_config
 from local.runner import LocalShardlab
 from local.sagemaker.faults import FaultPlan
-from workflow_input import config as workflow_config
 
 pytestmark = pytest.mark.slow
 

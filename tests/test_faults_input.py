@@ -10,8 +10,8 @@ import boto3
 import pytest
 from faults_helpers import RequestCounter, entered_states
 
+from lambdas.workflow_input.schema import DEFAULTS
 from local.runner import LocalShardlab
-from workflow_input.schema import DEFAULTS
 
 pytestmark = pytest.mark.slow
 

@@ -39,7 +39,7 @@ def test_without_the_pre_flight_local_sagemaker_itself_refuses_and_the_run_clean
 ) -> None:
     """If the quota drops after the pre-flight (or another workload takes it), SageMaker's own refusal is
     caught like any training failure."""
-    from preflight import quotas as preflight_quotas
+    from lambdas.preflight import quotas as preflight_quotas
 
     monkeypatch.setattr(preflight_quotas, "needs", lambda config: [])  # the pre-flight checks nothing
     # Each job asks for 2 instances, more than the quota of 1, so CreateTrainingJob is refused.

@@ -22,8 +22,8 @@ from faults_helpers import (
     wait_until,
 )
 
-from cleanup.handler import run_cleanup
-from cleanup.sagemaker_cleanup import CleanupIncompleteError
+from lambdas.cleanup.handler import run_cleanup
+from lambdas.cleanup.sagemaker_cleanup import CleanupIncompleteError
 from local.linear_learner import ClusterModel
 from local.runner import LocalShardlab
 from local.sagemaker.faults import FaultPlan

@@ -22,9 +22,9 @@ from faults_helpers import (
 )
 from test_faults_destroy import _delete_event, _destroy
 
+from lambdas.workflow_input import config as workflow_config
 from local.runner import LocalShardlab
 from local.sagemaker.faults import FaultPlan
-from workflow_input import config as workflow_config
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,13 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
+from lambdas.workflow_input import handler as workflow_input_handler
+from lambdas.workflow_input import schema, tables
+from lambdas.workflow_input.config import build_config
+from lambdas.workflow_input.schema import DEFAULTS, InputKey, Shape, config_shapes
+from lambdas.workflow_input.validators import BOOLEAN, InvalidExecutionInputError
 from stacks.config import settings_from_context
 from stacks.config_paths import CONFIG, UnknownConfigPathError, config_path
-from workflow_input import handler as workflow_input_handler
-from workflow_input import schema, tables
-from workflow_input.config import build_config
-from workflow_input.schema import DEFAULTS, InputKey, Shape, config_shapes
-from workflow_input.validators import BOOLEAN, InvalidExecutionInputError
 
 
 def config_for(raw: Any) -> dict[str, Any]:

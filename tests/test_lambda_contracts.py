@@ -1,4 +1,4 @@
-"""The Lambdas' typed contracts (lambda_common.contracts): the stacks build each Lambda task's payload from its
+"""The Lambdas' typed contracts (lambdas.lambda_common.contracts): the stacks build each Lambda task's payload from its
 event class, so a key the Lambda does not have, or one it needs and the state leaves out, fails synth; a new
 event key is one field in its class; each Lambda parses its event with the input schema's bounds."""
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from dataprep.errors import InvalidEventError
-from lambda_common import contracts
-from lambda_common.contracts import (
+from lambdas.dataprep.errors import InvalidEventError
+from lambdas.lambda_common import contracts
+from lambdas.lambda_common.contracts import (
     EVENTS,
     CleanupResult,
     ProfileResult,
@@ -23,10 +23,10 @@ from lambda_common.contracts import (
     from_config,
     given,
 )
+from lambdas.workflow_input.config import build_config
 from stacks import workflow
 from stacks.config_paths import UnknownConfigPathError
 from stacks.payloads import UnknownEventKeyError, lambda_payload, result_path
-from workflow_input.config import build_config
 
 SHARD_EVENT = {
     "sourceBucket": "gdelt-open-data", "sourcePrefix": "events/", "year": 1979, "role": "train", "group": 0,

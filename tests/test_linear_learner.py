@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from lambda_common import recordio
+from lambdas.lambda_common import recordio
 from local import channels
 from local import linear_learner as ll
 from local.channels import S3Object, Shard

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from test_local_control_plane import aws, finished_job, registry, sagemaker, training_request  # noqa: F401
 
-from lambda_common.vocabulary import TRAINING_LOG_GROUP
+from lambdas.lambda_common.vocabulary import TRAINING_LOG_GROUP
 from local.aws_models import input_errors, strict_errors
 from local.sagemaker.algorithm_metrics import METRICS_NAMESPACE
 from local.sagemaker.control_plane import LocalSageMaker

@@ -15,7 +15,7 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from lambda_common.recordio import encode_record
+from lambdas.lambda_common.recordio import encode_record
 from local.aws_models import strict_errors
 from local.errors import SageMakerApiError
 from local.fake_aws import ACCOUNT_ID, REGION

@@ -20,7 +20,7 @@ def test_the_stack_fits_a_new_accounts_lambda_memory_quota(template: dict[str, A
 
 def test_a_function_above_3008_mb_is_refused_with_lambdas_message(template: dict[str, Any]) -> None:
     too_big = copy.deepcopy(template)
-    (shard,) = [lid for lid, f in lambda_functions(too_big).items() if f["handler"] == "dataprep.handler.shard"]
+    (shard,) = [lid for lid, f in lambda_functions(too_big).items() if f["handler"] == "lambdas.dataprep.handler.shard"]
     too_big["Resources"][shard]["Properties"]["MemorySize"] = 8192
     with pytest.raises(LocalModeError) as refused, LocalShardlab(too_big):
         pass

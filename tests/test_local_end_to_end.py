@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from faults_helpers import events
 
-from lambda_common import recordio
+from lambdas.lambda_common import recordio
 from local.linear_model import LinearModel
 from local.runner import LocalShardlab
 

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 from sagemaker.amazon.common import read_records
 
-from lambda_common.recordio import encode_record
+from lambdas.lambda_common.recordio import encode_record
 from local.channels import channel_objects, download_channels
 from local.errors import TrainingFailedError
 from local.fake_aws import REGION

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from lambda_common import recordio
+from lambdas.lambda_common import recordio
 from local.errors import SageMakerApiError
 from local.hosting import EndpointRegistry, ModelContainerError, invoke
 from local.linear_model import LinearModel

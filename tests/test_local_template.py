@@ -21,7 +21,7 @@ def test_the_marked_lambdas_are_exactly_the_ones_with_code_from_lambdas(template
     functions = lambda_functions(template)
     for logical_id, function in functions.items():
         assert part_of(template["Resources"][logical_id]) == f"{LAMBDA_PREFIX}{function['handler']}"
-        assert (LAMBDA_ROOT / function["handler"].split(".", 1)[0]).is_dir()
+        assert LAMBDA_ROOT.parent.joinpath(*function["handler"].split(".")[:2]).is_dir()
     unmarked = {lid: r for lid, r in resources_of_type(template, LAMBDA_TYPE).items() if lid not in functions}
     assert unmarked, "CDK adds functions of its own (custom-resource providers)"
     assert all(not str(r["Properties"].get("Runtime", "")).startswith("python") for r in unmarked.values())

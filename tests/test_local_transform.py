@@ -20,7 +20,7 @@ from test_local_control_plane import (
     wait_for,
 )
 
-from lambda_common.vocabulary import JSONLINES, RECORDIO_PROTOBUF
+from lambdas.lambda_common.vocabulary import JSONLINES, RECORDIO_PROTOBUF
 from local.hosting import invoke
 from local.linear_model import LinearModel
 from local.sagemaker.control_plane import LocalSageMaker

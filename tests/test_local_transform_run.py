@@ -10,9 +10,9 @@ import boto3
 import pytest
 from faults_helpers import SMALL_INPUT, wait_until
 
-from compare.comparison import _Tally
-from compare.metrics import metrics_of_sorted_absolute_errors
-from compare.transform_output import read_transform_scores
+from lambdas.compare.comparison import _Tally
+from lambdas.compare.metrics import metrics_of_sorted_absolute_errors
+from lambdas.compare.transform_output import read_transform_scores
 from local.runner import LocalShardlab
 
 pytestmark = pytest.mark.slow

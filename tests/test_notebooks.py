@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from lambda_common import recordio
+from lambdas.lambda_common import recordio
 from local.runner import LocalShardlab
 from stacks.paths import NOTEBOOK_ROOT
 
@@ -219,7 +219,7 @@ def test_year_files_are_read_without_losing_the_first_row() -> None:
 def test_top_codes_rank_like_the_pipeline() -> None:
     import pandas as pd
 
-    from dataprep.pipeline import top_event_codes
+    from lambdas.dataprep.pipeline import top_event_codes
 
     codes = pd.DataFrame({"EventCode": ["190", "173", "173", "010", "10", "190", "042", "042", "043"]})
     expected = top_event_codes({code.encode(): int(n) for code, n in codes["EventCode"].value_counts().items()}, 3)

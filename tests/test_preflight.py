@@ -12,13 +12,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from lambda_common.contracts import QuotaCheckEvent
+from lambdas.lambda_common.contracts import QuotaCheckEvent
+from lambdas.preflight.quotas import InsufficientQuotaError, check_quotas, needs
+from lambdas.workflow_input.config import build_config
 from local.hosting import EndpointRegistry
 from local.sagemaker.control_plane import LocalSageMaker
 from local.server import LocalSageMakerServer
 from local.service_quotas import quota_code
-from preflight.quotas import InsufficientQuotaError, check_quotas, needs
-from workflow_input.config import build_config
 
 REGION = "us-east-1"
 

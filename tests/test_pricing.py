@@ -18,10 +18,10 @@ import pytest
 from botocore.config import Config
 from botocore.validate import ParamValidator
 
-from compare.cost import endpoint_cost, spot_savings_percent, training_cost, transform_job_cost
-from compare.training import TrainingFigures
-from lambda_common.contracts import QuotaCheckEvent
-from lambda_common.pricing import (
+from lambdas.compare.cost import endpoint_cost, spot_savings_percent, training_cost, transform_job_cost
+from lambdas.compare.training import TrainingFigures
+from lambdas.lambda_common.contracts import QuotaCheckEvent
+from lambdas.lambda_common.pricing import (
     API_SOURCE,
     HOSTING,
     PRICE_TABLE,
@@ -34,13 +34,13 @@ from lambda_common.pricing import (
     bundled_table,
     look_up_prices,
 )
+from lambdas.preflight.checks import preflight
+from lambdas.preflight.cost_ceiling import CostLimitExceededError, project, transform_worst_case
+from lambdas.workflow_input.config import build_config
 from local.hosting import EndpointRegistry
 from local.pricing import LocalPriceList
 from local.server import LocalSageMakerServer
-from preflight.checks import preflight
-from preflight.cost_ceiling import CostLimitExceededError, project, transform_worst_case
 from stacks.paths import REPO_ROOT
-from workflow_input.config import build_config
 
 REGION = "us-east-1"
 DEFAULT_TYPES = [(TRAINING, "ml.c5.2xlarge"), (HOSTING, "ml.m5.xlarge")]
@@ -281,7 +281,7 @@ def test_the_ceiling_refuses_naming_the_projection_its_parts_and_the_key(
     price_list: tuple[LocalPriceList, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, pricing = price_list
-    from preflight import checks
+    from lambdas.preflight import checks
 
     monkeypatch.setattr(checks, "check_quotas", lambda client, config: {"region": REGION, "checked": [],
                                                                         "unchecked": []})
@@ -299,8 +299,8 @@ def test_the_ceiling_refuses_naming_the_projection_its_parts_and_the_key(
 
 
 def test_the_picture_carries_the_cost_line() -> None:
-    from compare import chart
-    from compare.cost import cost_chart_lines
+    from lambdas.compare import chart
+    from lambdas.compare.cost import cost_chart_lines
 
     cost = {"prices": {"source": API_SOURCE}, "totalUsd": 0.1234, "branches": {
         "replicated": {"training": {"usd": 0.0618}, "endpoint": {"usd": 0.0123}},
@@ -324,7 +324,7 @@ def test_a_type_only_the_table_lacks_stops_the_run_only_with_a_ceiling(
 ) -> None:
     served, pricing = price_list
     served.deny = True  # the API is unavailable; the table has no ml.p3.2xlarge
-    from preflight import checks
+    from lambdas.preflight import checks
 
     monkeypatch.setattr(checks, "check_quotas", lambda client, config: {"region": REGION, "checked": [],
                                                                         "unchecked": []})

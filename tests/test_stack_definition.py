@@ -18,10 +18,10 @@ from botocore.model import Shape
 from botocore.validate import validate_parameters
 from conftest_stack import local_resolver
 
-from lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
+from lambdas.lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
+from lambdas.workflow_input.config import build_config
 from local.template import REPO_ROOT, lambda_functions, state_machine_logical_id
 from stacks.workflow import Pipeline
-from workflow_input.config import build_config
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -334,27 +334,27 @@ def _bucket(template: dict[str, Any]) -> str:
 
 LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     # What each handler's code calls, for the sample run (bucket/keys per docs/ARCHITECTURE.md).
-    "workflow_input.handler.handler": [],
-    "preflight.handler.handler": [("servicequotas:ListServiceQuotas", "*", {}),
+    "lambdas.workflow_input.handler.handler": [],
+    "lambdas.preflight.handler.handler": [("servicequotas:ListServiceQuotas", "*", {}),
                                   ("servicequotas:ListAWSDefaultServiceQuotas", "*", {}),
                                   ("pricing:GetProducts", "*", {})],
-    "dataprep.handler.profile": [
+    "lambdas.dataprep.handler.profile": [
         ("s3:GetObject", "arn:aws:s3:::gdelt-open-data/events/1979.csv", {}),
         ("s3:GetObject", "arn:aws:s3:::{bucket}/{dataset}manifest.json", {}),
         ("s3:ListBucket", "arn:aws:s3:::{bucket}", {"s3:prefix": "{dataset}manifest.json"}),
     ],
-    "dataprep.handler.shard": [
+    "lambdas.dataprep.handler.shard": [
         ("s3:GetObject", "arn:aws:s3:::gdelt-open-data/events/1984.csv", {}),
         ("s3:PutObject", "arn:aws:s3:::{bucket}/{dataset}train/1979.data", {}),
         ("s3:AbortMultipartUpload", "arn:aws:s3:::{bucket}/{dataset}validation/1979.data", {}),
         ("s3:DeleteObject", "arn:aws:s3:::{bucket}/{dataset}test/1984.data", {}),
     ],
-    "dataprep.handler.finalize": [
+    "lambdas.dataprep.handler.finalize": [
         ("s3:PutObject", "arn:aws:s3:::{bucket}/{dataset}manifest.json", {}),
         ("s3:GetObject", "arn:aws:s3:::{bucket}/{dataset}train/1979.data", {}),
         ("s3:ListBucket", "arn:aws:s3:::{bucket}", {"s3:prefix": "{dataset}"}),
     ],
-    "compare.handler.handler": [
+    "lambdas.compare.handler.handler": [
         ("pricing:GetProducts", "*", {}),
         ("s3:GetObject", "arn:aws:s3:::{bucket}/{dataset}test/1984.data", {}),
         ("s3:PutObject", "arn:aws:s3:::{bucket}/{run}report.json", {}),
@@ -364,7 +364,7 @@ LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("sagemaker:DescribeTrainingJob", "{job_arn}", {}),
         ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Shardlab/shardlab"}),
     ],
-    "cleanup.handler.run_cleanup": [
+    "lambdas.cleanup.handler.run_cleanup": [
         ("sagemaker:DescribeTrainingJob", "{job_arn}", {}),
         ("sagemaker:StopTrainingJob", "{job_arn}", {}),
         ("sagemaker:DescribeEndpoint", "{endpoint_arn}", {}),
@@ -377,15 +377,15 @@ LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
     ],
 }
 GUARD_NEEDS = [
-    *LAMBDA_NEEDS["cleanup.handler.run_cleanup"],
+    *LAMBDA_NEEDS["lambdas.cleanup.handler.run_cleanup"],
     *[(f"sagemaker:{a}", "*", {}) for a in ("ListTrainingJobs", "ListEndpoints", "ListEndpointConfigs",
                                             "ListModels")],
     *[("sagemaker:ListTags", arn, {}) for arn in ("{job_arn}", "{endpoint_arn}", "{config_arn}", "{model_arn}")],
     ("states:ListExecutions", "{state_machine_arn}", {}),
     ("states:StopExecution", "{execution_arn}", {}),
 ]
-LAMBDA_NEEDS["cleanup.handler.on_event"] = GUARD_NEEDS
-LAMBDA_NEEDS["cleanup.handler.is_complete"] = GUARD_NEEDS
+LAMBDA_NEEDS["lambdas.cleanup.handler.on_event"] = GUARD_NEEDS
+LAMBDA_NEEDS["lambdas.cleanup.handler.is_complete"] = GUARD_NEEDS
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
@@ -424,7 +424,7 @@ def test_each_lambda_role_allows_what_its_code_does_and_writes_logs_only_to_its_
     assert not allowed(statements, "s3:GetObject", "arn:aws:s3:::someone-elses-bucket/x")
 
 
-@pytest.mark.parametrize("handler", ["cleanup.handler.run_cleanup", "cleanup.handler.is_complete"])
+@pytest.mark.parametrize("handler", ["lambdas.cleanup.handler.run_cleanup", "lambdas.cleanup.handler.is_complete"])
 def test_cleanup_roles_delete_sagemaker_logs_of_their_prefix_only(
     template: dict[str, Any], resolve: Callable[[dict[str, Any]], str], handler: str
 ) -> None:

@@ -15,13 +15,13 @@ import pytest
 from test_notebook_instance import _lifecycle, rendered_on_start
 from test_stack_definition import allowed, lid_of_type, role_statements
 
-from cleanup.sagemaker_cleanup import PASS_LOG_BUDGET_SECONDS
+from lambdas.cleanup.sagemaker_cleanup import PASS_LOG_BUDGET_SECONDS
+from lambdas.workflow_input.config import MAX_PREFIX_LENGTH
 from local.fake_aws import ACCOUNT_ID, REGION
 from local.template import lambda_functions, state_machine_logical_id
 from stacks import cleanup, notebook
 from stacks.shardlab_stack import NEW_ACCOUNT_TRAINING_INSTANCES
 from stacks.workflow import VENDED_LOGS_PREFIX
-from workflow_input.config import MAX_PREFIX_LENGTH
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 TRAINING_JOBS_PER_RUN = 2
@@ -123,7 +123,8 @@ def test_the_clean_up_guard_ends_within_cloudformations_hour_with_a_margin(templ
     service_timeout = int(guard["Properties"]["ServiceTimeout"])
     assert service_timeout <= 3600
     timeouts = {spec["handler"]: int(spec["timeout"]) for spec in lambda_functions(template).values()}
-    on_event, is_complete = timeouts["cleanup.handler.on_event"], timeouts["cleanup.handler.is_complete"]
+    on_event = timeouts["lambdas.cleanup.handler.on_event"]
+    is_complete = timeouts["lambdas.cleanup.handler.is_complete"]
     worst = on_event + cleanup.GUARD_TIMEOUT.to_seconds() + is_complete
     assert worst <= service_timeout - 4 * 60, (on_event, cleanup.GUARD_TIMEOUT.to_seconds(), is_complete)
     # A pass's log work is bounded well inside one call (the listing and deletions of SageMaker resources too).

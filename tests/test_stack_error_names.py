@@ -55,10 +55,10 @@ def project_error_names() -> set[str]:
     defined in the project's Lambda packages."""
     names: set[str] = set()
     for package in (p.name for p in LAMBDA_ROOT.iterdir() if (p / "__init__.py").exists()):
-        for module_info in pkgutil.walk_packages([str(LAMBDA_ROOT / package)], prefix=f"{package}."):
+        for module_info in pkgutil.walk_packages([str(LAMBDA_ROOT / package)], prefix=f"lambdas.{package}."):
             module = importlib.import_module(module_info.name)
             names |= {name for name, value in inspect.getmembers(module, inspect.isclass)
-                      if issubclass(value, BaseException) and value.__module__.split(".")[0] == package}
+                      if issubclass(value, BaseException) and value.__module__.split(".")[1] == package}
     return names
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from lambda_common.gdelt_sources import latest_complete_year
-from workflow_input.config import build_config, endpoint_poll_schedule
-from workflow_input.schema import DEFAULTS, MAX_SHARD_ITEMS
-from workflow_input.validators import FIRST_YEARLY_FILE
+from lambdas.lambda_common.gdelt_sources import latest_complete_year
+from lambdas.workflow_input.config import build_config, endpoint_poll_schedule
+from lambdas.workflow_input.schema import DEFAULTS, MAX_SHARD_ITEMS
+from lambdas.workflow_input.validators import FIRST_YEARLY_FILE
 
 HISTORY_LIMIT = 25_000
 # "Well under": room for the definition to grow (and for events this model does not name, such as

@@ -15,12 +15,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cleanup import handler as cleanup_handler
+from lambdas.cleanup import handler as cleanup_handler
+from lambdas.workflow_input import handler as workflow_input_handler
 from local import sfn_hooks
 from local.executions import wait_for_execution
 from local.fake_aws import REGION, role_arn
 from local.template import lambda_functions
-from workflow_input import handler as workflow_input_handler
 
 BUCKET = "shardlab-test-bucket"
 
@@ -69,13 +69,13 @@ def _run(template: dict[str, Any], definition: dict[str, Any], fake: FakePipelin
     monkeypatch.setenv("SHARDLAB_PREFIX", "shardlab")
     monkeypatch.delenv("SHARDLAB_DEFAULTS", raising=False)
     handlers = {
-        "workflow_input.handler.handler": workflow_input_handler.handler,
-        "preflight.handler.handler": fake.preflight,
-        "dataprep.handler.profile": fake.profile,
-        "dataprep.handler.shard": fake.shard,
-        "dataprep.handler.finalize": fake.finalize,
-        "compare.handler.handler": fake.compare,
-        "cleanup.handler.run_cleanup": cleanup_handler.run_cleanup,
+        "lambdas.workflow_input.handler.handler": workflow_input_handler.handler,
+        "lambdas.preflight.handler.handler": fake.preflight,
+        "lambdas.dataprep.handler.profile": fake.profile,
+        "lambdas.dataprep.handler.shard": fake.shard,
+        "lambdas.dataprep.handler.finalize": fake.finalize,
+        "lambdas.compare.handler.handler": fake.compare,
+        "lambdas.cleanup.handler.run_cleanup": cleanup_handler.run_cleanup,
     }
     functions = {
         logical_id: sfn_hooks.LocalFunction(handlers[spec["handler"]])
@@ -124,7 +124,7 @@ def test_whole_pipeline_runs_and_cleans_up(
     assert {k: v for k, v in preflight.items() if k != "endpointPollSchedule"} == {
         "instanceCount": 5, "trainingInstanceType": "ml.c5.2xlarge", "hostingInstanceType": "ml.m5.xlarge",
         "useSpotInstances": False, "maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 7200, "maxCostUsd": None,
-        "scoringBoundSeconds": 900}
+        "scoring": "endpoint", "transformTimeoutSeconds": 3600, "scoringBoundSeconds": 900}
     assert sum(preflight["endpointPollSchedule"]) >= 3600  # the endpoints' longest wait, for the worst case
     compare = fake.events["compare"][0]
     prefix = compare["parameters"]["datasetPrefix"]

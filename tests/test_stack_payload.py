@@ -27,18 +27,19 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from cleanup import handler as cleanup_handler
-from dataprep import handler as dataprep_handler
-from lambda_common.gdelt_sources import FIRST_YEAR, latest_complete_year
+from lambdas.cleanup import handler as cleanup_handler
+from lambdas.dataprep import handler as dataprep_handler
+from lambdas.lambda_common.gdelt_sources import FIRST_YEAR, latest_complete_year
+from lambdas.preflight.cost_ceiling import price_sheet, project
+from lambdas.preflight.quotas import ASSUMED_NOTE
+from lambdas.workflow_input import handler as workflow_input_handler
+from lambdas.workflow_input.config import MAX_PREFIX_LENGTH
+from lambdas.workflow_input.schema import MAX_EVENT_CODES, MAX_INSTANCE_COUNT, MAX_SHARD_ITEMS
+from lambdas.workflow_input.validators import MAX_HYPERPARAMETER_BYTES, MAX_KEY_PREFIX_LENGTH
 from local import payload_limit, sfn_hooks
 from local.executions import wait_for_execution
 from local.fake_aws import REGION, role_arn
 from local.template import lambda_functions
-from preflight.quotas import ASSUMED_NOTE
-from workflow_input import handler as workflow_input_handler
-from workflow_input.config import MAX_PREFIX_LENGTH
-from workflow_input.schema import MAX_EVENT_CODES, MAX_INSTANCE_COUNT, MAX_SHARD_ITEMS
-from workflow_input.validators import MAX_HYPERPARAMETER_BYTES, MAX_KEY_PREFIX_LENGTH
 
 HEADROOM = 0.5
 BUCKET = "shardlab-payload-bound-bucket-with-a-long-name-0123456789abcdef"[:63]
@@ -86,7 +87,7 @@ class MemoryS3:
         return {"Body": io.BytesIO(self.objects[Bucket, Key])}
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
-        self.objects[Bucket, Key] = bytes(Body)
+        self.objects[Bucket, Key] = Body.read() if hasattr(Body, "read") else bytes(Body)
         return {}
 
     def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
@@ -121,8 +122,11 @@ class Pipeline:
         entry = {"quota": f"{event['trainingInstanceType']} for spot training job usage", "code": "L-12345678",
                  "value": 10_000.0, "need": 2 * event["instanceCount"], "source": "assumed default",
                  "reason": "Service Quotas lists no value for this quota in this region (AccessDenied ...)"}
+        # The cost projection as the pre-flight computes it (the bundled price table's prices).
+        sheet = price_sheet(None, REGION, event)
+        projection = project(event, sheet, scoring_bound_seconds=event["scoringBoundSeconds"])
         return {"region": REGION, "checked": [entry] * 4, "assumedDefault": [{**entry, "note": ASSUMED_NOTE}] * 4,
-                "unchecked": [entry] * 4}
+                "unchecked": [entry] * 4, "costProjection": projection}
 
     def compare(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         if self.compare_error:
@@ -171,13 +175,13 @@ def run(template: dict[str, Any], definition: dict[str, Any], pipeline: Pipeline
         execution_input: dict[str, Any], monkeypatch: pytest.MonkeyPatch, name: str) -> dict[str, Any]:
     monkeypatch.setattr(dataprep_handler, "_s3", lambda: pipeline.s3)
     handlers = {
-        "workflow_input.handler.handler": workflow_input_handler.handler,
-        "preflight.handler.handler": pipeline.preflight,
-        "dataprep.handler.profile": dataprep_handler.profile,
-        "dataprep.handler.shard": dataprep_handler.shard,
-        "dataprep.handler.finalize": dataprep_handler.finalize,
-        "compare.handler.handler": pipeline.compare,
-        "cleanup.handler.run_cleanup": cleanup_handler.run_cleanup,
+        "lambdas.workflow_input.handler.handler": workflow_input_handler.handler,
+        "lambdas.preflight.handler.handler": pipeline.preflight,
+        "lambdas.dataprep.handler.profile": dataprep_handler.profile,
+        "lambdas.dataprep.handler.shard": dataprep_handler.shard,
+        "lambdas.dataprep.handler.finalize": dataprep_handler.finalize,
+        "lambdas.compare.handler.handler": pipeline.compare,
+        "lambdas.cleanup.handler.run_cleanup": cleanup_handler.run_cleanup,
     }
     functions = {logical_id: sfn_hooks.LocalFunction(handlers[spec["handler"]])
                  for logical_id, spec in lambda_functions(template).items() if spec["handler"] in handlers}

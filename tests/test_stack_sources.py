@@ -14,14 +14,14 @@ import pytest
 from conftest_stack import local_resolver
 from test_stack_definition import allowed, lid_by_handler, lid_of_type, role_of, role_statements
 
+from lambdas.workflow_input.config import build_config
+from lambdas.workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location
+from lambdas.workflow_input.validators import InvalidExecutionInputError
 from local.template import lambda_functions, synth_assembly
 from stacks.config import settings_from_context
-from workflow_input.config import build_config
-from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, parse_source_location
-from workflow_input.validators import InvalidExecutionInputError
 
 CUSTOM_LOCATIONS = ["s3://gdelt-open-data/events/", "s3://my-gdelt-mirror/gdelt/v1/", "s3://whole-bucket/"]
-READERS = ("dataprep.handler.profile", "dataprep.handler.shard", "notebook")
+READERS = ("lambdas.dataprep.handler.profile", "lambdas.dataprep.handler.shard", "notebook")
 # Candidate inputs: inside, below, beside and outside each location (a prefix that only starts the same
 # way, `events-old/`, must not count as inside `events/`).
 BUCKETS = ["gdelt-open-data", "my-gdelt-mirror", "whole-bucket", "someone-elses-bucket"]
@@ -36,7 +36,7 @@ def custom_assembly(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def deployed_locations(template: dict[str, Any]) -> list[str]:
     """What the deployed first state checks against: its Lambda's environment."""
-    environment = lambda_functions(template)[lid_by_handler(template, "workflow_input.handler.handler")]
+    environment = lambda_functions(template)[lid_by_handler(template, "lambdas.workflow_input.handler.handler")]
     raw = environment["environment"].get("SHARDLAB_SOURCE_LOCATIONS")
     return list(json.loads(raw)) if raw else list(DEFAULT_SOURCE_LOCATIONS)
 

@@ -12,11 +12,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from lambdas.workflow_input.schema import DEFAULTS
 from local.template import Assembly, lambda_functions
 from stacks.notebook import notebook_instance_name
 from stacks.storage import DataBucket
 from stacks.training import LINEAR_LEARNER_ACCOUNTS, image_uri_for
-from workflow_input.schema import DEFAULTS
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +55,24 @@ def test_python_lambdas_have_the_contract_handlers_runtime_arch_and_destroyable_
 ) -> None:
     functions = lambda_functions(template)
     assert sorted(f["handler"] for f in functions.values()) == sorted([
-        "workflow_input.handler.handler", "dataprep.handler.profile", "dataprep.handler.shard",
-        "dataprep.handler.finalize", "compare.handler.handler", "cleanup.handler.run_cleanup",
-        "cleanup.handler.on_event", "cleanup.handler.is_complete", "preflight.handler.handler"])
+        "lambdas.workflow_input.handler.handler", "lambdas.dataprep.handler.profile", "lambdas.dataprep.handler.shard",
+        "lambdas.dataprep.handler.finalize", "lambdas.compare.handler.handler", "lambdas.cleanup.handler.run_cleanup",
+        "lambdas.cleanup.handler.on_event", "lambdas.cleanup.handler.is_complete", "lambdas.preflight.handler.handler"])
     for lid in functions:
         properties = template["Resources"][lid]["Properties"]
         assert properties["Runtime"] == "python3.14" and properties["Architectures"] == ["arm64"], lid
         log_group = properties["LoggingConfig"]["LogGroup"]["Ref"]
         assert template["Resources"][log_group]["DeletionPolicy"] == "Delete"
     by_handler = {f["handler"]: f for f in functions.values()}
-    assert by_handler["dataprep.handler.shard"]["timeout"] == 900
+    assert by_handler["lambdas.dataprep.handler.shard"]["timeout"] == 900
     # A new account allows at most 3,008 MB per function (bench/bench_shard_memory.py sizes the shard one).
     assert all(128 <= f["memory"] <= 3008 for f in functions.values()), functions
-    assert by_handler["dataprep.handler.shard"]["memory"] == 1769  # one full vCPU
-    assert by_handler["compare.handler.handler"]["environment"]["SHARDLAB_METRICS_NAMESPACE"] == "Shardlab/shardlab"
-    assert json.loads(by_handler["workflow_input.handler.handler"]["environment"]["SHARDLAB_DEFAULTS"]) == DEFAULTS
-    for handler in ("cleanup.handler.on_event", "cleanup.handler.is_complete"):
+    assert by_handler["lambdas.dataprep.handler.shard"]["memory"] == 1769  # one full vCPU
+    compare_environment = by_handler["lambdas.compare.handler.handler"]["environment"]
+    assert compare_environment["SHARDLAB_METRICS_NAMESPACE"] == "Shardlab/shardlab"
+    input_environment = by_handler["lambdas.workflow_input.handler.handler"]["environment"]
+    assert json.loads(input_environment["SHARDLAB_DEFAULTS"]) == DEFAULTS
+    for handler in ("lambdas.cleanup.handler.on_event", "lambdas.cleanup.handler.is_complete"):
         environment = by_handler[handler]["environment"]
         assert environment["SHARDLAB_PREFIX"] == "shardlab"
         assert set(environment["SHARDLAB_STATE_MACHINE_ARN"]) == {"Ref"}
@@ -87,8 +89,9 @@ def test_one_lambda_asset_without_caches_or_tests(assembly: Assembly, template: 
     asset_key = json.loads(next(iter(codes)))["S3Key"].removesuffix(".zip")
     asset_dir = assembly.directory / f"asset.{asset_key}"
     files = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
-    assert {"workflow_input/handler.py", "cleanup/handler.py", "compare/handler.py",
-            "dataprep/handler.py"} <= files
+    assert {"lambdas/__init__.py", "lambdas/workflow_input/handler.py", "lambdas/cleanup/handler.py",
+            "lambdas/compare/handler.py", "lambdas/dataprep/handler.py"} <= files
+    assert all(f.startswith("lambdas/") for f in files), "the asset holds the runtime package only"
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or "/tests/" in f]
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from botocore.session import get_session
 from test_stack_history import CONTAINER_EVENTS, SYNC_TASK_EXTRA, TASK_EVENTS, state_events, worst_case_events
 
-from lambda_common.vocabulary import BRANCHES
-from workflow_input.config import build_config
+from lambdas.lambda_common.vocabulary import BRANCHES
+from lambdas.workflow_input.config import build_config
 
 PAYLOAD_LIMIT = 256 * 1024
 SAGEMAKER = get_session().get_service_model("sagemaker")

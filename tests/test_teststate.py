@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from faults_helpers import SMALL_INPUT, fast_retries
 
-import cleanup.handler
+from lambdas.cleanup import handler as cleanup_handler
+from lambdas.workflow_input import config as workflow_config
 from local.__main__ import main
 from local.aws_models import input_errors, strict_errors
 from local.runner import LocalShardlab
@@ -27,7 +28,6 @@ from local.teststate.replay import LocalTestState, missing_mock
 from local.teststate.standin import ServiceError, TestStateStandIn
 from local.teststate.suite import SUITE_FORMAT, SUITE_VERSION, load_suite, request_of, walk_states
 from local.teststate.verify import compare
-from workflow_input import config as workflow_config
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,17 @@ RUNS: dict[str, dict[str, Any]] = {
     "ts-repfail": {},
     "ts-shfail": {},
     "ts-compare": {},
+    "ts-transform": {"scoring": "transform"},  # scored by batch transform
+    "ts-trfail": {"scoring": "transform"},  # one transform job fails: ScoringFailed after the clean-up
 }
 TIMEOUT_RUNS = ("ts-reptimeout", "ts-shtimeout")
+SUCCEEDING_RUNS = ("ts-default", "ts-transform")
 QUICK_RUNS = tuple(name for name in RUNS if name not in TIMEOUT_RUNS)
 FAULTS = FaultPlan(
     endpoint_failures={"*-ts-repfail-*-replicated": ENDPOINT_REASON, "*-ts-shfail-*-sharded": ENDPOINT_REASON},
     slow_endpoints={"*-ts-reptimeout-*-replicated": 10.0, "*-ts-shtimeout-*-sharded": 10.0},
     invocation_failures={"*-ts-compare-*-sharded": "injected: the inference container crashed"},
+    transform_failures={"*-ts-trfail-*-sharded": "ClientError: injected: the transform container crashed"},
     throttle={"CreateModel": 1},  # one throttled CreateModel: a Retry, recorded with retrierRetryCount
 )
 # Every state is covered by the runs above; a state that could not be would be named here with the reason.
@@ -62,7 +66,7 @@ class CleanupLambdaError(RuntimeError):
 @pytest.fixture(scope="module")
 def suites(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("out")
-    original_cleanup = cleanup.handler.run_cleanup
+    original_cleanup = cleanup_handler.run_cleanup
 
     def failing_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
         if any("-ts-cleanup-" in name for name in event.get("names", {}).values()):
@@ -72,7 +76,7 @@ def suites(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     ends: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cleanup.handler, "run_cleanup", failing_cleanup)
+        patch.setattr(cleanup_handler, "run_cleanup", failing_cleanup)
         for phase in (QUICK_RUNS, TIMEOUT_RUNS):
             if phase is TIMEOUT_RUNS:  # poll schedule [1, 1, 1]: an endpoint times out in seconds, not an hour
                 patch.setattr(workflow_config, "ENDPOINT_WAIT_SECONDS", 3)
@@ -83,7 +87,7 @@ def suites(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
                 ends.update({name: local.wait(arn, timeout_seconds=300) for name, arn in arns.items()})
                 paths.update({name: local.write_teststate_suite(out / name, name) for name in phase})
     statuses = {name: end["status"] for name, end in ends.items()}
-    assert statuses == {name: "SUCCEEDED" if name == "ts-default" else "FAILED" for name in RUNS}, {
+    assert statuses == {name: "SUCCEEDED" if name in SUCCEEDING_RUNS else "FAILED" for name in RUNS}, {
         name: (end.get("error"), end.get("cause", "")[:400]) for name, end in ends.items()}
     assert all(path == out / name / "teststate" / "suite.json" for name, path in paths.items())
     return {name: load_suite(path.read_text()) for name, path in paths.items()}
@@ -132,7 +136,8 @@ def test_every_mock_result_is_a_valid_answer_of_its_integration_by_STRICT_rules(
             problems += [f"{name} {entry['stateName']} ({entry['integration']}): {error}" for error in errors]
     assert problems == []
     assert checked == {
-        "lambda:Invoke", "sagemaker:DescribeTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
+        "lambda:Invoke", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob",
+        "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
         "sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint",
     }
 
@@ -247,6 +252,6 @@ def test_the_stand_in_refuses_a_broken_mock_as_STRICT_does(suites: dict[str, dic
     result = json.loads(entry["mock"]["result"])
     del result["TrainingJobStatus"]
     entry["mock"]["result"] = json.dumps(result)
-    missing = "TrainingJobStatus: required member missing"
+    missing = "TrainingJobStatus: required member of"
     with TestStateStandIn() as stand_in, pytest.raises(ServiceError, match=missing):
         stand_in.handle("TestState", request_of(entry, json.dumps(suite["definition"])))

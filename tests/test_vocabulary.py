@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lambda_common import vocabulary
+from lambdas.lambda_common import vocabulary
 
 NOTEBOOK_HELPER = Path(__file__).resolve().parents[1] / "notebooks" / "shardlab_notebook.py"
 COPY_START = "# --- copied from lambdas/lambda_common/vocabulary.py, held equal by tests/test_vocabulary.py ---"

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from workflow_input import handler as workflow_input_handler
-from workflow_input.config import (
+from lambdas.workflow_input import handler as workflow_input_handler
+from lambdas.workflow_input.config import (
     MAX_PREFIX_LENGTH,
     build_config,
     check_resource_prefix,
     dataset_prefix_for,
     run_id_for,
 )
-from workflow_input.schema import BASE_HYPERPARAMETERS, DEFAULTS
-from workflow_input.validators import InvalidExecutionInputError
+from lambdas.workflow_input.schema import BASE_HYPERPARAMETERS, DEFAULTS
+from lambdas.workflow_input.validators import InvalidExecutionInputError
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 
-from cleanup.sagemaker_cleanup import RUN_SETTLE_SECONDS, CleanupIncompleteError, cleanup_run, cleanup_stack
-from lambda_common.contracts import CleanupEvent, CleanupResult, FailureSummary
+from lambdas.cleanup.sagemaker_cleanup import RUN_SETTLE_SECONDS, CleanupIncompleteError, cleanup_run, cleanup_stack
+from lambdas.lambda_common.contracts import CleanupEvent, CleanupResult, FailureSummary
 
 
 def run_cleanup(event: dict[str, Any], context: object) -> CleanupResult:

@@ -21,9 +21,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_common.aws_errors import error_code
-from lambda_common.contracts import CleanupResult
-from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
+from lambdas.lambda_common.aws_errors import error_code
+from lambdas.lambda_common.contracts import CleanupResult
+from lambdas.lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, STACK_TAG, TRAINING_LOG_GROUP
 
 # Training jobs in these states still run (and bill) instances.
 RUNNING_TRAINING_STATES = ("InProgress", "Stopping")

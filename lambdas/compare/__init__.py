@@ -1,7 +1,7 @@
 """Compare step: score the test year on both endpoints, write report.json/report.md, put CloudWatch metrics.
 
-``compare.handler.handler`` (event: docs/ARCHITECTURE.md "Compare") builds the boto3 clients and calls
-``compare.comparison.run_comparison``. Choices:
+``lambdas.compare.handler.handler`` (event: docs/ARCHITECTURE.md "Compare") builds the boto3 clients and calls
+``lambdas.compare.comparison.run_comparison``. Choices:
 
 - Naive baseline = the training label mean, computed by streaming the label bytes of every object under
   ``trainData`` (exact ``math.fsum``), on a background thread while the endpoints score the first batches.
@@ -13,9 +13,9 @@
 - Retries (ours, so errors name the batch): throttling, 5xx, ModelNotReady and connection errors, full-jitter
   exponential backoff, 6 attempts. ``ModelError`` (the container refused the payload) is not retried.
 - Speed (the Lambda's own CPU is the limit; ``bench/bench_compare.py``): CSV is built column by column from
-  strided views of the records (``compare.testdata``); each batch's absolute errors are sorted as it comes
+  strided views of the records (``lambdas.compare.testdata``); each batch's absolute errors are sorted as it comes
   back, and the metrics and the chart's histogram read order statistics from those sorted runs by bisection
-  without merging them (``compare.metrics``); the per-host table comes from the one listing of the train
+  without merging them (``lambdas.compare.metrics``); the per-host table comes from the one listing of the train
   prefix, on the background thread during scoring. Numbers and picture are unchanged by this.
 - Outputs are published only after every number is computed: CloudWatch metrics, then ``report.md``, then
   ``report.json`` (its presence means the report is complete).

@@ -18,8 +18,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from compare.metrics import OrderedValues, ordered
-from lambda_common.vocabulary import DISTRIBUTION_TYPES, REPLICATED, SHARDED
+from lambdas.compare.metrics import OrderedValues, ordered
+from lambdas.lambda_common.vocabulary import DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
@@ -345,7 +345,7 @@ class ChartData:
     points: Mapping[str, Sequence[tuple[float, float]]]  # (actual, predicted), same rows for every branch
     sorted_absolute_errors: Mapping[str, OrderedValues | Sequence[float]]  # sorted, or sorted runs
     test_rows: int
-    cost_lines: Sequence[str] = ()  # compare.cost.cost_chart_lines: each job's dollars and the run's total
+    cost_lines: Sequence[str] = ()  # lambdas.compare.cost.cost_chart_lines: each job's dollars and the run's total
 
 
 def _wrapped(text: str, width: int) -> list[str]:

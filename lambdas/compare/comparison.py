@@ -12,18 +12,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from compare.chart import ChartData, PointSample, comparison_png
-from compare.cost import cost_chart_lines, run_cost
-from compare.metrics import (
+from lambdas.compare.chart import ChartData, PointSample, comparison_png
+from lambdas.compare.cost import cost_chart_lines, run_cost
+from lambdas.compare.metrics import (
     ConstantPredictionErrors,
     LabelSpread,
     SortedRuns,
     absolute_errors,
     metrics_of_sorted_absolute_errors,
 )
-from compare.report import REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
-from compare.scoring import RetryPolicy, ScoredTestSet, score_test_set
-from compare.testdata import (
+from lambdas.compare.report import REPORT_FORMAT, comparison_figures, put_metrics, verdict, write_report
+from lambdas.compare.scoring import RetryPolicy, ScoredTestSet, score_test_set
+from lambdas.compare.testdata import (
     DEFAULT_REQUEST_BYTES,
     CsvBatch,
     DatasetError,
@@ -31,11 +31,11 @@ from compare.testdata import (
     parse_s3_uri,
     sum_labels,
 )
-from compare.training import TrainingFigures, describe_training
-from compare.transform_output import read_transform_scores
-from lambda_common.contracts import CompareEvent
-from lambda_common.sharding import host_loads
-from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
+from lambdas.compare.training import TrainingFigures, describe_training
+from lambdas.compare.transform_output import read_transform_scores
+from lambdas.lambda_common.contracts import CompareEvent
+from lambdas.lambda_common.sharding import host_loads
+from lambdas.lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
 
 
 class CompareInputError(ValueError):
@@ -44,7 +44,7 @@ class CompareInputError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class CompareRequest(CompareEvent):
-    """The compare event (its keys and bounds: ``lambda_common.contracts.CompareEvent``), with the checks that
+    """The compare event (its keys and bounds: ``lambdas.lambda_common.contracts.CompareEvent``), with the checks that
     need compare's own parsers."""
 
     def check(self) -> None:
@@ -129,7 +129,7 @@ def _open_object(s3: Any, uri: str, role: str) -> Any:
 def train_host_loads(
     s3: Any, train_data: str, instance_count: int, listed: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """Rows and bytes each host of either job reads from the train prefix (lambda_common.sharding's rule);
+    """Rows and bytes each host of either job reads from the train prefix (lambdas.lambda_common.sharding's rule);
     ``listed`` is the prefix's listing when the caller has it already.
 
     Dense records of one feature_dim all have one size, so the first record's header gives every object's rows.
@@ -205,7 +205,7 @@ def describe_both_trainings(sagemaker: Any, training_jobs: dict[str, str]) -> di
 
 class _Tally:
     """What builds up as batches come back, on the scoring threads: per branch the sorted absolute errors (see
-    compare.metrics) and a predicted-vs-actual sample for comparison.png; the baseline's errors once the
+    lambdas.compare.metrics) and a predicted-vs-actual sample for comparison.png; the baseline's errors once the
     training label mean is known; the test labels' spread once the last batch is sent."""
 
     def __init__(self, given_mean: float | None) -> None:
@@ -403,7 +403,7 @@ def run_comparison(
 ) -> dict[str, Any]:
     """Check, score, compute, then publish: CloudWatch metrics, comparison.png, report.md, and report.json last.
 
-    ``pricing``: a Price List client (lambda_common.pricing); None prices from the bundled table.
+    ``pricing``: a Price List client (lambdas.lambda_common.pricing); None prices from the bundled table.
     Returns the summary."""
     training = describe_both_trainings(sagemaker, request.training_jobs)
     endpoints = None if request.endpoints is None else check_endpoints_in_service(sagemaker, request.endpoints)

@@ -1,7 +1,7 @@
 """What the run cost in dollars: training (billable seconds x instances x price), endpoints (instance-seconds up
 x price), batch transform (instance-seconds x price), with managed spot savings and the pre-flight's projection.
 
-Prices come from ``lambda_common.pricing`` (the Price List API, or the bundled table; the report names which).
+Prices come from ``lambdas.lambda_common.pricing`` (the Price List API, or the bundled table; the report names which).
 Spot savings follow AWS's documented formula: ``(1 - BillableTimeInSeconds / TrainingTimeInSeconds) * 100``;
 the dollars saved are the on-demand price of the training seconds not billed.
 """
@@ -12,8 +12,8 @@ import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from compare.training import TrainingFigures
-from lambda_common.pricing import (
+from lambdas.compare.training import TrainingFigures
+from lambdas.lambda_common.pricing import (
     HOSTING,
     TRAINING,
     TRANSFORM,
@@ -22,7 +22,7 @@ from lambda_common.pricing import (
     UnknownInstanceTypeError,
     look_up_prices,
 )
-from lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES
+from lambdas.lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES
 
 CENTS = 4  # dollars are rounded to 1/100 of a cent in the report
 

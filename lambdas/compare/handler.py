@@ -1,4 +1,4 @@
-"""Lambda entry point of the compare step (``compare.handler.handler``)."""
+"""Lambda entry point of the compare step (``lambdas.compare.handler.handler``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from compare.comparison import CompareRequest, run_comparison
-from lambda_common.pricing import price_list_region
+from lambdas.compare.comparison import CompareRequest, run_comparison
+from lambdas.lambda_common.pricing import price_list_region
 
 CONCURRENCY_PER_ENDPOINT = 4
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from compare.cost import cost_markdown
-from lambda_common.vocabulary import (
+from lambdas.compare.cost import cost_markdown
+from lambdas.lambda_common.vocabulary import (
     BILLABLE_INSTANCE_SECONDS,
     BRANCHES,
     CSV,

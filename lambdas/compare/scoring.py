@@ -27,9 +27,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from compare.testdata import CsvBatch
-from lambda_common.aws_errors import error_code, error_text
-from lambda_common.vocabulary import CSV, JSON
+from lambdas.compare.testdata import CsvBatch
+from lambdas.lambda_common.aws_errors import error_code, error_text
+from lambdas.lambda_common.vocabulary import CSV, JSON
 
 # Codes the runtime uses for transient failures (the sagemaker-runtime model plus the generic throttles).
 RETRYABLE_CODES = frozenset(

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from lambda_common import recordio, vocabulary
+from lambdas.lambda_common import recordio, vocabulary
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024  # InvokeEndpoint accepts 6 MiB; keep a margin as the seed notebook did
 # Default request size: smaller than the cap so the endpoints start sooner and the last request ends sooner

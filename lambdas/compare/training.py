@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_common.vocabulary import TRAIN_CHANNEL
+from lambdas.lambda_common.vocabulary import TRAIN_CHANNEL
 
 
 class TrainingJobError(ValueError):

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compare.scoring import ScoredTestSet
-from compare.testdata import CsvBatch, DatasetError, iter_dense_runs, parse_s3_uri
+from lambdas.compare.scoring import ScoredTestSet
+from lambdas.compare.testdata import CsvBatch, DatasetError, iter_dense_runs, parse_s3_uri
 
 _LABEL_RUN_ROWS = 65536
 _HEAD = b'{"score": '

@@ -13,8 +13,8 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator
 
-from dataprep.gdelt import NUMERIC_FEATURES, VALUES_PER_ROW, KeptRows
-from lambda_common.recordio import dense_record_layout
+from lambdas.dataprep.gdelt import NUMERIC_FEATURES, VALUES_PER_ROW, KeptRows
+from lambdas.lambda_common.recordio import dense_record_layout
 
 _ROW_BYTES = 4 * VALUES_PER_ROW
 _FEATURE_BYTES = 4 * len(NUMERIC_FEATURES)

@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lambda_common.gdelt_sources import LAST_YEARLY_FILE, latest_complete_year  # noqa: F401 (re-exported)
+from lambdas.lambda_common.gdelt_sources import LAST_YEARLY_FILE, latest_complete_year  # noqa: F401 (re-exported)
 
 HISTORICAL_COLUMNS = 57
 DAILY_COLUMNS = 58

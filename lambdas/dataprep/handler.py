@@ -1,4 +1,4 @@
-"""Lambda entry points for data preparation (``dataprep.handler.profile`` / ``.shard`` / ``.finalize``).
+"""Lambda entry points for data preparation (``lambdas.dataprep.handler.profile`` / ``.shard`` / ``.finalize``).
 
 Shard and finalize return summaries: statistics, key lists and the manifest stay in S3 (the state's 256 KiB)."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from dataprep.pipeline import dataset_summary, finalize_dataset, profile_year, shard_summary, shard_year
-from dataprep.s3io import S3Client
-from lambda_common.contracts import ProfileResult
+from lambdas.dataprep.pipeline import dataset_summary, finalize_dataset, profile_year, shard_summary, shard_year
+from lambdas.dataprep.s3io import S3Client
+from lambdas.lambda_common.contracts import ProfileResult
 
 
 @cache

@@ -2,12 +2,12 @@
 
 ``profile_year``: top-N event codes of the base year, or the cached manifest when the dataset exists.
 ``shard_year``: one GDELT year → ``train/``+``validation/`` (90/10 after a seeded shuffle) or ``test/``; the
-train rows are dealt round-robin into ``instanceCount`` parts (``lambda_common.sharding``).
+train rows are dealt round-robin into ``instanceCount`` parts (``lambdas.lambda_common.sharding``).
 ``finalize_dataset``: checks every shard object, then writes ``manifest.json`` last.
 Manifests, statistics and key lists stay in S3: what the handlers return into the execution's state is a
 summary (``shard_summary``, ``dataset_summary``), so no valid input can push a state past Step Functions'
 256 KiB payload limit (tests/test_stack_payload.py).
-Each function parses its event with its class in ``lambda_common.contracts`` (the input schema's
+Each function parses its event with its class in ``lambdas.lambda_common.contracts`` (the input schema's
 bounds); event and output shapes are the contract in docs/ARCHITECTURE.md ("Data preparation").
 """
 
@@ -21,15 +21,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dataprep.encoding import OneHotRecordEncoder, feature_dim_for, shuffled_order, split_point
-from dataprep.errors import (
+from lambdas.dataprep.encoding import OneHotRecordEncoder, feature_dim_for, shuffled_order, split_point
+from lambdas.dataprep.errors import (
     DataPreparationError,
     InvalidEventError,
     OutputWriteError,
     SourceDataError,
     TooManyBadRowsError,
 )
-from dataprep.gdelt import (
+from lambdas.dataprep.gdelt import (
     LABEL,
     NUMERIC_FEATURES,
     KeptRows,
@@ -37,7 +37,7 @@ from dataprep.gdelt import (
     event_code_sort_key,
     scan_rows,
 )
-from dataprep.s3io import (
+from lambdas.dataprep.s3io import (
     DEFAULT_PART_SIZE,
     S3Client,
     delete_quietly,
@@ -46,10 +46,10 @@ from dataprep.s3io import (
     open_lines,
     write_objects,
 )
-from lambda_common.contracts import FinalizeEvent, ProfileEvent, ProfileResult, ShardEvent, event_codes
-from lambda_common.gdelt_sources import group_count, group_keys
-from lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
-from lambda_common.vocabulary import (
+from lambdas.lambda_common.contracts import FinalizeEvent, ProfileEvent, ProfileResult, ShardEvent, event_codes
+from lambdas.lambda_common.gdelt_sources import group_count, group_keys
+from lambdas.lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
+from lambdas.lambda_common.vocabulary import (
     JSON,
     RECORDIO_PROTOBUF,
     SHARDED_BY_S3_KEY,

@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dataprep.errors import OutputWriteError, SourceDataError
-from lambda_common.aws_errors import client_error_text, error_code
+from lambdas.dataprep.errors import OutputWriteError, SourceDataError
+from lambdas.lambda_common.aws_errors import client_error_text, error_code
 
 S3Client = Any  # boto3's S3 client (no type stubs in the Lambda runtime)
 

@@ -4,7 +4,7 @@ An event class is a frozen dataclass whose snake_case fields are the event's cam
 event with `<Event>.parse(event, error=<its error class>)`; the stacks build the task's payload from the same
 class (`stacks/payloads.py`), which refuses a missing or unknown key when the app is synthesized. A field is
 either `from_config()`, filled by the stacks from `$.config.<its key>` and bounded by the input schema's row for
-that key (`workflow_input.schema`: one set of bounds), or `given()`, which the state supplies. So a new key that
+that key (`lambdas.workflow_input.schema`: one set of bounds), or `given()`, which the state supplies. So a new key that
 the run config already has is one `from_config()` field here; any other key is one `given()` field plus the
 JSONPath the state passes for it.
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, NotRequired, Self, TypedDict
 
-from lambda_common.gdelt_sources import group_count, latest_complete_year
-from lambda_common.vocabulary import BRANCHES
-from workflow_input.schema import DERIVED_KEYS, INPUT_KEYS, MAX_EVENT_CODES
-from workflow_input.validators import InvalidExecutionInputError, ValidationContext
+from lambdas.lambda_common.gdelt_sources import group_count, latest_complete_year
+from lambdas.lambda_common.vocabulary import BRANCHES
+from lambdas.workflow_input.schema import DERIVED_KEYS, INPUT_KEYS, MAX_EVENT_CODES
+from lambdas.workflow_input.validators import InvalidExecutionInputError, ValidationContext
 
 # A field's own check beyond its type: (key, value) -> the value to keep; raises ValueError naming the key.
 Check = Callable[[str, Any], Any]
@@ -241,7 +241,7 @@ def _checked(field: dataclasses.Field[Any], key: str, value: object, annotation:
 class ValidateInputEvent(Event):
     """`Validate input`: the execution's input and its identity (the run id hashes name and start time)."""
 
-    handler: ClassVar[str] = "workflow_input.handler.handler"
+    handler: ClassVar[str] = "lambdas.workflow_input.handler.handler"
     input: object = given()
     execution_name: str = given()
     execution_start_time: str = given()
@@ -251,7 +251,7 @@ class ValidateInputEvent(Event):
 class QuotaCheckEvent(Event):
     """`Check service quotas`: what the run will ask SageMaker for."""
 
-    handler: ClassVar[str] = "preflight.handler.handler"
+    handler: ClassVar[str] = "lambdas.preflight.handler.handler"
     instance_count: int = from_config()
     training_instance_type: str = from_config()
     hosting_instance_type: str = from_config()
@@ -269,7 +269,7 @@ class QuotaCheckEvent(Event):
 class ProfileEvent(Event):
     """`Profile base year`: the top event codes of one year's first source group, or the cached manifest."""
 
-    handler: ClassVar[str] = "dataprep.handler.profile"
+    handler: ClassVar[str] = "lambdas.dataprep.handler.profile"
     source_bucket: str = from_config()
     source_prefix: str = from_config()
     year: int = given(year)
@@ -284,7 +284,7 @@ class ProfileEvent(Event):
 class ShardEvent(Event):
     """`Shard one year`: one source group of one year -> its channel objects (one Map item)."""
 
-    handler: ClassVar[str] = "dataprep.handler.shard"
+    handler: ClassVar[str] = "lambdas.dataprep.handler.shard"
     source_bucket: str = from_config()
     source_prefix: str = from_config()
     year: int = given(year)
@@ -308,7 +308,7 @@ class ShardEvent(Event):
 class FinalizeEvent(Event):
     """`Finalize dataset`: the profile and every shard's statistics -> the manifest, written last."""
 
-    handler: ClassVar[str] = "dataprep.handler.finalize"
+    handler: ClassVar[str] = "lambdas.dataprep.handler.finalize"
     bucket: str = from_config()
     dataset_prefix: str = from_config(key_prefix)
     profile: dict[str, Any] = given()
@@ -321,7 +321,7 @@ class FinalizeEvent(Event):
 class CompareEvent(Event):
     """`Compare endpoints`: both endpoints, the prepared test and train data, where the report goes."""
 
-    handler: ClassVar[str] = "compare.handler.handler"
+    handler: ClassVar[str] = "lambdas.compare.handler.handler"
     training_jobs: dict[str, str] = given(branch_names)
     test_data: str = given()
     train_data: str = given()
@@ -343,7 +343,7 @@ class CompareEvent(Event):
 class CleanupEvent(Event):
     """`Delete endpoints and models` / `Clean up after failure`: the run's names, and the failure if any."""
 
-    handler: ClassVar[str] = "cleanup.handler.run_cleanup"
+    handler: ClassVar[str] = "lambdas.cleanup.handler.run_cleanup"
     names: dict[str, str] = from_config(non_empty_names)
     failure: dict[str, Any] | None = given(default=None)
 
@@ -356,7 +356,7 @@ EVENTS: tuple[type[Event], ...] = (ValidateInputEvent, QuotaCheckEvent, ProfileE
 
 
 class ProfileResult(TypedDict):
-    """`dataprep.handler.profile` -> the base year's codes (numeric order), or the cached dataset's manifest."""
+    """`lambdas.dataprep.handler.profile` -> the base year's codes (numeric order), or the cached dataset's manifest."""
 
     cached: bool
     eventCodes: list[str]
@@ -373,7 +373,7 @@ class FailureSummary(TypedDict):
 
 
 class CleanupResult(TypedDict):
-    """`cleanup.handler.run_cleanup` -> what was stopped and deleted (`failure` after a failed stage)."""
+    """`lambdas.cleanup.handler.run_cleanup` -> what was stopped and deleted (`failure` after a failed stage)."""
 
     stoppedTrainingJobs: list[str]
     stoppedTransformJobs: list[str]

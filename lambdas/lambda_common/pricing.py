@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_common.aws_errors import error_text
+from lambdas.lambda_common.aws_errors import error_text
 
 SERVICE_CODE = "AmazonSageMaker"
 FORMAT_VERSION = "aws_v1"

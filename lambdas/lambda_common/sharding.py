@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lambda_common.vocabulary import FULLY_REPLICATED, SHARDED_BY_S3_KEY, TRAIN_CHANNEL
+from lambdas.lambda_common.vocabulary import FULLY_REPLICATED, SHARDED_BY_S3_KEY, TRAIN_CHANNEL
 
 MAX_TRAIN_PARTS = 999  # the part number has three digits; instanceCount is at most 100
 

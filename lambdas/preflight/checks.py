@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lambda_common.contracts import QuotaCheckEvent
-from lambda_common.pricing import UnpricedByTableError, price_list_region
-from preflight.cost_ceiling import check_ceiling, price_sheet, project
-from preflight.quotas import check_quotas
+from lambdas.lambda_common.contracts import QuotaCheckEvent
+from lambdas.lambda_common.pricing import UnpricedByTableError, price_list_region
+from lambdas.preflight.cost_ceiling import check_ceiling, price_sheet, project
+from lambdas.preflight.quotas import check_quotas
 
 
 def preflight(event: QuotaCheckEvent, *, quotas: Any, pricing: Any = None,

@@ -1,6 +1,6 @@
 """The run's worst-case cost before anything starts, and the `maxCostUsd` ceiling.
 
-Worst case (on-demand prices, ``lambda_common.pricing``):
+Worst case (on-demand prices, ``lambdas.lambda_common.pricing``):
 - training: 2 jobs x ``instanceCount`` x ``MaxRuntimeInSeconds`` (``MaxWaitTimeInSeconds`` with managed spot:
   SageMaker may hold the job that long) x the training price;
 - scoring by endpoints: 2 endpoints x 1 instance x (the endpoint wait loop's longest wait, the sum of
@@ -19,8 +19,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from lambda_common.pricing import HOSTING, TRAINING, TRANSFORM, PriceSheet, look_up_prices
-from lambda_common.vocabulary import BRANCHES
+from lambdas.lambda_common.pricing import HOSTING, TRAINING, TRANSFORM, PriceSheet, look_up_prices
+from lambdas.lambda_common.vocabulary import BRANCHES
 
 TRAINING_JOBS = len(BRANCHES)
 ENDPOINTS = len(BRANCHES)

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lambda_common.contracts import QuotaCheckEvent
-from preflight.checks import preflight
+from lambdas.lambda_common.contracts import QuotaCheckEvent
+from lambdas.preflight.checks import preflight
 
 # Throttling is retried with backoff inside the call; what still fails is reported as unchecked.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 6})

@@ -28,9 +28,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_common.aws_errors import client_error_text, error_text
-from lambda_common.contracts import QuotaCheckEvent
-from lambda_common.vocabulary import BRANCHES
+from lambdas.lambda_common.aws_errors import client_error_text, error_text
+from lambdas.lambda_common.contracts import QuotaCheckEvent
+from lambdas.lambda_common.vocabulary import BRANCHES
 
 SERVICE_CODE = "sagemaker"
 TRAINING_JOBS = len(BRANCHES)  # both branches train at the same time

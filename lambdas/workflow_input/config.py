@@ -13,16 +13,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lambda_common.gdelt_sources import group_count, latest_complete_year, layout
-from lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
-from workflow_input.schema import (
+from lambdas.lambda_common.gdelt_sources import group_count, latest_complete_year, layout
+from lambdas.lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
+from lambdas.workflow_input.schema import (
     BASE_HYPERPARAMETERS,
     ENDPOINT_QUICK_POLLS,
     ENDPOINT_STEADY_POLL_SECONDS,
     data_parameters,
     validate_execution_input,
 )
-from workflow_input.validators import InvalidExecutionInputError
+from lambdas.workflow_input.validators import InvalidExecutionInputError
 
 # Creating an endpoint takes minutes; SageMaker gives up on one after about an hour: the wait loop's schedule
 # (config.endpointPollSchedule; its quick polls and steady wait are in the schema) covers that long. A 1 s poll

@@ -6,11 +6,11 @@ import json
 import os
 from typing import Any
 
-from lambda_common.contracts import ValidateInputEvent
-from workflow_input.config import build_config
-from workflow_input.schema import DEFAULTS, unknown_input_keys
-from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS
-from workflow_input.validators import InvalidExecutionInputError
+from lambdas.lambda_common.contracts import ValidateInputEvent
+from lambdas.workflow_input.config import build_config
+from lambdas.workflow_input.schema import DEFAULTS, unknown_input_keys
+from lambdas.workflow_input.sources import DEFAULT_SOURCE_LOCATIONS
+from lambdas.workflow_input.validators import InvalidExecutionInputError
 
 
 def defaults_from_environment() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A row holds everything about its key: default, validator, whether it is a *data parameter* (it changes the
 prepared dataset, so it is part of the dataset cache key) and its meaning. Defaults, the unknown-key check,
-validation, the cache key, the README/ARCHITECTURE tables (`python -m workflow_input.tables`) and the JSONPaths
+validation, the cache key, the README/ARCHITECTURE tables (`python -m lambdas.workflow_input.tables`) and the JSONPaths
 the stack may write (`stacks/config_paths.py`) all read the rows, so adding a key is one row in `INPUT_KEYS`
 plus the state that uses it (tests/test_input_schema.py adds one). Checks that span keys are `CROSS_CHECKS`.
 """
@@ -14,17 +14,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lambda_common.gdelt_sources import group_count, latest_complete_year
-from lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
-from workflow_input import validators as v
-from workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, check_source_readable
-from workflow_input.validators import InvalidExecutionInputError, ValidationContext
+from lambdas.lambda_common.gdelt_sources import group_count, latest_complete_year
+from lambdas.lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
+from lambdas.workflow_input import validators as v
+from lambdas.workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, check_source_readable
+from lambdas.workflow_input.validators import InvalidExecutionInputError, ValidationContext
 
 # FIRST_YEARLY_FILE to latest_complete_year(start): yearly files to 2005, monthly to March 2013, then daily.
 # Source groups ("Shard years" Map items: 1 per yearly year, 12 per later year) one run may prepare: with it
 # the definition's worst-case history stays under half of Step Functions' 25,000 events (test_stack_history).
 MAX_SHARD_ITEMS = 200
-# Training instances per job; data preparation (dataprep.pipeline) refuses more parts per group than this.
+# Training instances per job; data preparation (lambdas.dataprep.pipeline) refuses more parts per group than this.
 MAX_INSTANCE_COUNT = 100
 # Event codes one run one-hot encodes (CAMEO has about 300 codes); data preparation holds profiles to it too.
 MAX_EVENT_CODES = 300

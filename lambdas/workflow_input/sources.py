@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from lambda_common.vocabulary import parse_s3_uri
-from workflow_input.validators import BUCKET_NAME, InvalidExecutionInputError
+from lambdas.lambda_common.vocabulary import parse_s3_uri
+from lambdas.workflow_input.validators import BUCKET_NAME, InvalidExecutionInputError
 
 # The default of cdk.json context "shardlab:sourceLocations" (stacks/config.py's row; a test holds them equal).
 DEFAULT_SOURCE_LOCATIONS = ["s3://gdelt-open-data/events/"]

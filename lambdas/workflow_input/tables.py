@@ -2,7 +2,7 @@
 
 README.md and docs/ARCHITECTURE.md hold them between generated-block markers; tests/test_doc_tables.py holds
 them equal to these (`.venv/bin/python tests/doc_tables.py` rewrites them). Print one with
-`python -m workflow_input.tables input|cross-checks|config` (from lambdas/).
+`python -m lambdas.workflow_input.tables input|cross-checks|config` (from the repository root).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from workflow_input import schema
+from lambdas.workflow_input import schema
 
 
 def cell(value: object) -> str:
@@ -49,7 +49,7 @@ TABLES = {"input": input_table, "cross-checks": cross_check_list, "config": conf
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in TABLES:
-        print(f"usage: python -m workflow_input.tables {'|'.join(TABLES)}", file=sys.stderr)
+        print(f"usage: python -m lambdas.workflow_input.tables {'|'.join(TABLES)}", file=sys.stderr)
         return 2
     print(TABLES[argv[0]]())
     return 0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
+from lambdas.lambda_common.gdelt_sources import FIRST_YEAR as FIRST_YEARLY_FILE
 
 # Every string and object of the input is bounded, so the run's state stays far below Step Functions' 256 KiB
 # payload limit for every valid input (tests/test_stack_payload.py computes the worst case).

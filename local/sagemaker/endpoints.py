@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from lambda_common.vocabulary import parse_s3_uri
+from lambdas.lambda_common.vocabulary import parse_s3_uri
 from local.linear_model import LinearModel, ModelArtifactError
 from local.sagemaker.faults import FaultPlan
 from local.sagemaker.logs import SageMakerLogs

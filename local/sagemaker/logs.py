@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, TRAINING_LOG_GROUP
+from lambdas.lambda_common.vocabulary import ENDPOINT_LOG_GROUP_PREFIX, TRAINING_LOG_GROUP
 from local.sagemaker.algorithm_metrics import METRICS_NAMESPACE, log_prefix
 
 

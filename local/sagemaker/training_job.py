@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from lambda_common.vocabulary import FULLY_REPLICATED, parse_s3_uri
+from lambdas.lambda_common.vocabulary import FULLY_REPLICATED, parse_s3_uri
 from local import linear_learner
 from local.channels import TrainingInput, download_channels, s3_location
 from local.checkpoints import S3Checkpoints
@@ -214,6 +214,7 @@ class TrainingJob:
         self._streams: list[str] = []  # one log stream per host, once the job downloads
         self._loss = "mse"  # the objective's name in the algorithm's log lines
         self._epochs: list[EpochProgress] = []
+        self._epoch_seconds: list[float] = []  # each epoch's end in the job's time (a spot restart's lost time in)
         # Managed spot: an injected interruption (once), and the simulated seconds lost to it without checkpoints.
         self._interrupt_after = environment.faults.spot_interruption(name) if self.spot else None
         self._lost_seconds = 0.0
@@ -390,8 +391,8 @@ class TrainingJob:
             return
         lines: list[tuple[datetime, str]] = []
         points: list[tuple[datetime, str, float]] = []
-        for progress in self._epochs:
-            at = self._start_at + timedelta(seconds=progress.simulated_seconds)
+        for progress, seconds in zip(self._epochs, self._epoch_seconds, strict=True):
+            at = self._start_at + timedelta(seconds=seconds)
             lines += [(at, line) for line in epoch_lines("algo-1", progress.epoch - 1, self._loss,
                                                         progress.train_loss, progress.validation_loss)]
             points.append((at, "train:objective_loss", progress.train_loss))
@@ -430,6 +431,7 @@ class TrainingJob:
 
     def _on_epoch(self, progress: EpochProgress) -> None:
         self._epochs.append(progress)
+        self._epoch_seconds.append(progress.simulated_seconds + self._lost_seconds)
         if self._interrupt_after == progress.epoch:
             self._interrupt_after = None  # once
             raise _SpotInterruptedError(progress.simulated_seconds)

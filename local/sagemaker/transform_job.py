@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from lambda_common import recordio
-from lambda_common.vocabulary import parse_s3_uri
+from lambdas.lambda_common import recordio
+from lambdas.lambda_common.vocabulary import parse_s3_uri
 from local.hosting import ModelContainerError, invoke
 from local.linear_model import LinearModel, ModelArtifactError
 from local.sagemaker.endpoints import Model, load_model

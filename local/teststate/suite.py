@@ -57,9 +57,10 @@ def integration_of(state: dict[str, Any]) -> str | None:
         return None
     service, _, action = resource.removeprefix("arn:aws:states:::").removeprefix("aws-sdk:").partition(":")
     action, _, pattern = action.partition(".")
-    if (service, action, pattern) == ("sagemaker", "createTrainingJob", "sync"):
-        # The .sync integration hands the state the job's description once the job is terminal.
-        return "sagemaker:DescribeTrainingJob"
+    if service == "sagemaker" and pattern == "sync" and action.startswith("create"):
+        # The .sync integration hands the state the job's description once the job is terminal
+        # (createTrainingJob.sync -> DescribeTrainingJob, createTransformJob.sync -> DescribeTransformJob).
+        return f"sagemaker:Describe{action.removeprefix('create')}"
     return f"{service}:{action[:1].upper()}{action[1:]}"
 
 
