@@ -35,6 +35,7 @@ Usage: ``python bench/bench_compare.py [--rows 300000] [--rounds 5] [--record]``
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import os
@@ -150,9 +151,10 @@ def run_notebook(url: str) -> dict[str, Any]:
 
 
 class FakeSageMaker:
-    """DescribeTrainingJob/DescribeEndpoint answers, so the run needs no control plane."""
+    """DescribeTrainingJob/DescribeEndpoint(Config) answers, so the run needs no control plane."""
 
-    exceptions = boto3.client("sagemaker", region_name="us-east-1").exceptions
+    _client = boto3.client("sagemaker", region_name="us-east-1")
+    exceptions, meta = _client.exceptions, _client.meta  # the report's cost prices the client's region
 
     def describe_training_job(self, *, TrainingJobName: str) -> dict[str, Any]:
         sharded = TrainingJobName.endswith("sharded")
@@ -167,7 +169,11 @@ class FakeSageMaker:
         }
 
     def describe_endpoint(self, *, EndpointName: str) -> dict[str, Any]:
-        return {"EndpointName": EndpointName, "EndpointStatus": "InService"}
+        return {"EndpointName": EndpointName, "EndpointStatus": "InService", "EndpointConfigName": EndpointName,
+                "CreationTime": datetime.datetime.now(datetime.UTC)}
+
+    def describe_endpoint_config(self, *, EndpointConfigName: str) -> dict[str, Any]:
+        return {"ProductionVariants": [{"InstanceType": "ml.m5.xlarge"}]}
 
 
 def run_shardlab(url: str, run: int, max_request_bytes: int | None = None) -> dict[str, Any]:

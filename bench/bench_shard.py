@@ -319,11 +319,15 @@ def run_shardlab_s3(codes: list[str]) -> dict[str, Any]:
     import boto3
 
     from lambdas.dataprep import handler
+    from lambdas.dataprep.pipeline import statistics_key
 
+    event = shard_event(codes)
     started, cpu_started = time.perf_counter(), time.process_time()
-    stats = handler.shard(shard_event(codes), None)
+    handler.shard(event, None)  # returns a summary; the statistics stay in S3 (the payload bound)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     s3 = boto3.client("s3")
+    stats_key = statistics_key(DATASET_PREFIX, int(event["year"]), 0)
+    stats = json.loads(s3.get_object(Bucket=BUCKET, Key=stats_key)["Body"].read())
     digests = {key: _sha256(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) for key in stats["keys"]}
     return {
         "seconds": seconds,
