@@ -50,6 +50,10 @@ def endpoint_quota(instance_type: str) -> str:
     return f"{instance_type} for endpoint usage"
 
 
+def transform_quota(instance_type: str) -> str:
+    return f"{instance_type} for transform job usage"
+
+
 def quota_code(name: str) -> str:
     return "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
 
@@ -60,6 +64,7 @@ def _catalogue() -> list[str]:
     for instance_type in model.shape_for("TrainingInstanceType").enum:
         names += [training_quota(instance_type), training_quota(instance_type, spot=True)]
     names += [endpoint_quota(t) for t in model.shape_for("ProductionVariantInstanceType").enum]
+    names += [transform_quota(t) for t in model.shape_for("TransformInstanceType").enum]
     return names
 
 

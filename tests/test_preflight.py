@@ -88,6 +88,21 @@ def test_a_zero_endpoint_quota_fails_too(local_quotas: tuple[LocalSageMaker, Any
         check_quotas(client, run_config())
 
 
+def test_scoring_by_transform_checks_the_transform_quota_not_the_endpoints(
+    local_quotas: tuple[LocalSageMaker, Any]
+) -> None:
+    plane, client = local_quotas
+    plane.quotas.set("ml.m5.xlarge for endpoint usage", 0)  # not needed: no endpoint is created
+    report = check_quotas(client, run_config(scoring="transform"))
+    quotas = [entry["quota"] for entry in report["checked"] + report["assumedDefault"] + report["unchecked"]]
+    assert "ml.m5.xlarge for transform job usage" in quotas
+    assert not any("endpoint" in quota for quota in quotas)
+    plane.quotas.set("ml.m5.xlarge for transform job usage", 1)
+    with pytest.raises(InsufficientQuotaError, match=r"'ml.m5.xlarge for transform job usage' .* is 1 in us-east-1, "
+                                                     r"but this run needs 2 \(2 transform jobs x 1 ml.m5.xlarge"):
+        check_quotas(client, run_config(scoring="transform"))
+
+
 def test_a_quota_service_quotas_does_not_list_is_reported_unchecked_not_failed(
     local_quotas: tuple[LocalSageMaker, Any]
 ) -> None:

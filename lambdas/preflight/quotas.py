@@ -7,7 +7,8 @@ only after data preparation. This check runs right after input validation, befor
 Quotas are matched by name (their codes differ between quotas and are not documented per instance type):
 `<type> for training job usage` (`... for spot training job usage` with managed spot training),
 `Number of instances across all (spot) training jobs`, `<type> for endpoint usage`,
-`Number of instances across active endpoints`. The applied value comes from `ListServiceQuotas`; a quota that
+`Number of instances across active endpoints`, or with `scoring` `transform` `<type> for transform job usage`
+instead of the endpoint quotas. The applied value comes from `ListServiceQuotas`; a quota that
 has no applied value there is read from `ListAWSDefaultServiceQuotas`. Such a value is only AWS's published
 default: a new account's actual quota can be lower (amazon-sagemaker-examples#593), so it is reported under
 "assumedDefault", not "checked" (a default below the need still fails the run: no account gets more unasked).
@@ -31,11 +32,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.lambda_common.aws_errors import client_error_text, error_text
 from lambdas.lambda_common.contracts import QuotaCheckEvent
 from lambdas.lambda_common.vocabulary import BRANCHES
+from lambdas.workflow_input.schema import SCORING_TRANSFORM
 
 SERVICE_CODE = "sagemaker"
 TRAINING_JOBS = len(BRANCHES)  # both branches train at the same time
 ENDPOINTS = len(BRANCHES)  # then each serves its model
 INSTANCES_PER_ENDPOINT = 1  # stacks/hosting.py: InitialInstanceCount
+TRANSFORM_JOBS = len(BRANCHES)  # with `scoring` `transform`: a batch transform job per model, at once
+INSTANCES_PER_TRANSFORM = 1  # stacks/transform.py: TransformResources.InstanceCount
 PAGE_SIZE = 100
 ASSUMED_DEFAULT = "assumed default"
 ASSUMED_NOTE = ("Service Quotas lists no applied value, so AWS's published default is assumed; a new account's "
@@ -62,11 +66,18 @@ def needs(request: QuotaCheckEvent) -> list[Need]:
     training = TRAINING_JOBS * count
     why_training = (f"{TRAINING_JOBS} training jobs at once x instanceCount {count} {spot}{training_type} "
                     "instances")
+    needs = [
+        Need(f"{training_type} for {spot}training job usage", training, why_training),
+        Need(f"Number of instances across all {spot}training jobs", training, why_training),
+    ]
+    if request.scoring == SCORING_TRANSFORM:  # no endpoint: the transform jobs' own quota
+        transform = TRANSFORM_JOBS * INSTANCES_PER_TRANSFORM
+        why_transform = f"{TRANSFORM_JOBS} transform jobs x {INSTANCES_PER_TRANSFORM} {hosting_type} instance"
+        return [*needs, Need(f"{hosting_type} for transform job usage", transform, why_transform)]
     hosting = ENDPOINTS * INSTANCES_PER_ENDPOINT
     why_hosting = f"{ENDPOINTS} endpoints x {INSTANCES_PER_ENDPOINT} {hosting_type} instance"
     return [
-        Need(f"{training_type} for {spot}training job usage", training, why_training),
-        Need(f"Number of instances across all {spot}training jobs", training, why_training),
+        *needs,
         Need(f"{hosting_type} for endpoint usage", hosting, why_hosting),
         Need("Number of instances across active endpoints", hosting, why_hosting),
     ]
