@@ -131,42 +131,39 @@ def test_denied_or_throttled_service_quotas_never_fail_the_run() -> None:
     assert "AccessDeniedException" in reason and "TooManyRequestsException" in reason
 
 
-def test_a_quota_without_an_applied_value_is_read_from_the_aws_default() -> None:
+def _quota(name: str, value: float) -> dict[str, Any]:
+    return {"ServiceCode": "sagemaker", "QuotaCode": "L-1", "QuotaName": name, "Value": value}
+
+
+APPLIED = [_quota("ml.c5.2xlarge for training job usage", 20),
+           _quota("Number of instances across all training jobs", 20),
+           _quota("Number of instances across active endpoints", 20)]
+
+
+def _endpoint_quota_only_by_default(value: float) -> tuple[Any, Stubber]:
+    """Every default-run quota applied but the endpoint type's, which only AWS's default lists (at ``value``)."""
     client, stub = _stubbed()
-
-    def quota(name: str, value: float) -> dict[str, Any]:
-        return {"ServiceCode": "sagemaker", "QuotaCode": "L-1", "QuotaName": name, "Value": value}
-
-    applied = [quota("ml.c5.2xlarge for training job usage", 20),
-               quota("Number of instances across all training jobs", 20),
-               quota("Number of instances across active endpoints", 20)]
-    stub.add_response("list_service_quotas", {"Quotas": applied},
+    stub.add_response("list_service_quotas", {"Quotas": APPLIED},
                       expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
-    stub.add_response("list_aws_default_service_quotas", {"Quotas": [quota("ml.m5.xlarge for endpoint usage", 0)]},
+    stub.add_response("list_aws_default_service_quotas",
+                      {"Quotas": [_quota("ml.m5.xlarge for endpoint usage", value)]},
                       expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    return client, stub
+
+
+def test_a_quota_without_an_applied_value_is_read_from_the_aws_default() -> None:
+    client, stub = _endpoint_quota_only_by_default(0)
     with stub, pytest.raises(InsufficientQuotaError, match=r"'ml.m5.xlarge for endpoint usage' .* is 0"):
         check_quotas(client, run_config())
-
 
 
 def test_an_aws_default_that_suffices_is_reported_as_assumed_not_checked() -> None:
     """A new account's quota can be below AWS's published default (amazon-sagemaker-examples#593): a value read
     from ListAWSDefaultServiceQuotas is an assumption, and the report says so."""
-    client, stub = _stubbed()
-
-    def quota(name: str, value: float) -> dict[str, Any]:
-        return {"ServiceCode": "sagemaker", "QuotaCode": "L-1", "QuotaName": name, "Value": value}
-
-    applied = [quota("ml.c5.2xlarge for training job usage", 20),
-               quota("Number of instances across all training jobs", 20),
-               quota("Number of instances across active endpoints", 20)]
-    stub.add_response("list_service_quotas", {"Quotas": applied},
-                      expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
-    stub.add_response("list_aws_default_service_quotas", {"Quotas": [quota("ml.m5.xlarge for endpoint usage", 4)]},
-                      expected_params={"ServiceCode": "sagemaker", "MaxResults": 100})
+    client, stub = _endpoint_quota_only_by_default(4)
     with stub:
         report = check_quotas(client, run_config())
-    assert [c["quota"] for c in report["checked"]] == [q["QuotaName"] for q in applied]
+    assert [c["quota"] for c in report["checked"]] == [q["QuotaName"] for q in APPLIED]
     (assumed,) = report["assumedDefault"]
     assert assumed["quota"] == "ml.m5.xlarge for endpoint usage" and assumed["source"] == "assumed default"
     assert assumed["value"] == 4 and assumed["need"] == 2 and "can be lower" in assumed["note"]
