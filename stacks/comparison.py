@@ -1,5 +1,6 @@
 """The compare Lambda (`compare.handler.handler`): scores the test year on both endpoints, writes the report, puts
-the comparison's metrics; it reads the dataset and writes under the run's prefix."""
+the comparison's metrics; it reads the dataset and writes under the run's prefix. And the sweep-report Lambda
+(`compare.handler.sweep_report`): reads a sweep's point reports, writes the sweep's report and picture."""
 
 from __future__ import annotations
 
@@ -52,3 +53,17 @@ class CompareFunction(ProjectFunction):
         ack(self.role, iam5("*"),
             f"cloudwatch:PutMetricData (conditioned on the {metrics_namespace} namespace) and pricing:GetProducts "
             "(read-only public prices, ServiceCode AmazonSageMaker) support no resource-level permissions")
+
+
+# Reads at most 24 small point reports and draws one picture (stdlib PNG): well inside a minute.
+SWEEP_REPORT_TIMEOUT_SECONDS = 120
+
+
+class SweepReportFunction(ProjectFunction):
+    def __init__(self, scope: Construct, id_: str, *, storage: DataBucket, environment: dict[str, str]) -> None:
+        super().__init__(
+            scope, id_, handler="lambdas.compare.handler.sweep_report",
+            description="shardlab: read a sweep's point reports; write its report, picture and recommendation",
+            memory_mb=512, timeout=Duration.seconds(SWEEP_REPORT_TIMEOUT_SECONDS), environment=environment,
+        )
+        storage.grant_sweep_report(self.role)

@@ -29,7 +29,7 @@ from lambdas.lambda_common.vocabulary import (
 )
 from lambdas.workflow_input.schema import DEFAULTS as EXECUTION_DEFAULTS
 from stacks.cleanup import CleanupGuard, RunCleanup
-from stacks.comparison import CompareFunction
+from stacks.comparison import CompareFunction, SweepReportFunction
 from stacks.config import ShardlabSettings
 from stacks.data_preparation import DataPreparation
 from stacks.lambda_code import ProjectFunction
@@ -80,6 +80,7 @@ class ShardlabStack(Stack):
                                                 storage=self.storage, source_locations=settings.source_locations)
         self.compare = CompareFunction(self, "Compare", storage=self.storage, resource_prefix=prefix,
                                        metrics_namespace=settings.metrics_namespace, environment=common_env)
+        self.sweep_report = SweepReportFunction(self, "SweepReport", storage=self.storage, environment=common_env)
         self.run_cleanup = RunCleanup(self, "RunCleanup", resource_prefix=prefix)
         self.quota_check = QuotaCheck(self, "QuotaCheck")
 
@@ -94,6 +95,7 @@ class ShardlabStack(Stack):
                 compare=self.compare.function,
                 cleanup=self.run_cleanup.function.function,
                 quota_check=self.quota_check.function,
+                sweep_report=self.sweep_report.function,
             ),
             sagemaker_role_arn=self.sagemaker_role.role.role_arn,
             image_uri=self.image.image_uri,

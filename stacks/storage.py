@@ -29,6 +29,12 @@ RUNS_REASON = ("run outputs live under runs/<runId>/, the run id is per executio
                "stack's bucket")
 CHECKPOINTS_REASON = ("SageMaker syncs a job's checkpoints with runs/<runId>/checkpoints/<branch>/ (per-execution "
                       "names); limited to the checkpoints/ folder of runs in the stack's bucket")
+# A sweep's points each write their report under runs/<runId>/points/<point>/; the sweep report reads them all
+# and writes its own files at runs/<runId>/.
+POINT_REPORTS = f"{RUNS_PREFIX}*/points/*/report.json"
+SWEEP_REPORT_FILES = tuple(f"{RUNS_PREFIX}*/{name}" for name in ("report.json", "report.md", "sweep.png"))
+SWEEP_REASON = ("a sweep's point reports are runs/<runId>/points/<point>/report.json and its own report files "
+                "runs/<runId>/{report.json,report.md,sweep.png} (per-execution run ids); limited to those names")
 MODEL_ARTIFACTS_REASON = ("model artifacts are written to runs/<runId>/training/<job>/output/ (per-execution "
                           "names); limited to the training/ folder of runs in the stack's bucket")
 
@@ -113,6 +119,20 @@ class DataBucket(Construct):
             sid="WriteReport", actions=["s3:PutObject", "s3:GetObject"], resources=[self._objects(f"{RUNS_PREFIX}*")],
         ))
         self._ack_objects(grantee, f"{RUNS_PREFIX}*", RUNS_REASON)
+
+    def grant_sweep_report(self, grantee: iam.IRole) -> None:
+        """Read every point's report.json; write (and read back) the sweep's report files; list runs/ (a
+        missing point report is then a 404, not a 403)."""
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="ReadPointReports", actions=["s3:GetObject"], resources=[self._objects(POINT_REPORTS)],
+        ))
+        grantee.add_to_principal_policy(iam.PolicyStatement(
+            sid="WriteSweepReport", actions=["s3:PutObject", "s3:GetObject"],
+            resources=[self._objects(pattern) for pattern in SWEEP_REPORT_FILES],
+        ))
+        for pattern in (POINT_REPORTS, *SWEEP_REPORT_FILES):
+            self._ack_objects(grantee, pattern, SWEEP_REASON)
+        self._grant_list(grantee, sid="ListRuns", prefixes=[RUNS_PREFIX])
 
     def grant_run_data_list(self, grantee: iam.IRole) -> None:
         """List datasets/ and runs/ (so a missing key is a 404, not a 403)."""

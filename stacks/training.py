@@ -6,9 +6,12 @@ from typing import Any
 
 from aws_cdk import Aws, CfnMapping, Fn, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.lambda_common.vocabulary import (
+    BRANCH_LABELS,
+    BRANCHES,
     DISTRIBUTION_TYPES,
     ENDPOINT_LOG_GROUP_PREFIX,
     RECORDIO_PROTOBUF,
@@ -19,6 +22,7 @@ from lambdas.lambda_common.vocabulary import (
 )
 from stacks.acknowledgements import LOGS_ARN, RUNTIME_NAMES, ack, iam5
 from stacks.config_paths import config_path
+from stacks.hosting import SAGEMAKER_RETRY
 from stacks.names import log_group_arn
 from stacks.storage import CHECKPOINTS_FOLDER, DataBucket
 
@@ -230,3 +234,23 @@ def training_task_state(*, branch: str, role_arn: str, image_uri: str) -> dict[s
             "modelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
         },
     }
+
+
+def train_both_ways(scope: Construct, *, role_arn: str, image_uri: str, suffix: str = "") -> sfn.Parallel:
+    """Both training jobs at once (`$.training.<branch>`); `suffix` names a second copy of the states (state
+    names are unique in a state machine: a sweep point's are `Train ... at sweep point`). The caller adds
+    the Catch: inside a Map iteration only the Map itself may catch."""
+    training = sfn.Parallel(
+        scope,
+        f"Train both ways{suffix}",
+        comment="The same job twice; only the train channel's S3DataDistributionType differs.",
+        result_selector={branch: sfn.JsonPath.object_at(f"$[{i}]") for i, branch in enumerate(BRANCHES)},
+        result_path="$.training",
+    )
+    for branch in BRANCHES:
+        state = training_task_state(branch=branch, role_arn=role_arn, image_uri=image_uri)
+        # A throttled CreateTrainingJob created nothing, so the task may simply run again; a job that
+        # fails or stops ends the task with States.TaskFailed, which is not retried.
+        state["Retry"] = [SAGEMAKER_RETRY]
+        training.branch(sfn.CustomState(scope, f"Train {BRANCH_LABELS[branch]}{suffix}", state_json=state))
+    return training

@@ -86,21 +86,23 @@ def create_transform_job_state(*, branch: str) -> dict[str, Any]:
     }
 
 
-def score_by_transform(scope: Construct, *, role_arn: str, image_uri: str) -> sfn.Parallel:
-    """Per branch: its model, then its transform job; the jobs' outputs at `$.transform.<branch>`."""
+def score_by_transform(scope: Construct, *, role_arn: str, image_uri: str, suffix: str = "") -> sfn.Parallel:
+    """Per branch: its model, then its transform job; the jobs' outputs at `$.transform.<branch>`. `suffix`
+    names a second copy of the states (a sweep point's); the caller adds the Catch."""
     scoring = sfn.Parallel(
-        scope, "Score by batch transform",
+        scope, f"Score by batch transform{suffix}",
         comment="Both models score the test year in batch transform jobs: no endpoint, nothing left running.",
         result_selector={branch: J.object_at(f"$[{i}]") for i, branch in enumerate(BRANCHES)},
         result_path="$.transform",
     )
     for branch in BRANCHES:
         model = sfn.CustomState(
-            scope, f"Create {branch} model for transform",
+            scope, f"Create {branch} model for transform{suffix}",
             state_json=create_model_state(branch=branch, role_arn=role_arn, image_uri=image_uri),
         )
         transform = sfn.CustomState(
-            scope, f"Transform with {BRANCH_LABELS[branch]} model", state_json=create_transform_job_state(branch=branch)
+            scope, f"Transform with {BRANCH_LABELS[branch]} model{suffix}",
+            state_json=create_transform_job_state(branch=branch),
         )
         scoring.branch(model.next(transform))
     return scoring

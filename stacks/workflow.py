@@ -1,9 +1,10 @@
 """The pipeline's state machine (JSONPath only: local mode runs this definition on moto's interpreter).
 
 Validate input -> check service quotas -> profile base year -> (cached? | shard years -> finalize) -> hyperparameters ->
-train both ways (Parallel, .sync) -> host both models (Parallel, bounded wait) -> compare ->
-clean up unless keepEndpoints -> Done. From training on, any failure runs the clean-up and then fails
-with the original Error and Cause.
+train both ways (Parallel, .sync) -> host both models (Parallel, bounded wait) or score by batch transform -> compare ->
+clean up unless keepEndpoints -> Done. With a sweep (`config.sweep`), a Map runs train -> transform -> compare for
+every point of the grid instead, then `Report sweep` and the clean-up. From training on, any failure runs the
+clean-up and then fails with the original Error and Cause.
 
 `Pipeline` builds each stage in its own method (`_validate_input`, ..., `_keep_or_delete`, `_failure_handling`);
 `__init__` only chains them. docs/ARCHITECTURE.md's stage map names the method behind every state.
@@ -32,17 +33,18 @@ from lambdas.lambda_common.contracts import (
     ProfileResult,
     QuotaCheckEvent,
     ShardEvent,
+    SweepReportEvent,
     ValidateInputEvent,
 )
-from lambdas.lambda_common.vocabulary import BRANCH_LABELS, BRANCHES
+from lambdas.lambda_common.vocabulary import BRANCHES
 from stacks.acknowledgements import RUNTIME_NAMES, SAGEMAKER_ARN, ack, arn_of, iam5
 from stacks.comparison import COMPARE_TIMEOUT_SECONDS
 from stacks.config_paths import CONFIG, config_path
-from stacks.hosting import SAGEMAKER_RETRY, host_one_model
+from stacks.hosting import host_one_model
 from stacks.markers import STATE_MACHINE, mark
 from stacks.names import SAGEMAKER_RUNTIME_TYPES, sagemaker_arn, training_sync_rule_arn
 from stacks.payloads import lambda_payload, result_path
-from stacks.training import training_task_state
+from stacks.training import train_both_ways
 from stacks.transform import score_by_transform, transform_outputs_payload, transform_task_statements
 
 J = sfn.JsonPath
@@ -50,6 +52,10 @@ J = sfn.JsonPath
 CLEANUP_RETRY_INTERVAL = Duration.seconds(60)
 CLEANUP_RETRY_ATTEMPTS = 70
 VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
+# State names are unique in a state machine: a sweep point's copies of the single run's states end in this.
+SWEEP_POINT = " at sweep point"
+# The pre-flight's `report.sweep.concurrency`: how many points the quotas let run at once.
+SWEEP_CONCURRENCY_PATH = "$.quotaCheck.report.sweep.concurrency"
 
 # What a stage that may leave SageMaker resources behind catches with: `on_failure("Training")` is the
 # state that records the stage, cleans up and fails.
@@ -114,6 +120,7 @@ class PipelineFunctions:
     compare: lambda_.IFunction
     cleanup: lambda_.IFunction
     quota_check: lambda_.IFunction
+    sweep_report: lambda_.IFunction
 
     def all(self) -> tuple[lambda_.IFunction, ...]:
         """In field order (not dataclasses.astuple, which would deep-copy the CDK objects)."""
@@ -149,16 +156,17 @@ class Pipeline(Construct):
         finalize = self._finalize_dataset()
         hyperparameters = self._hyperparameters()
         on_failure = self._failure_handling()
-        keep_or_delete = self._keep_or_delete()
-        train_and_compare = (
-            hyperparameters
-            .next(self._train_both_ways(on_failure))
+        keep_or_delete, delete_and_finish = self._keep_or_delete()
+        single_run = (
+            self._train_both_ways(on_failure)
             .next(self._score_on_endpoints_or_by_transform(
                 endpoints=self._host_both_models(on_failure).next(self._compare_endpoints(on_failure)),
                 transform=self._score_by_transform(on_failure),
             ).afterwards())
             .next(keep_or_delete)
         )
+        sweep = self._run_sweep(on_failure).next(self._report_sweep(on_failure)).next(delete_and_finish)
+        train_and_compare = hyperparameters.next(self._sweep_or_single_run(sweep=sweep, single_run=single_run))
         definition = (
             validate.next(check_quotas).next(profile)
             .next(self._dataset_already_prepared(train_and_compare, prepare=shard_years.next(finalize)))
@@ -320,19 +328,7 @@ class Pipeline(Construct):
         return feature_dim.next(hyperparameters)
 
     def _train_both_ways(self, on_failure: OnFailure) -> sfn.Parallel:
-        training = sfn.Parallel(
-            self,
-            "Train both ways",
-            comment="The same job twice; only the train channel's S3DataDistributionType differs.",
-            result_selector={branch: J.object_at(f"$[{i}]") for i, branch in enumerate(BRANCHES)},
-            result_path="$.training",
-        )
-        for branch in BRANCHES:
-            state = training_task_state(branch=branch, role_arn=self._role_arn, image_uri=self._image_uri)
-            # A throttled CreateTrainingJob created nothing, so the task may simply run again; a job that
-            # fails or stops ends the task with States.TaskFailed, which is not retried.
-            state["Retry"] = [SAGEMAKER_RETRY]
-            training.branch(sfn.CustomState(self, f"Train {BRANCH_LABELS[branch]}", state_json=state))
+        training = train_both_ways(self, role_arn=self._role_arn, image_uri=self._image_uri)
         training.add_catch(on_failure("Training"), errors=["States.ALL"], result_path="$.error")
         return training
 
@@ -363,7 +359,10 @@ class Pipeline(Construct):
             "Compare endpoints", on_failure, {"endpoints": {branch: _config(f"names.{branch}") for branch in BRANCHES}}
         )
 
-    def _compare(self, name: str, on_failure: OnFailure, scoring: dict[str, Any]) -> tasks.LambdaInvoke:
+    def _compare(self, name: str, on_failure: OnFailure | None, scoring: dict[str, Any], *,
+                 parameters: str = CONFIG, cost_projection: bool = True) -> tasks.LambdaInvoke:
+        """The compare Lambda; `on_failure` None inside a Map iteration (only the Map may catch there), and no
+        cost projection at a sweep point (the pre-flight's is the whole grid's)."""
         compare = tasks.LambdaInvoke(
             self,
             name,
@@ -377,26 +376,98 @@ class Pipeline(Construct):
                     # every test object (one per source group of the test year), in key order
                     test_data=J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
                     train_data=J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
-                    parameters=J.object_at(CONFIG),
-                    cost_projection=J.object_at("$.quotaCheck.report.costProjection"),
+                    parameters=J.object_at(parameters) if parameters == CONFIG else parameters,
+                    **({"cost_projection": J.object_at("$.quotaCheck.report.costProjection")}
+                       if cost_projection else {}),
                 )
             ),
             result_selector={"summary": J.object_at("$.Payload")},
             result_path="$.comparison",
         )
-        compare.add_catch(on_failure("Comparison"), errors=["States.ALL"], result_path="$.error")
+        if on_failure is not None:
+            compare.add_catch(on_failure("Comparison"), errors=["States.ALL"], result_path="$.error")
         return compare
 
-    def _keep_or_delete(self) -> sfn.Choice:
-        """keepEndpoints ends the run with its endpoints serving; otherwise they and their models go first."""
+    # --- the sweep (config.sweep): every point of the grid trained, scored and compared, then one report -------
+
+    def _sweep_or_single_run(self, *, sweep: sfn.Chain, single_run: sfn.Chain) -> sfn.Choice:
+        return (
+            sfn.Choice(self, "Sweep?")
+            .when(sfn.Condition.is_not_null(config_path("sweep")), sweep)
+            .otherwise(single_run)
+        )
+
+    def _run_sweep(self, on_failure: OnFailure) -> sfn.Map:
+        """An inline Map over the grid's points, as many at once as the pre-flight found the quotas allow. Each
+        iteration is a single transform-scored run on the config merged with the point's overrides (its
+        instanceCount, names, runPrefix) and the hyperparameters merged with its swept ones; its report stays
+        in S3 (`runs/<runId>/points/<point>/`), so the Map's result is discarded. A point's failure fails the
+        Map (only the Map may catch: a Catch cannot leave an iteration), whose clean-up removes every point's."""
+        point = (
+            train_both_ways(self, role_arn=self._role_arn, image_uri=self._image_uri, suffix=SWEEP_POINT)
+            .next(score_by_transform(self, role_arn=self._role_arn, image_uri=self._image_uri, suffix=SWEEP_POINT))
+            .next(self._compare(
+                f"Compare transform outputs{SWEEP_POINT}", None, transform_outputs_payload(),
+                # the point's report names the hyperparameters it trained with
+                parameters=J.json_merge(J.object_at(CONFIG), J.object_at("$.pointParameters")),
+                cost_projection=False,
+            ))
+        )
+        item = "$$.Map.Item.Value"
+        sweep = sfn.Map(
+            self,
+            "Run sweep points",
+            comment="Every point of the grid: both trainings, both transform jobs, the comparison.",
+            items_path=config_path("sweep.points"),
+            max_concurrency_path=SWEEP_CONCURRENCY_PATH,
+            item_selector={
+                "config": J.json_merge(J.object_at(CONFIG), J.object_at(f"{item}.config")),
+                "hyperParameters": {
+                    "values": J.json_merge(J.object_at("$.hyperParameters.values"),
+                                           J.object_at(f"{item}.hyperParameters")),
+                },
+                "pointParameters": {
+                    "hyperParameters": J.json_merge(J.object_at(config_path("hyperParameters")),
+                                                    J.object_at(f"{item}.hyperParameters")),
+                },
+                "point": J.string_at(f"{item}.point"),
+            },
+            result_path=J.DISCARD,
+        )
+        sweep.item_processor(point)
+        sweep.add_catch(on_failure("Sweep"), errors=["States.ALL"], result_path="$.error")
+        return sweep
+
+    def _report_sweep(self, on_failure: OnFailure) -> tasks.LambdaInvoke:
+        report = tasks.LambdaInvoke(
+            self,
+            "Report sweep",
+            comment="Reads every point's report.json; writes the sweep's report, picture and recommendation.",
+            lambda_function=self._functions.sweep_report,
+            payload=sfn.TaskInput.from_object(lambda_payload(
+                SweepReportEvent,
+                concurrency=J.object_at(SWEEP_CONCURRENCY_PATH.rsplit(".", 1)[0]),
+                cost_projection=J.object_at("$.quotaCheck.report.costProjection"),
+            )),
+            # where a single run's comparison goes: `Done` outputs it
+            result_selector={"summary": J.object_at("$.Payload")},
+            result_path="$.comparison",
+        )
+        report.add_catch(on_failure("SweepReport"), errors=["States.ALL"], result_path="$.error")
+        return report
+
+    def _keep_or_delete(self) -> tuple[sfn.Choice, tasks.LambdaInvoke]:
+        """keepEndpoints ends the run with its endpoints serving; otherwise they and their models go first.
+        Returns the Choice and the clean-up task (a sweep, which has no endpoints to keep, goes to it directly)."""
         done = sfn.Succeed(self, "Done", output_path="$.comparison")
         cleanup = self._cleanup_task("Delete endpoints and models")
         cleanup.next(done)
-        return (
+        keep_or_delete = (
             sfn.Choice(self, "Keep endpoints?")
             .when(sfn.Condition.boolean_equals(config_path("keepEndpoints"), True), done)
             .otherwise(cleanup)
         )
+        return keep_or_delete, cleanup
 
     # --- failure handling ----------------------------------------------------------------------------------
 

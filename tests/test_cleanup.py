@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from botocore.validate import validate_parameters
 from moto import mock_aws
 
 from lambdas.cleanup import handler as cleanup_handler
-from lambdas.cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack
+from lambdas.cleanup.sagemaker_cleanup import CleanupIncompleteError, cleanup_run, cleanup_stack, run_names
 
 REGION_ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 _MODELS = {name: botocore.session.get_session().get_service_model(name)
@@ -469,3 +470,56 @@ def test_stack_cleanup_stops_the_stacks_tagged_transform_jobs_only(logs: Any) ->
     sagemaker.tick()
     again = cleanup_stack(sagemaker, FakeStepFunctions([]), logs, prefix="shardlab", state_machine_arn=None)
     assert again.pending == []
+
+
+def hand_made_sweep(run: str, counts: tuple[int, ...] = (1, 2), epochs: tuple[str, ...] = ("2", "4")) -> dict[str, Any]:
+    """A `config.sweep` as the first state writes it: the grid, and per point its overrides (names, runPrefix)."""
+    points = []
+    for number, (count, epoch) in enumerate(itertools.product(counts, epochs), start=1):
+        point = f"p{number:02d}"
+        points.append({"point": point, "instanceCount": count, "hyperParameters": {"epochs": epoch},
+                       "config": {"instanceCount": count,
+                                  "names": {branch: f"{run}-{point}-{branch}" for branch in ("replicated", "sharded")},
+                                  "runPrefix": f"runs/{run}/points/{point}/"}})
+    return {"grid": {"instanceCount": list(counts), "hyperParameters": {"epochs": list(epochs)}}, "points": points}
+
+
+def test_a_sweeps_clean_up_names_every_points_resources_and_the_runs_own() -> None:
+    sweep = hand_made_sweep("shardlab-r1-abc")
+    names = run_names({"replicated": RUN[0], "sharded": RUN[1]}, sweep)
+    points = [f"shardlab-r1-abc-p0{i}-{branch}" for i in range(1, 5) for branch in ("replicated", "sharded")]
+    assert names == sorted([*RUN, *points])
+    assert run_names({"replicated": RUN[0], "sharded": RUN[1]}, None) == RUN
+
+
+def test_a_failed_sweeps_clean_up_leaves_nothing_of_any_point(logs: Any) -> None:
+    """One point failed while others still trained or scored, one never started: every point's jobs stop, every
+    model and log goes; another run's resources stay."""
+    sweep = hand_made_sweep("shardlab-r1-abc")
+    point_names = [point["config"]["names"] for point in sweep["points"]]
+    sagemaker = FakeSageMaker()
+    for branch, job in (("replicated", "Failed"), ("sharded", "InProgress")):  # p01: one job failed
+        sagemaker.add_run(point_names[0][branch], "shardlab", job=job, endpoint=None)
+    for name in point_names[1].values():  # p02: trained, scoring
+        sagemaker.add_run(name, "shardlab", endpoint=None)
+        sagemaker.add_transform(name, "shardlab")
+    for name in point_names[2].values():  # p03: still training; p04 never started
+        sagemaker.add_run(name, "shardlab", job="InProgress", endpoint=None)
+    sagemaker.add_run("shardlab-other-run-sharded", "shardlab", endpoint=None)
+    started = [name for names in point_names[:3] for name in names.values()]
+    for name in [*started, "shardlab-other-run-sharded"]:
+        write_sagemaker_logs(logs, name)
+    event = {"names": {"replicated": RUN[0], "sharded": RUN[1]}, "sweep": sweep,
+             "failure": {"stage": "Sweep", "error": {"Error": "States.TaskFailed", "Cause": "p01 failed"}}}
+    with pytest.raises(CleanupIncompleteError, match="Stopping"):
+        cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    sagemaker.tick()
+    result = cleanup_handler.run_cleanup_with(sagemaker, logs, event)
+    assert result["pending"] == [] and result["failure"]["Error"] == "SweepFailed"
+    assert set(sagemaker.models) == {"shardlab-other-run-sharded"}
+    assert [name for name, job in sagemaker.jobs.items() if job["status"] in ("InProgress", "Stopping")] == []
+    assert all(job["status"] != "InProgress" for job in sagemaker.transforms.values())
+    assert training_streams(logs) == {f"shardlab-other-run-sharded/algo-{host}-1767225600" for host in (1, 2)}
+    # every point's name was asked about, the one that never started too
+    described = {params["TrainingJobName"] for op, params in sagemaker.calls if op == "describe_training_job"}
+    assert {*point_names[3].values()} <= described

@@ -9,12 +9,19 @@ from typing import Any
 
 import boto3
 
-from lambdas.cleanup.sagemaker_cleanup import RUN_SETTLE_SECONDS, CleanupIncompleteError, cleanup_run, cleanup_stack
+from lambdas.cleanup.sagemaker_cleanup import (
+    RUN_SETTLE_SECONDS,
+    CleanupIncompleteError,
+    cleanup_run,
+    cleanup_stack,
+    run_names,
+)
 from lambdas.lambda_common.contracts import CleanupEvent, CleanupResult, FailureSummary
 
 
 def run_cleanup(event: dict[str, Any], context: object) -> CleanupResult:
-    """`{"names": {"replicated": ..., "sharded": ...}}` -> what was stopped/deleted.
+    """`{"names": {"replicated": ..., "sharded": ...}, "sweep": null or config.sweep}` -> what was stopped/deleted
+    (with a sweep, every point's resources as well as the run's own names).
 
     Raises CleanupIncompleteError while an endpoint cannot be deleted yet, or an endpoint/job whose logs are
     to go is still Deleting/Stopping; the state machine retries it.
@@ -26,7 +33,7 @@ def run_cleanup(event: dict[str, Any], context: object) -> CleanupResult:
 def run_cleanup_with(sagemaker: Any, logs: Any, event: dict[str, Any], *, settle_seconds: float = 0.0,
                      sleep: Callable[[float], None] = time.sleep) -> CleanupResult:
     request = CleanupEvent.parse(event, error=ValueError)
-    report = cleanup_run(sagemaker, logs, sorted(set(request.names.values())), settle_seconds=settle_seconds,
+    report = cleanup_run(sagemaker, logs, run_names(request.names, request.sweep), settle_seconds=settle_seconds,
                          sleep=sleep)
     if report.pending:
         raise CleanupIncompleteError(f"not deletable yet (retrying): {', '.join(report.pending)}")

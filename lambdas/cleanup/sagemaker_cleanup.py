@@ -14,7 +14,7 @@ with this one's (`shardlab-` also matches `shardlab-dev-...`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -228,6 +228,16 @@ def _settled(check: Callable[[], bool], deadline: float, sleep: Callable[[float]
         sleep(delay)
         delay = min(delay * 2, 5.0)
     return True
+
+
+def run_names(names: Mapping[str, str], sweep: Mapping[str, Any] | None) -> list[str]:
+    """Every name one run's resources may have, sorted and distinct: its branches' names and, with a sweep
+    (`config.sweep`), every point's (`points[].config.names`): a failing point fails the run while other points'
+    jobs may still run, so the clean-up covers the whole grid whichever points started."""
+    found = set(names.values())
+    for point in (sweep or {}).get("points", []):
+        found.update(point["config"]["names"].values())
+    return sorted(found)
 
 
 def cleanup_run(sagemaker: Any, logs: Any, names: Iterable[str], *, settle_seconds: float = 0.0,

@@ -341,10 +341,12 @@ class CompareEvent(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class CleanupEvent(Event):
-    """`Delete endpoints and models` / `Clean up after failure`: the run's names, and the failure if any."""
+    """`Delete endpoints and models` / `Clean up after failure`: the run's names (with a sweep, every point's
+    too: `sweep.points[].config.names`), and the failure if any."""
 
     handler: ClassVar[str] = "lambdas.cleanup.handler.run_cleanup"
     names: dict[str, str] = from_config(non_empty_names)
+    sweep: dict[str, Any] | None = from_config(default=None)
     failure: dict[str, Any] | None = given(default=None)
 
 
