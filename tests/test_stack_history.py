@@ -18,6 +18,7 @@ import pytest
 from lambdas.lambda_common.gdelt_sources import latest_complete_year
 from lambdas.workflow_input.config import build_config, endpoint_poll_schedule
 from lambdas.workflow_input.schema import DEFAULTS, MAX_SHARD_ITEMS
+from lambdas.workflow_input.sweep import MAX_SWEEP_POINTS
 from lambdas.workflow_input.validators import FIRST_YEARLY_FILE
 
 HISTORY_LIMIT = 25_000
@@ -46,6 +47,13 @@ def extreme_inputs() -> Iterator[dict[str, Any]]:
     earlier = list(range(FIRST_YEARLY_FILE, 2006))[: MAX_SHARD_ITEMS - 12 * len(later)]
     years = earlier + later
     yield {"trainYears": years[:-1], "testYear": years[-1], "endpointPollSeconds": 1}
+    # the largest sweep (MAX_SWEEP_POINTS points, each one more Map iteration) on the most Map items
+    yield {"trainYears": years[:-1], "testYear": years[-1], "endpointPollSeconds": 1, "sweep": LARGEST_SWEEP}
+
+
+# 6 x 2 x 2 = 24 points (MAX_SWEEP_POINTS); lcm(1..6) = 60 train objects per group, within MAX_INSTANCE_COUNT
+LARGEST_SWEEP = {"instanceCount": [1, 2, 3, 4, 5, 6],
+                 "hyperParameters": {"epochs": ["1", "2"], "mini_batch_size": ["100", "200"]}}
 
 
 def configs() -> list[dict[str, Any]]:
@@ -54,11 +62,13 @@ def configs() -> list[dict[str, Any]]:
 
 
 def path_value(path: str, config: dict[str, Any]) -> Any:
+    """A `$.config.*` value; a Map over `config.sweep.points` without a sweep has no items (its Choice arm
+    is not taken)."""
     assert path.startswith("$.config."), path
     value: Any = config
     for part in path.removeprefix("$.config.").split("."):
-        value = value[part]
-    return value
+        value = value[part] if value is not None else None
+    return [] if value is None and path == "$.config.sweep.points" else value
 
 
 def successors(state: dict[str, Any]) -> list[str]:
@@ -165,10 +175,16 @@ def worst_case_events(definition: dict[str, Any], config: dict[str, Any]) -> int
 
 
 def test_every_valid_input_stays_well_under_the_history_limit(definition: dict[str, Any]) -> None:
-    counts = [(worst_case_events(definition, config), config["endpointPollSeconds"], len(config["shardYears"]))
+    counts = [(worst_case_events(definition, config), config["endpointPollSeconds"], len(config["shardYears"]),
+               len((config["sweep"] or {}).get("points", [])))
               for config in configs()]
     worst = max(counts)
-    assert worst[0] <= HISTORY_LIMIT * HEADROOM, f"worst case {worst} (events, endpointPollSeconds, years)"
+    assert worst[0] <= HISTORY_LIMIT * HEADROOM, f"worst case {worst} (events, endpointPollSeconds, years, points)"
+
+
+def test_the_largest_sweep_has_the_most_points_a_sweep_may_have() -> None:
+    config = build_config({"sweep": LARGEST_SWEEP}, execution_name="x", bucket="b", resource_prefix="shardlab")
+    assert len(config["sweep"]["points"]) == MAX_SWEEP_POINTS
 
 
 def blocks(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -190,6 +206,11 @@ def test_the_model_counts_the_poll_loops_and_the_map(definition: dict[str, Any])
     assert worst_case_events(definition, longer) - base == 10 * per_iteration
     more_years = {**config, "shardYears": [*config["shardYears"], {"year": 2000, "role": "train"}]}
     assert worst_case_events(definition, more_years) > base
+    # every sweep point is one more iteration of the sweep's Map: the same number of events each
+    sweep = build_config({"sweep": LARGEST_SWEEP}, execution_name="x", bucket="b", resource_prefix="shardlab")
+    one_point = {**sweep, "sweep": {**sweep["sweep"], "points": sweep["sweep"]["points"][:1]}}
+    per_point = worst_case_events(definition, sweep) - worst_case_events(definition, one_point)
+    assert per_point > 0 and per_point % (MAX_SWEEP_POINTS - 1) == 0
 
 
 @pytest.mark.parametrize("poll_seconds", [1, 2, 3, 30, 300])

@@ -35,6 +35,7 @@ from lambdas.preflight.quotas import ASSUMED_NOTE
 from lambdas.workflow_input import handler as workflow_input_handler
 from lambdas.workflow_input.config import MAX_PREFIX_LENGTH
 from lambdas.workflow_input.schema import MAX_EVENT_CODES, MAX_INSTANCE_COUNT, MAX_SHARD_ITEMS
+from lambdas.workflow_input.sweep import MAX_SWEEP_POINTS
 from lambdas.workflow_input.validators import MAX_HYPERPARAMETER_BYTES, MAX_KEY_PREFIX_LENGTH
 from local import payload_limit, sfn_hooks
 from local.executions import wait_for_execution
@@ -47,6 +48,11 @@ SOURCE_BUCKET = "gdelt-open-data"
 # Step Functions keeps at most 32,768 characters of an error's cause (the API's `cause` shapes).
 MAX_CAUSE = 32_768
 MAX_EXECUTION_NAME = 80
+SWEEP_SUMMARY_BOUND = 16 * 1024  # the sweep report's summary (lambdas.compare.sweep), at most
+# MAX_SWEEP_POINTS points (6 x 2 x 2) with the largest shard plan a sweep may have (lcm 100 = MAX_INSTANCE_COUNT
+# train objects per group) and the longest swept values
+LARGEST_SWEEP = {"instanceCount": [100, 50, 25, 20, 10, 4],
+                 "hyperParameters": {"epochs": ["999999", "999998"], "mini_batch_size": ["999999", "999998"]}}
 ROWS_PER_FILE = 300  # a yearly or monthly file: one row per code of the largest topEventCodes
 ROWS_PER_DAY = 12  # a month of daily files still holds every code (31 x 12 > 300)
 
@@ -125,8 +131,22 @@ class Pipeline:
         # The cost projection as the pre-flight computes it (the bundled price table's prices).
         sheet = price_sheet(None, REGION, event)
         projection = project(event, sheet, scoring_bound_seconds=event["scoringBoundSeconds"])
-        return {"region": REGION, "checked": [entry] * 4, "assumedDefault": [{**entry, "note": ASSUMED_NOTE}] * 4,
-                "unchecked": [entry] * 4, "costProjection": projection}
+        report = {"region": REGION, "checked": [entry] * 4, "assumedDefault": [{**entry, "note": ASSUMED_NOTE}] * 4,
+                  "unchecked": [entry] * 4, "costProjection": projection, "sweep": None}
+        if event.get("sweep"):
+            # all points at once (the most concurrent iterations), with the longest note a quota could give
+            points = len(event["sweep"]["points"])
+            report["sweep"] = {"points": points, "concurrency": points, "limitedBy": entry["quota"],
+                               "note": "n" * 1000}
+        return report
+
+    def sweep_report(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        """The sweep report's summary: its contract keeps it under 16 KB; this one is that large."""
+        uri = f"s3://{event['bucket']}/{event['runPrefix']}"
+        summary = {"runId": event["runId"], "report": {"json": f"{uri}report.json", "markdown": f"{uri}report.md",
+                                                      "chart": f"{uri}sweep.png"}}
+        summary["recommendation"] = "r" * (SWEEP_SUMMARY_BOUND - len(json.dumps(summary)) - 20)
+        return summary
 
     def compare(self, event: dict[str, Any], _context: Any) -> dict[str, Any]:
         if self.compare_error:
@@ -181,6 +201,7 @@ def run(template: dict[str, Any], definition: dict[str, Any], pipeline: Pipeline
         "lambdas.dataprep.handler.shard": dataprep_handler.shard,
         "lambdas.dataprep.handler.finalize": dataprep_handler.finalize,
         "lambdas.compare.handler.handler": pipeline.compare,
+        "lambdas.compare.handler.sweep_report": pipeline.sweep_report,
         "lambdas.cleanup.handler.run_cleanup": cleanup_handler.run_cleanup,
     }
     functions = {logical_id: sfn_hooks.LocalFunction(handlers[spec["handler"]])
@@ -191,7 +212,9 @@ def run(template: dict[str, Any], definition: dict[str, Any], pipeline: Pipeline
                                        roleArn=role_arn("sfn"))["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn, name=name.ljust(MAX_EXECUTION_NAME, "n"),
                                         input=json.dumps(execution_input))["executionArn"]
-        return wait_for_execution(sfn, execution, timeout_seconds=240)
+        description = wait_for_execution(sfn, execution, timeout_seconds=240)
+        jobs = boto3.client("sagemaker", region_name=REGION).list_training_jobs(MaxResults=100)
+        return {**description, "trainingJobs": len(jobs["TrainingJobSummaries"])}
 
 
 @pytest.fixture
@@ -232,4 +255,23 @@ def test_every_valid_input_stays_well_under_the_payload_limit(
                                                               again.get("cause", "")[:300])
                 worst[f"{label}, cached, failed"] = max(sizes)
                 sizes.clear()
+        # The largest sweep on the most Map items: every point's iteration, the sweep report, the clean-up of
+        # every point; then a point failing with the longest cause.
+        train_years, test_year = next(extreme_years())
+        s3 = MemoryS3()
+        sweep_input = {**extreme_input(train_years, test_year, 1), "sweep": LARGEST_SWEEP}
+        del sweep_input["instanceCount"]
+        label = f"{len(train_years) + 1} years, sweep of {MAX_SWEEP_POINTS} points"
+        first = run(template, definition, Pipeline(s3), execution_input=sweep_input, monkeypatch=monkeypatch,
+                    name="sweep")
+        assert first["status"] == "SUCCEEDED", (label, first.get("error"), first.get("cause", "")[:300])
+        assert first["trainingJobs"] == 2 * MAX_SWEEP_POINTS, first["trainingJobs"]  # every point trained
+        worst[label] = max(sizes)
+        sizes.clear()
+        failed = run(template, definition, Pipeline(s3, compare_error="e" * MAX_CAUSE), execution_input=sweep_input,
+                     monkeypatch=monkeypatch, name="sweepfail")
+        assert failed["error"] == "SweepFailed", (label, failed.get("error"), failed.get("cause", "")[:300])
+        worst[f"{label}, cached, failed"] = max(sizes)
+        sizes.clear()
+    print(worst)  # the figures (pytest -s)
     assert max(worst.values()) <= payload_limit.PAYLOAD_LIMIT_BYTES * HEADROOM, worst
