@@ -23,6 +23,8 @@ def config_for(raw: Any) -> dict[str, Any]:
 
 
 def conforms(value: Any, shape: Shape) -> bool:
+    if shape.name.endswith(" or null") and value is None:
+        return True
     if shape.kind == "list":
         assert shape.item is not None
         return isinstance(value, list) and all(conforms(item, shape.item) for item in value)
@@ -33,8 +35,6 @@ def conforms(value: Any, shape: Shape) -> bool:
         fields = dict(shape.fields)
         return isinstance(value, dict) and all(key in fields and conforms(item, fields[key])
                                                for key, item in value.items())
-    if shape.name.endswith(" or null") and value is None:
-        return True
     python_type = {"integer": int, "number": float, "string": str, "boolean": bool}[shape.name.removesuffix(" or null")]
     return isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool))
 

@@ -1,14 +1,19 @@
-"""Lambda entry point of the compare step (``lambdas.compare.handler.handler``)."""
+"""Lambda entry points of the compare step (``lambdas.compare.handler.handler``) and of the sweep report
+(``lambdas.compare.handler.sweep_report``)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 
 from lambdas.compare.comparison import CompareRequest, run_comparison
+from lambdas.compare.sweep import SAGEMAKER_CLOCK, SIMULATED_CLOCK, SweepReportError, run_sweep_report
+from lambdas.lambda_common.contracts import SweepReportEvent, SweepReportResult
 from lambdas.lambda_common.pricing import price_list_region
 
 CONCURRENCY_PER_ENDPOINT = 4
@@ -40,3 +45,15 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         metrics_namespace=namespace,
         concurrency_per_endpoint=CONCURRENCY_PER_ENDPOINT,
     )
+
+
+def sweep_report(event: dict[str, Any], context: object) -> SweepReportResult:
+    request = SweepReportEvent.parse(event, error=SweepReportError)
+    return run_sweep_report(request, s3=boto3.client("s3"), clock=training_clock(os.environ))
+
+
+def training_clock(environ: Mapping[str, str]) -> str:
+    """``simulated`` when SageMaker is local mode's (boto3's SageMaker endpoint override on the loopback address,
+    where no real SageMaker answers), else ``sagemaker``: the sweep report labels the times it shows."""
+    host = urlsplit(environ.get("AWS_ENDPOINT_URL_SAGEMAKER", "")).hostname or ""
+    return SIMULATED_CLOCK if host == "localhost" or host.startswith("127.") or host == "::1" else SAGEMAKER_CLOCK

@@ -113,6 +113,40 @@ def non_empty_names(key: str, value: dict[str, Any]) -> dict[str, str]:
     return dict(value)
 
 
+def sweep_points(key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The run config's `sweep` (not null): a `grid` object and 1 or more `points`, each with a unique `point` id,
+    its `instanceCount`, its swept `hyperParameters` (strings) and a `config` with its own `runPrefix`."""
+    points = value.get("points")
+    if not isinstance(value.get("grid"), dict) or not isinstance(points, list) or not points:
+        raise ValueError(f"{key} must be an object with a grid and a non-empty list of points")
+    seen: set[str] = set()
+    for index, point in enumerate(points):
+        where = f"{key}.points[{index}]"
+        if not isinstance(point, dict) or not isinstance(point.get("point"), str) or not point["point"]:
+            raise ValueError(f"{where} must be an object with a non-empty point id")
+        if point["point"] in seen:
+            raise ValueError(f"{where}: point id {point['point']!r} is given twice")
+        seen.add(point["point"])
+        _check_type(f"{where}.instanceCount", point.get("instanceCount"), int)
+        hyperparameters = point.get("hyperParameters")
+        if not isinstance(hyperparameters, dict) or not all(isinstance(v, str) for v in hyperparameters.values()):
+            raise ValueError(f"{where}.hyperParameters must be an object of strings, got {hyperparameters!r}")
+        config = point.get("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"{where}.config must be an object, got {config!r}")
+        key_prefix(f"{where}.config.runPrefix", _check_type(f"{where}.config.runPrefix", config.get("runPrefix"), str))
+    return value
+
+
+def sweep_concurrency(key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """The pre-flight's `report.sweep`: at least `points` and `concurrency`, integers of at least 1."""
+    for name in ("points", "concurrency"):
+        number = value.get(name)
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise ValueError(f"{key}.{name} must be an integer of at least 1, got {number!r}")
+    return value
+
+
 # --- the event base class ---------------------------------------------------------------------------------
 
 
@@ -340,6 +374,27 @@ class CompareEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SweepReportEvent(Event):
+    """`Report sweep`: every point's compare report (`<point runPrefix>report.json`) -> the sweep's report.json,
+    report.md and sweep.png under the run's `runPrefix`, and one recommendation."""
+
+    handler: ClassVar[str] = "lambdas.compare.handler.sweep_report"
+    bucket: str = from_config()
+    run_prefix: str = from_config(key_prefix)
+    run_id: str = from_config()
+    sweep: dict[str, Any] = from_config(sweep_points)
+    concurrency: dict[str, Any] = given(sweep_concurrency)  # the pre-flight's report.sweep: {points, concurrency, limitedBy, note}
+    cost_projection: dict[str, Any] | None = given(default=None)  # the pre-flight's worst case of the whole grid
+
+    def check(self) -> None:
+        for point in self.sweep["points"]:
+            prefix = point["config"]["runPrefix"]
+            if not prefix.startswith(self.run_prefix) or prefix == self.run_prefix:
+                raise ValueError(f"sweep point {point['point']}'s runPrefix {prefix!r} is not below the run's "
+                                 f"runPrefix {self.run_prefix!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class CleanupEvent(Event):
     """`Delete endpoints and models` / `Clean up after failure`: the run's names (with a sweep, every point's
     too: `sweep.points[].config.names`), and the failure if any."""
@@ -372,6 +427,30 @@ class FailureSummary(TypedDict):
 
     Error: str
     Cause: str
+
+
+class SweepRecommended(TypedDict):
+    """The recommended candidate: a sweep point trained one way."""
+
+    point: str
+    distributionType: str
+    instanceCount: int
+    hyperParameters: dict[str, str]
+    cost: float
+    testMse: float
+
+
+class SweepReportResult(TypedDict):
+    """`lambdas.compare.handler.sweep_report` -> the sweep's summary (its report stays in S3)."""
+
+    runId: str
+    recommendation: str
+    recommended: SweepRecommended
+    report: dict[str, str]  # json, markdown, chart: s3:// URIs
+    points: int
+    concurrency: int
+    costMeasure: str  # "usd", or "billableInstanceSeconds" when a point's cost could not be priced
+    totalUsd: float | None
 
 
 class CleanupResult(TypedDict):
