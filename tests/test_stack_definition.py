@@ -364,6 +364,13 @@ LAMBDA_NEEDS: dict[str, list[tuple[str, str, dict[str, str]]]] = {
         ("sagemaker:DescribeTrainingJob", "{job_arn}", {}),
         ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Shardlab/shardlab"}),
     ],
+    "lambdas.compare.handler.sweep_report": [
+        ("s3:GetObject", "arn:aws:s3:::{bucket}/{run}points/p01/report.json", {}),
+        ("s3:PutObject", "arn:aws:s3:::{bucket}/{run}report.json", {}),
+        ("s3:PutObject", "arn:aws:s3:::{bucket}/{run}report.md", {}),
+        ("s3:PutObject", "arn:aws:s3:::{bucket}/{run}sweep.png", {}),
+        ("s3:ListBucket", "arn:aws:s3:::{bucket}", {"s3:prefix": "{run}points/p01/report.json"}),
+    ],
     "lambdas.cleanup.handler.run_cleanup": [
         ("sagemaker:DescribeTrainingJob", "{job_arn}", {}),
         ("sagemaker:StopTrainingJob", "{job_arn}", {}),
@@ -576,3 +583,17 @@ def test_the_stage_map_names_local_modules_and_test_files_that_exist() -> None:
             if re.fullmatch(r"[A-Z]\w+", name):
                 assert f"class {name}" in sources, name
         assert row["proven by"] and all(path.startswith("tests/test_") for path in row["proven by"]), row["stage"]
+
+
+def test_the_sweep_report_reads_only_reports_and_writes_only_report_files(
+    template: dict[str, Any], resolve: Callable[[dict[str, Any]], str]
+) -> None:
+    function = lid_by_handler(template, "lambdas.compare.handler.sweep_report")
+    statements = role_statements(template, role_of(template, function), resolve)
+    values = _run_values(template)
+    bucket, run, dataset = values["bucket"], values["run"], values["dataset"]
+    assert not allowed(statements, "s3:GetObject", f"arn:aws:s3:::{bucket}/{dataset}test/1984.data")
+    assert not allowed(statements, "s3:GetObject", f"arn:aws:s3:::{bucket}/{run}points/p01/training/x/model.tar.gz")
+    assert not allowed(statements, "s3:PutObject", f"arn:aws:s3:::{bucket}/{run}points/p01/transform/replicated/x")
+    assert not allowed(statements, "s3:DeleteObject", f"arn:aws:s3:::{bucket}/{run}report.json")
+    assert not any(action.startswith("sagemaker:") for statement in statements for action in statement["Action"])
