@@ -23,6 +23,8 @@ def config_for(raw: Any) -> dict[str, Any]:
 
 
 def conforms(value: Any, shape: Shape) -> bool:
+    if shape.name.endswith(" or null") and value is None:
+        return True
     if shape.kind == "list":
         assert shape.item is not None
         return isinstance(value, list) and all(conforms(item, shape.item) for item in value)
@@ -33,14 +35,14 @@ def conforms(value: Any, shape: Shape) -> bool:
         fields = dict(shape.fields)
         return isinstance(value, dict) and all(key in fields and conforms(item, fields[key])
                                                for key, item in value.items())
-    if shape.name.endswith(" or null") and value is None:
-        return True
     python_type = {"integer": int, "number": float, "string": str, "boolean": bool}[shape.name.removesuffix(" or null")]
     return isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool))
 
 
 @pytest.mark.parametrize("raw", [{}, {"useSpotInstances": True, "trainYears": [2006], "testYear": 2007,
-                                      "hyperParameters": {"epochs": "3"}}])
+                                      "hyperParameters": {"epochs": "3"}},
+                                 {"sweep": {"instanceCount": [1, 2], "hyperParameters": {"epochs": ["2", "4"],
+                                                                                         "mini_batch_size": ["200"]}}}])
 def test_the_built_config_is_the_typed_config(raw: dict[str, Any]) -> None:
     config = config_for(raw)
     shapes = config_shapes()
@@ -51,7 +53,9 @@ def test_the_built_config_is_the_typed_config(raw: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("path", ["instanceCount", "names.replicated", "names.sharded", "trainYears[0]",
                                   "shardYears[3].layout", "tags[1].Key", "hyperParameters.epochs",
-                                  "stoppingCondition.MaxWaitTimeInSeconds", "endpointPollSchedule[0]"])
+                                  "stoppingCondition.MaxWaitTimeInSeconds", "endpointPollSchedule[0]",
+                                  "sweep.points", "sweep.points[0].config.names.sharded",
+                                  "sweep.grid.hyperParameters.epochs[0]"])
 def test_config_paths_the_config_has(path: str) -> None:
     assert config_path(path) == f"$.config.{path}"
 
