@@ -40,7 +40,9 @@ def conforms(value: Any, shape: Shape) -> bool:
 
 
 @pytest.mark.parametrize("raw", [{}, {"useSpotInstances": True, "trainYears": [2006], "testYear": 2007,
-                                      "hyperParameters": {"epochs": "3"}}])
+                                      "hyperParameters": {"epochs": "3"}},
+                                 {"sweep": {"instanceCount": [1, 2], "hyperParameters": {"epochs": ["2", "4"],
+                                                                                         "mini_batch_size": ["200"]}}}])
 def test_the_built_config_is_the_typed_config(raw: dict[str, Any]) -> None:
     config = config_for(raw)
     shapes = config_shapes()
@@ -51,7 +53,9 @@ def test_the_built_config_is_the_typed_config(raw: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("path", ["instanceCount", "names.replicated", "names.sharded", "trainYears[0]",
                                   "shardYears[3].layout", "tags[1].Key", "hyperParameters.epochs",
-                                  "stoppingCondition.MaxWaitTimeInSeconds", "endpointPollSchedule[0]"])
+                                  "stoppingCondition.MaxWaitTimeInSeconds", "endpointPollSchedule[0]",
+                                  "sweep.points", "sweep.points[0].config.names.sharded",
+                                  "sweep.grid.hyperParameters.epochs[0]"])
 def test_config_paths_the_config_has(path: str) -> None:
     assert config_path(path) == f"$.config.{path}"
 

@@ -83,7 +83,7 @@ def preflight_event(**overrides: Any) -> dict[str, Any]:
     config = run_config(**overrides)
     keys = ("instanceCount", "trainingInstanceType", "hostingInstanceType", "useSpotInstances",
             "maxRuntimeInSeconds", "maxWaitTimeInSeconds", "maxCostUsd", "scoring", "transformTimeoutSeconds",
-            "endpointPollSchedule")
+            "endpointPollSchedule", "sweep")
     return {**{key: config[key] for key in keys}, "scoringBoundSeconds": 900}
 
 

@@ -124,7 +124,7 @@ def test_whole_pipeline_runs_and_cleans_up(
     assert {k: v for k, v in preflight.items() if k != "endpointPollSchedule"} == {
         "instanceCount": 5, "trainingInstanceType": "ml.c5.2xlarge", "hostingInstanceType": "ml.m5.xlarge",
         "useSpotInstances": False, "maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 7200, "maxCostUsd": None,
-        "scoring": "endpoint", "transformTimeoutSeconds": 3600, "scoringBoundSeconds": 900}
+        "scoring": "endpoint", "transformTimeoutSeconds": 3600, "sweep": None, "scoringBoundSeconds": 900}
     assert sum(preflight["endpointPollSchedule"]) >= 3600  # the endpoints' longest wait, for the worst case
     compare = fake.events["compare"][0]
     prefix = compare["parameters"]["datasetPrefix"]

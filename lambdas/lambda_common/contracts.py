@@ -256,7 +256,7 @@ def _checked(field: dataclasses.Field[Any], key: str, value: object, annotation:
     if field.metadata.get(_CONFIG):
         row = INPUT_KEYS.get(key)
         if row is not None:  # an execution-input key: the schema's own validator and bounds
-            return row.validate(key, value, _validation_context())
+            return row.validate_config(key, value, _validation_context())
         if key not in DERIVED_KEYS:
             raise TypeError(f"{key} is from_config() but $.config has no such key")
     value = _check_type(key, value, annotation)
@@ -296,6 +296,7 @@ class QuotaCheckEvent(Event):
     scoring: str = from_config()
     transform_timeout_seconds: int = from_config()
     endpoint_poll_schedule: list[int] = from_config()
+    sweep: dict[str, Any] | None = from_config()  # the whole grid is checked: quotas per point, cost summed
     scoring_bound_seconds: int = given()  # the compare Lambda's timeout (stacks/comparison.py)
 
 

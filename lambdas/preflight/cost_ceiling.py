@@ -9,6 +9,10 @@ Worst case (on-demand prices, ``lambdas.lambda_common.pricing``):
   ``MaxRuntimeInSeconds`` (their ModelClientConfig/timeout) and instance count): 2 jobs x instances x that
   timeout x the transform price.
 
+With a ``sweep`` the worst case sums every point: its 2 training jobs on the point's ``instanceCount`` and its 2
+transform jobs (a sweep always scores by batch transform); ``points`` lists each point's share, and the ceiling
+applies to the sum.
+
 Above ``maxCostUsd`` the run fails with ``CostLimitExceededError`` naming the projection, its parts and the
 input keys to change, before any SageMaker call.
 """
@@ -86,16 +90,56 @@ def price_sheet(pricing: Any, region: str, config: Mapping[str, Any]) -> PriceSh
                                             (scoring_usage, config["hostingInstanceType"])])
 
 
+def _transform_term(config: Mapping[str, Any], sheet: PriceSheet) -> dict[str, Any]:
+    return transform_worst_case(sheet, instance_type=config["hostingInstanceType"], instance_count=TRANSFORM_INSTANCES,
+                                max_runtime_seconds=int(config["transformTimeoutSeconds"]))
+
+
+def sweep_worst_case(config: Mapping[str, Any], sheet: PriceSheet) -> tuple[dict[str, Any], dict[str, Any],
+                                                                             list[dict[str, Any]]]:
+    """Training and scoring summed over every sweep point, and each point's worst case."""
+    points = config["sweep"]["points"]
+    counts = [int(point["instanceCount"]) for point in points]
+    shares = []
+    training_usd = scoring_usd = 0.0
+    for point in points:
+        training = training_worst_case({**config, "instanceCount": point["instanceCount"]}, sheet)
+        scoring = _transform_term(config, sheet)
+        training_usd += training["usd"]
+        scoring_usd += scoring["usd"]
+        shares.append({"point": point["point"], "worstCaseUsd": round(training["usd"] + scoring["usd"], 4)})
+    seconds, key = training_seconds_bound(config)
+    train_price = sheet.price(TRAINING, config["trainingInstanceType"])
+    one_transform = _transform_term(config, sheet)
+    swept = "sweep.instanceCount" if "instanceCount" in config["sweep"]["grid"] else "instanceCount"
+    training_term = {
+        "usd": training_usd,
+        "formula": (f"{len(points)} sweep points x {TRAINING_JOBS} jobs x their instanceCount ({sum(counts)} in all: "
+                    f"{' + '.join(map(str, counts))}) x {key} {seconds} s x {train_price.instance_type} "
+                    f"${train_price.usd_per_hour:g}/h"),
+        "keys": [swept, key, "trainingInstanceType"],
+    }
+    scoring_term = {"usd": scoring_usd, "formula": f"{len(points)} sweep points x {one_transform['formula']}",
+                    "keys": one_transform["keys"]}
+    return training_term, scoring_term, shares
+
+
 def project(config: Mapping[str, Any], sheet: PriceSheet, *, scoring_bound_seconds: int,
             scoring: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The projection the state output and the report carry. ``scoring``: a ready scoring term (e.g.
-    ``transform_worst_case``); by default the endpoints'."""
+    ``transform_worst_case``); by default the endpoints'. With a sweep, the sum over its points."""
+    if config.get("sweep"):
+        training, swept_scoring, shares = sweep_worst_case(config, sheet)
+        return {**_projection(config, sheet, training, swept_scoring), "points": shares}
     training = training_worst_case(config, sheet)
     if scoring is None and by_transform(config):
-        scoring = transform_worst_case(sheet, instance_type=config["hostingInstanceType"],
-                                       instance_count=TRANSFORM_INSTANCES,
-                                       max_runtime_seconds=int(config["transformTimeoutSeconds"]))
+        scoring = _transform_term(config, sheet)
     scoring = scoring or endpoints_worst_case(config, sheet, scoring_bound_seconds)
+    return _projection(config, sheet, training, scoring)
+
+
+def _projection(config: Mapping[str, Any], sheet: PriceSheet, training: Mapping[str, Any],
+                scoring: Mapping[str, Any]) -> dict[str, Any]:
     worst = training["usd"] + scoring["usd"]
     return {
         "currency": "USD",
@@ -123,10 +167,13 @@ def check_ceiling(projection: Mapping[str, Any]) -> None:
         return
     numbers = [k for k in projection["keys"] if not k.endswith("InstanceType")]
     types = [k for k in projection["keys"] if k.endswith("InstanceType")]
+    points = projection.get("points")
+    whole = f"this sweep's worst case (all {len(points)} points)" if points else "this run's worst case"
+    fewer = "sweep fewer points, " if points else ""
     raise CostLimitExceededError(
-        f"this run's worst case is ${cents_up(projection['worstCaseUsd'])}, above maxCostUsd ${ceiling:g}: training "
+        f"{whole} is ${cents_up(projection['worstCaseUsd'])}, above maxCostUsd ${ceiling:g}: training "
         f"${cents_up(projection['trainingUsd'])} ({projection['training']}) + scoring "
         f"${cents_up(projection['scoringUsd'])} ({projection['scoring']}); prices in {projection['region']} from "
-        f"{projection['priceSourceDetail']}. Raise maxCostUsd, lower {' or '.join(numbers)}, or choose a cheaper "
-        f"{' or '.join(types)}. Nothing was started."
+        f"{projection['priceSourceDetail']}. Raise maxCostUsd, lower {' or '.join(numbers)}, {fewer}or choose a "
+        f"cheaper {' or '.join(types)}. Nothing was started."
     )

@@ -13,6 +13,11 @@ has no applied value there is read from `ListAWSDefaultServiceQuotas`. Such a va
 default: a new account's actual quota can be lower (amazon-sagemaker-examples#593), so it is reported under
 "assumedDefault", not "checked" (a default below the need still fails the run: no account gets more unasked).
 
+With a `sweep` (the run config's expanded grid) the need checked is the largest point's (its 2 training jobs at
+once, then its 2 transform jobs), and the report's `sweep` says how many points can run at once: the largest c
+such that the c largest points' needs together fit every quota value read (applied or assumed default), at most
+the number of points. The state machine's Map over the points runs at most that many (`MaxConcurrencyPath`).
+
 What is checked is the quota's value against this run's need. Instances other workloads use at the same time
 are not counted (Service Quotas does not report usage); SageMaker itself still refuses a request over the
 limit (ResourceLimitExceeded), which the run's Catch cleans up after.
@@ -58,13 +63,23 @@ class Need:
     why: str
 
 
-def needs(request: QuotaCheckEvent) -> list[Need]:
-    count = request.instance_count
+def point_counts(request: QuotaCheckEvent) -> list[int]:
+    """Each sweep point's instanceCount, largest first (the run's own count without a sweep)."""
+    if request.sweep is None:
+        return [request.instance_count]
+    return sorted((int(point["instanceCount"]) for point in request.sweep["points"]), reverse=True)
+
+
+def needs(request: QuotaCheckEvent, count: int | None = None) -> list[Need]:
+    """What one run (or a sweep's largest point, or the point of ``count`` instances) holds at once, per quota."""
+    largest = count is None and request.sweep is not None
+    count = point_counts(request)[0] if count is None else count
     training_type = request.training_instance_type
     hosting_type = request.hosting_instance_type
     spot = "spot " if request.use_spot_instances else ""
     training = TRAINING_JOBS * count
-    why_training = (f"{TRAINING_JOBS} training jobs at once x instanceCount {count} {spot}{training_type} "
+    of_point = " (the largest sweep point)" if largest else ""
+    why_training = (f"{TRAINING_JOBS} training jobs at once x instanceCount {count}{of_point} {spot}{training_type} "
                     "instances")
     needs = [
         Need(f"{training_type} for {spot}training job usage", training, why_training),
@@ -136,7 +151,30 @@ def check_quotas(client: Any, request: QuotaCheckEvent) -> dict[str, Any]:
             short.append((need, entry))
     if short:
         raise InsufficientQuotaError(_message(short, region))
-    return {"region": region, "checked": checked, "assumedDefault": assumed, "unchecked": unchecked}
+    values = {entry["quota"]: entry["value"] for entry in [*checked, *assumed]}
+    return {"region": region, "checked": checked, "assumedDefault": assumed, "unchecked": unchecked,
+            "sweep": sweep_concurrency(request, values)}
+
+
+def sweep_concurrency(request: QuotaCheckEvent, values: dict[str, float]) -> dict[str, Any] | None:
+    """How many sweep points run at once: the largest c whose c largest points fit every quota value read
+    (`values`, by quota name; a quota not read limits nothing). None without a sweep."""
+    if request.sweep is None:
+        return None
+    counts = point_counts(request)
+    per_point = [needs(request, count) for count in counts]  # the same quotas in the same order for every point
+    total = len(counts)
+    for concurrency in range(1, total):
+        for position, need in enumerate(per_point[0]):
+            together = [point[position].instances for point in per_point[:concurrency + 1]]
+            value = values.get(need.quota)
+            if value is not None and sum(together) > value:
+                return {"points": total, "concurrency": concurrency, "limitedBy": need.quota,
+                        "note": (f"runs {concurrency} of {total} points at once: {need.quota} is {value:g}, the "
+                                 f"{concurrency + 1} largest points need {sum(together)} at once "
+                                 f"({' + '.join(map(str, together))})")}
+    return {"points": total, "concurrency": total, "limitedBy": None,
+            "note": f"runs all {total} points at once: every quota read holds them together"}
 
 
 def _message(short: list[tuple[Need, dict[str, Any]]], region: str) -> str:

@@ -15,10 +15,12 @@ from typing import Any
 
 from lambdas.lambda_common.gdelt_sources import group_count, latest_complete_year, layout
 from lambdas.lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
+from lambdas.workflow_input import sweep
 from lambdas.workflow_input.schema import (
     BASE_HYPERPARAMETERS,
     ENDPOINT_QUICK_POLLS,
     ENDPOINT_STEADY_POLL_SECONDS,
+    SCORING_TRANSFORM,
     data_parameters,
     validate_execution_input,
 )
@@ -40,6 +42,9 @@ RUN_NAME_PART_LENGTH = 24
 LONGEST_BRANCH = max(len(branch) for branch in BRANCHES)
 # <prefix>-<run part (<=24)>-<8 hex>-<branch> must fit 63 characters.
 MAX_PREFIX_LENGTH = MAX_NAME_LENGTH - (1 + RUN_NAME_PART_LENGTH + 1 + 8 + 1 + LONGEST_BRANCH)
+# A sweep point's names add `-p24`: its run part is cut to 20 characters, so they fit the same 63.
+POINT_ID_LENGTH = len(f"p{sweep.MAX_SWEEP_POINTS:02d}")
+POINT_RUN_PART_LENGTH = RUN_NAME_PART_LENGTH - (1 + POINT_ID_LENGTH)
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
@@ -93,6 +98,25 @@ def check_resource_prefix(prefix: str) -> str:
     return prefix
 
 
+def point_names(prefix: str, run_id: str, point: str) -> dict[str, str]:
+    """`<prefix>-<run part, cut to 20>-<8 hex>-<point>-<branch>`: a sweep point's job, model and log names."""
+    readable, digest = run_id[:-9], run_id[-8:]
+    short = readable[:POINT_RUN_PART_LENGTH].rstrip("-")
+    return {branch: f"{prefix}-{short}-{digest}-{point}-{branch}" for branch in BRANCHES}
+
+
+def expand_sweep(grid: Mapping[str, Any] | None, *, instance_count: int, prefix: str, run_id: str
+                 ) -> dict[str, Any] | None:
+    """`config.sweep`: each point overrides `instanceCount`, `names` and `runPrefix` of the run config."""
+    if grid is None:
+        return None
+    return sweep.expand(grid, instance_count=instance_count, point_config=lambda point: {
+        "instanceCount": point.instance_count,
+        "names": point_names(prefix, run_id, point.point),
+        "runPrefix": f"runs/{run_id}/points/{point.point}/",
+    })
+
+
 def build_config(
     raw_input: object,
     *,
@@ -109,6 +133,14 @@ def build_config(
     )
     prefix = check_resource_prefix(resource_prefix)
     run_id = run_id_for(execution_name, start_time)
+    grid = config["sweep"]
+    if grid is not None:
+        # Every point shares one dataset whose shard plan every point's count divides; every point is scored
+        # by batch transform (no endpoint per point).
+        run_count = config["instanceCount"]
+        config["instanceCount"] = sweep.shard_plan(grid, run_count)
+        config["scoring"] = SCORING_TRANSFORM
+        config["sweep"] = expand_sweep(grid, instance_count=run_count, prefix=prefix, run_id=run_id)
     names = {branch: f"{prefix}-{run_id}-{branch}" for branch in BRANCHES}
     stopping_condition = {"MaxRuntimeInSeconds": config["maxRuntimeInSeconds"]}
     if config["useSpotInstances"]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from lambdas.lambda_common.gdelt_sources import group_count, latest_complete_year
 from lambdas.lambda_common.vocabulary import BRANCHES, RUN_TAG, STACK_TAG
+from lambdas.workflow_input import sweep as sw
 from lambdas.workflow_input import validators as v
 from lambdas.workflow_input.sources import DEFAULT_SOURCE_LOCATIONS, check_source_readable
 from lambdas.workflow_input.validators import InvalidExecutionInputError, ValidationContext
@@ -79,6 +80,10 @@ def record(**fields: Shape) -> Shape:
     return Shape("record", "object {" + ", ".join(fields) + "}", fields=tuple(fields.items()))
 
 
+def or_null(shape: Shape) -> Shape:
+    return Shape(shape.kind, f"{shape.name} or null", item=shape.item, fields=shape.fields)
+
+
 def shape_of(value: object) -> Shape:
     """The shape of a scalar default (rows with lists or objects say theirs)."""
     for kind, shape in ((bool, BOOLEAN), (int, INTEGER), (float, NUMBER), (str, STRING)):
@@ -99,6 +104,12 @@ class InputKey:
     shape: Shape | None = None  # None: that of the default
     data_parameter: bool = False  # changes the prepared dataset: part of the dataset cache key
     in_config: str = "execution input"  # what `$.config.<name>` holds (ARCHITECTURE table)
+    # The check of `$.config.<name>` where the config holds something other than the input (events read it).
+    config_validate: v.Validator | None = None
+
+    @property
+    def validate_config(self) -> v.Validator:
+        return self.config_validate or self.validate
 
     @property
     def config_shape(self) -> Shape:
@@ -109,6 +120,15 @@ def _rows(*rows: InputKey) -> dict[str, InputKey]:
     return {row.name: row for row in rows}
 
 
+_INSTANCE_COUNT = v.integer(1, MAX_INSTANCE_COUNT)
+_SWEEP_GRID = sw.grid_validator(_INSTANCE_COUNT, MAX_INSTANCE_COUNT)
+_SWEEP_GRID_SHAPE = record(instanceCount=list_of(INTEGER), hyperParameters=map_of(list_of(STRING)))
+_BRANCH_NAMES = record(**dict.fromkeys(BRANCHES, STRING))
+SWEEP_SHAPE = or_null(record(
+    grid=_SWEEP_GRID_SHAPE,
+    points=list_of(record(point=STRING, instanceCount=INTEGER, hyperParameters=map_of(STRING),
+                          config=record(instanceCount=INTEGER, names=_BRANCH_NAMES, runPrefix=STRING))),
+))
 _hyperparameter_defaults = ", ".join(f"{key}={value}" for key, value in BASE_HYPERPARAMETERS.items())
 # Row order is validation order (a run's first error) and the order of `$.config` and the README table.
 INPUT_KEYS: dict[str, InputKey] = _rows(
@@ -119,7 +139,7 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
              "held-out year scored on both endpoints; must not be a training year", data_parameter=True),
     InputKey("topEventCodes", 20, v.integer(1, MAX_EVENT_CODES),
              "the base year's (first training year's) most frequent event codes, one-hot encoded", data_parameter=True),
-    InputKey("instanceCount", 5, v.integer(1, MAX_INSTANCE_COUNT),
+    InputKey("instanceCount", 5, _INSTANCE_COUNT,
              "training instances per job; it sets the shard plan: data preparation writes each training year as "
              "`instanceCount` train objects of near-equal size, so every sharded host reads one part of every "
              "year (the same rows within one per year)", data_parameter=True),
@@ -161,6 +181,18 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("sourcePrefix", "events/", v.KEY_PREFIX,
              "the key prefix of the GDELT event files; bucket and prefix must lie inside one of the "
              "deployment's `shardlab:sourceLocations` (see \"Other source locations\")", data_parameter=True),
+    InputKey("sweep", None, _SWEEP_GRID,
+             "a grid of runs, e.g. `{\"instanceCount\": [1, 2, 5], \"hyperParameters\": {\"epochs\": [\"2\", "
+             "\"4\"]}}`: both distribution types train at every point (the product of the lists) and are scored by "
+             "batch transform; all points share one prepared dataset with lcm(`sweep.instanceCount`) train objects "
+             "per source group (see \"Sweeps\")", SWEEP_SHAPE,
+             in_config="null without a sweep; else `{grid, points}`: the grid as given and one item per point "
+                       "(`p01`... in the order instanceCount, epochs, mini_batch_size) with its `instanceCount`, "
+                       "swept `hyperParameters` and the `config` keys it overrides (`instanceCount`, "
+                       "`names` `<prefix>-<run part <=20>-<8 hex>-<point>-<branch>`, `runPrefix` "
+                       "`runs/<runId>/points/<point>/`); with a sweep, `instanceCount` is the shared shard plan "
+                       "lcm(`sweep.instanceCount`) and `scoring` is `transform`",
+             config_validate=sw.config_validator(_SWEEP_GRID, _INSTANCE_COUNT, BRANCHES)),
 )
 
 
@@ -228,6 +260,32 @@ def _spot_wait_covers_runtime(config: dict[str, Any], _: ValidationContext) -> N
         )
 
 
+def _sweep_given_once(config: dict[str, Any], context: ValidationContext) -> None:
+    grid = config["sweep"] or {}
+    swept = [*(["instanceCount"] if "instanceCount" in grid else []),
+             *(f"hyperParameters.{name}" for name in grid.get("hyperParameters", {}))]
+    for path in swept:
+        if path in context.given:
+            raise InvalidExecutionInputError(
+                f"{path} and sweep.{path} are both given; give it in one place (the sweep's list, or {path} alone)"
+            )
+
+
+def _sweep_scores_by_transform(config: dict[str, Any], context: ValidationContext) -> None:
+    if config["sweep"] is None:
+        return
+    if "scoring" in context.given and config["scoring"] == SCORING_ENDPOINT:
+        raise InvalidExecutionInputError(
+            f"scoring {json.dumps(SCORING_ENDPOINT)} cannot go with a sweep: a sweep scores every point by batch "
+            f"transform (its scoring is {json.dumps(SCORING_TRANSFORM)}); leave scoring out"
+        )
+    if config["keepEndpoints"]:
+        raise InvalidExecutionInputError(
+            "keepEndpoints true cannot go with a sweep: a sweep scores by batch transform and has no endpoints; "
+            "leave keepEndpoints out (or false)"
+        )
+
+
 CROSS_CHECKS: list[CrossCheck] = [
     CrossCheck("testYear", _test_year_held_out, "`testYear` is not one of `trainYears`"),
     CrossCheck("testYear", _source_groups_bounded,
@@ -237,7 +295,19 @@ CROSS_CHECKS: list[CrossCheck] = [
                "`s3://<sourceBucket>/<sourcePrefix>` lies inside one of the deployment's `shardlab:sourceLocations`"),
     CrossCheck("sourcePrefix", _spot_wait_covers_runtime,
                "with `useSpotInstances`, `maxWaitTimeInSeconds` is at least `maxRuntimeInSeconds`"),
+    CrossCheck("sweep", _sweep_given_once,
+               "a parameter `sweep` lists (`instanceCount`, `hyperParameters.epochs`, "
+               "`hyperParameters.mini_batch_size`) is not also given at top level"),
+    CrossCheck("sweep", _sweep_scores_by_transform,
+               f"with `sweep`, `scoring` is not given as `{SCORING_ENDPOINT}` and `keepEndpoints` is not true"),
 ]
+
+
+def given_paths(raw: Mapping[str, Any]) -> frozenset[str]:
+    """The keys the execution input itself gives, and its `hyperParameters.<name>` entries."""
+    hyperparameters = raw.get("hyperParameters")
+    entries = [f"hyperParameters.{name}" for name in hyperparameters] if isinstance(hyperparameters, dict) else []
+    return frozenset([*raw, *entries])
 
 
 def validate_execution_input(raw: object, defaults: Mapping[str, Any] | None = None,
@@ -259,7 +329,8 @@ def validate_execution_input(raw: object, defaults: Mapping[str, Any] | None = N
         )
     merged = {**base, **raw}
     context = ValidationContext(latest_year=latest_complete_year() if latest_year is None else latest_year,
-                                source_locations=tuple(source_locations or DEFAULT_SOURCE_LOCATIONS))
+                                source_locations=tuple(source_locations or DEFAULT_SOURCE_LOCATIONS),
+                                given=given_paths(raw))
     config: dict[str, Any] = {}
     for row in INPUT_KEYS.values():
         config[row.name] = row.validate(row.name, merged[row.name], context)

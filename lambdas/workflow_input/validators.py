@@ -35,6 +35,8 @@ class ValidationContext:
 
     latest_year: int
     source_locations: tuple[str, ...] = ()
+    # What the execution input itself gives (not the defaults): its keys and `hyperParameters.<name>` entries.
+    given: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
