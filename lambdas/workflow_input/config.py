@@ -171,7 +171,6 @@ def build_config(
                 {"Key": STACK_TAG, "Value": prefix},
                 {"Key": RUN_TAG, "Value": run_id},
             ],
-            "sweep": None,
         }
     )
     return config

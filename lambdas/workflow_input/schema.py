@@ -351,15 +351,6 @@ class DerivedKey:
 
 
 _TAG = record(Key=STRING, Value=STRING)
-_BRANCH_NAMES = record(**dict.fromkeys(BRANCHES, STRING))
-# A sweep's grid and its points (docs/ARCHITECTURE.md "Sweep report"); each point's `config` is merged over
-# `$.config` for that point's states.
-_SWEEP = record(
-    grid=record(instanceCount=list_of(INTEGER), hyperParameters=map_of(list_of(STRING))),
-    points=list_of(record(point=STRING, instanceCount=INTEGER, hyperParameters=map_of(STRING),
-                          config=record(instanceCount=INTEGER, names=_BRANCH_NAMES, runPrefix=STRING))),
-)
-_SWEEP = Shape(_SWEEP.kind, f"{_SWEEP.name} or null", fields=_SWEEP.fields)
 DERIVED_KEYS: dict[str, DerivedKey] = {row.name: row for row in (
     DerivedKey("runId", STRING, "`<sanitized execution name, <=24 chars>-<8 hex of sha256(name, start time)>`: "
                                 "a reused execution name never reuses a job name"),
@@ -380,9 +371,6 @@ DERIVED_KEYS: dict[str, DerivedKey] = {row.name: row for row in (
                "the batch transform task's `TimeoutSeconds` (with `scoring` `transform`): a job still running then "
                "fails the run, whose clean-up stops it"),
     DerivedKey("tags", list_of(_TAG), f"`{STACK_TAG}=<prefix>` and `{RUN_TAG}=<runId>` on what the run creates"),
-    DerivedKey("sweep", _SWEEP, "null without a sweep; with one, its `grid` and one `points` item per grid point "
-                                "(`point` id, its `instanceCount` and swept `hyperParameters`, and the `config` keys "
-                                "it overrides: `instanceCount`, `names`, `runPrefix` `runs/<runId>/points/<point>/`)"),
 )}
 
 
