@@ -5,7 +5,9 @@ well under that limit.
 
 The bound is computed from the definition: every state is assumed to be entered as often as it can be
 (once, or once per loop iteration / Map item), every Task to exhaust every Retry, and both arms of every
-Choice and every Catch path to run. That over-counts any real execution, so the real count is lower.
+Choice and every Catch path to run, except a Choice on the run config alone (`Sweep?`, `Score by batch
+transform?`, `Keep endpoints?`): the config is fixed for the execution, so it takes the arm the config selects.
+That over-counts any real execution, so the real count is lower.
 """
 
 from __future__ import annotations
@@ -62,13 +64,11 @@ def configs() -> list[dict[str, Any]]:
 
 
 def path_value(path: str, config: dict[str, Any]) -> Any:
-    """A `$.config.*` value; a Map over `config.sweep.points` without a sweep has no items (its Choice arm
-    is not taken)."""
     assert path.startswith("$.config."), path
     value: Any = config
     for part in path.removeprefix("$.config.").split("."):
-        value = value[part] if value is not None else None
-    return [] if value is None and path == "$.config.sweep.points" else value
+        value = value[part]
+    return value
 
 
 def successors(state: dict[str, Any]) -> list[str]:
@@ -160,6 +160,40 @@ def state_events(state: dict[str, Any], config: dict[str, Any]) -> int:
     raise AssertionError(f"no event count modelled for state type {kind}")
 
 
+def rule_holds(rule: dict[str, Any], value: Any) -> bool:
+    if "BooleanEquals" in rule:
+        return bool(value is rule["BooleanEquals"])
+    if "StringEquals" in rule:
+        return bool(value == rule["StringEquals"])
+    if "IsNull" in rule:
+        return (value is None) is rule["IsNull"]
+    raise AssertionError(f"no evaluation modelled for the Choice rule {rule}")
+
+
+def config_choice(state: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """The state a Choice whose every rule reads the run config goes to, or None if a rule reads anything else."""
+    rules = state["Choices"]
+    if not all(rule.get("Variable", "").startswith("$.config.") for rule in rules):
+        return None
+    taken = next((rule["Next"] for rule in rules if rule_holds(rule, path_value(rule["Variable"], config))), None)
+    return str(taken if taken is not None else state["Default"])
+
+
+def reachable(block: dict[str, Any], config: dict[str, Any]) -> set[str]:
+    """The states the run can enter: every successor, but only the taken arm of a Choice on the config."""
+    states = block["States"]
+    found, pending = set(), [block["StartAt"]]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        state = states[name]
+        taken = config_choice(state, config) if state["Type"] == "Choice" else None
+        pending += [taken] if taken is not None else successors(state)
+    return found
+
+
 def block_events(block: dict[str, Any], config: dict[str, Any]) -> int:
     states = block["States"]
     visits = dict.fromkeys(states, 1)
@@ -167,7 +201,7 @@ def block_events(block: dict[str, Any], config: dict[str, Any]) -> int:
         iterations = loop_iterations(states, loop, config)
         for name in loop:
             visits[name] = iterations
-    return sum(visits[name] * state_events(state, config) for name, state in states.items())
+    return sum(visits[name] * state_events(states[name], config) for name in reachable(block, config))
 
 
 def worst_case_events(definition: dict[str, Any], config: dict[str, Any]) -> int:
@@ -179,6 +213,7 @@ def test_every_valid_input_stays_well_under_the_history_limit(definition: dict[s
                len((config["sweep"] or {}).get("points", [])))
               for config in configs()]
     worst = max(counts)
+    print(f"worst case {worst}; the largest sweep's {max(c for c in counts if c[3])}")  # the figures (pytest -s)
     assert worst[0] <= HISTORY_LIMIT * HEADROOM, f"worst case {worst} (events, endpointPollSeconds, years, points)"
 
 
@@ -233,3 +268,17 @@ def test_the_default_poll_interval_keeps_its_meaning() -> None:
 def test_wait_states_take_their_seconds_from_the_schedule(definition: dict[str, Any]) -> None:
     waits = [s for block in blocks(definition) for s in block["States"].values() if s["Type"] == "Wait"]
     assert len(waits) == 2 and {w.get("SecondsPath") for w in waits} == {"$.poll.waitSeconds"}
+
+
+def test_a_choice_on_the_run_config_counts_only_the_arm_the_config_takes(definition: dict[str, Any]) -> None:
+    single = build_config({}, execution_name="x", bucket="b", resource_prefix="shardlab")
+    sweep = build_config({"sweep": {"instanceCount": [1, 2]}}, execution_name="x", bucket="b",
+                         resource_prefix="shardlab")
+    on_single, on_sweep = reachable(definition, single), reachable(definition, sweep)
+    assert "Run sweep points" not in on_single and {"Run sweep points", "Report sweep"} <= on_sweep
+    assert "Host both models" in on_single and "Score by batch transform" not in on_single
+    assert not {"Host both models", "Score by batch transform", "Keep endpoints?"} & on_sweep
+    # a Choice on data the run finds (a prepared dataset or not) keeps both arms; so does every Catch
+    assert {"Shard years", "Finalize dataset", "Clean up after failure", "Sweep failed"} <= on_sweep
+    transform = build_config({"scoring": "transform"}, execution_name="x", bucket="b", resource_prefix="shardlab")
+    assert worst_case_events(definition, transform) < worst_case_events(definition, single)  # no endpoint wait loop
