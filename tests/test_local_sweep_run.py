@@ -141,7 +141,7 @@ def test_each_point_reports_what_it_trained_with_and_the_sweep_reports_every_poi
     assert {row["point"] for row in report["points"]} == set(points)
     summary = json.loads(sweep["description"]["output"])["summary"]
     assert summary["points"] == len(points) and summary["recommendation"] == report["recommendation"]
-    assert summary["recommendation"].startswith("On these years, ")
+    assert summary["recommendation"].startswith("On these years")
     assert sweep["picture"].startswith(b"\x89PNG\r\n\x1a\n")
 
 
