@@ -5,7 +5,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo demo-full verify-aws test lint bench synth deploy destroy lock clean
+.PHONY: demo demo-full demo-sweep verify-aws test lint bench synth deploy destroy lock clean
 
 demo:  ## run the whole workshop offline (local mode) on years of 1/5 full size; print the comparison
 	@scripts/bootstrap.sh app
@@ -14,6 +14,10 @@ demo:  ## run the whole workshop offline (local mode) on years of 1/5 full size;
 demo-full:  ## the same on full-size years (430,941 rows each, generated from the bundled rows)
 	@scripts/bootstrap.sh app
 	@$(PY) -m local run --scale full
+
+demo-sweep:  ## the sweep offline: instanceCount 1, 2, 5 x epochs 2, 4, both ways each; table, recommendation, picture
+	@scripts/bootstrap.sh app
+	@$(PY) -m local run --sweep --scale 0.2 --name demo-sweep-$$(date +%s)
 
 # make verify-aws SUITE=out/<execution>/teststate/suite.json [STACK=shardlab] [REGION=...] [PROFILE=...]
 verify-aws:  ## run every recorded state on AWS's TestState (mocked, STRICT; no training) and compare
@@ -32,7 +36,7 @@ lint:
 	@$(PY) -m ruff check . && $(PY) -m mypy
 
 # The benches with a target; each records its figures in bench/results.json (bench/results.py holds the targets).
-RECORDED_BENCHES := bench/bench_compare.py bench/bench_shard.py bench/bench_shard_memory.py bench/bench_demo_full.py
+RECORDED_BENCHES := bench/bench_compare.py bench/bench_shard.py bench/bench_shard_memory.py bench/bench_demo_full.py bench/bench_sweep.py
 
 bench:  ## every benchmark (not tests): ratios against their baselines -> bench/results.json and README's table; fails under a target
 	@scripts/bootstrap.sh dev

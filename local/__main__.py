@@ -5,6 +5,7 @@ python -m local run --years 1979-1981 --test-year 1982
 python -m local run --input '{"instanceCount": 3, "hyperParameters": {"epochs": "4"}}'
 python -m local run --keep-endpoints              # keep serving both endpoints until Ctrl-C
 python -m local run --scale full                  # full-size years (430,941 rows each) generated from the sample
+python -m local run --sweep --scale 0.2          # the demo sweep: instanceCount 1, 2, 5 x epochs 2, 4 (make demo-sweep)
 python -m local verify-aws --suite out/<execution>/teststate/suite.json --stack shardlab   # TestState on AWS
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 import boto3
 
 from local.console import Console
-from local.demo import Scale, run_demo
+from local.demo import DEMO_SWEEP, Scale, run_demo
 from local.teststate.suite import load_suite
 from local.teststate.verify import deployed_definition, print_table, sfn_client, synthesized_definition, verify
 
@@ -63,6 +64,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--years", type=_years, help="training years, e.g. 1979-1983 (sets trainYears)")
     run.add_argument("--test-year", type=int, help="held-out test year (sets testYear)")
     run.add_argument("--keep-endpoints", action="store_true", help="keep both endpoints serving until Ctrl-C")
+    run.add_argument(
+        "--sweep", action="store_true",
+        help=f"run the demo sweep {json.dumps(DEMO_SWEEP)} (sets the input's sweep): both distribution types at "
+        "every point, a table per point, the Pareto frontier, one recommendation and sweep.png",
+    )
     run.add_argument("--out", type=Path, default=Path("out"), help="where report files go (default ./out)")
     run.add_argument("--name", help="execution name (default: a unique local-... name)")
     run.add_argument(
@@ -109,6 +115,8 @@ def execution_input(args: argparse.Namespace) -> dict[str, Any]:
         payload["testYear"] = args.test_year
     if args.keep_endpoints:
         payload["keepEndpoints"] = True
+    if args.sweep:
+        payload["sweep"] = DEMO_SWEEP
     return payload
 
 

@@ -19,6 +19,9 @@ from local.template import synth_template
 from stacks.paths import REPO_ROOT
 
 DEFAULT_YEARS = (1979, 1980, 1981, 1982, 1983, 1984)
+# `make demo-sweep` (`--sweep`): enough instance counts to see the speed-up curve, two epoch counts to see whether
+# more epochs close the accuracy gap; lcm(1, 2, 5) = 10 train objects per year.
+DEMO_SWEEP: dict[str, Any] = {"instanceCount": [1, 2, 5], "hyperParameters": {"epochs": ["2", "4"]}}
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ def source_years(scale: Scale, execution_input: dict[str, Any], console: Console
             f"rows in {time.monotonic() - started:.1f}s (--scale {scale.name})"
         )
         yield Path(folder)
+
+
+SWEEP_PICTURE = "speed-up against instances beside the ideal line, test MSE against epochs, cost against MSE with "\
+    "the Pareto frontier"
 
 
 def _report_keys(output: dict[str, Any]) -> dict[str, str]:
@@ -160,12 +167,16 @@ def _run(
     summary = output.get("summary", output)
     if summary.get("verdict"):
         print(f"Verdict: {summary['verdict']}\n")
+    if summary.get("recommendation"):
+        print(f"Recommendation: {summary['recommendation']}\n")
     if summary.get("costUsd") is not None:
         print(f"Cost: ${summary['costUsd']:.4f} at on-demand prices from the {summary.get('priceSource')}\n")
     print(scale_note(scale, summary))
     console.line(f"report files: {', '.join(str(path) for kind, path in saved.items() if kind != 'png')}")
     if "png" in saved:
-        console.line(f"picture (training time, cost, predicted vs actual, errors): {saved['png']}")
+        shows = (SWEEP_PICTURE if summary.get("recommendation") else
+                 "training time, cost, predicted vs actual, errors")
+        console.line(f"picture ({shows}): {saved['png']}")
     console.line(f"total {time.monotonic() - started:.1f}s")
     if keep_endpoints:
         _serve_until_interrupted(console, local, str(summary.get("runId", "")))

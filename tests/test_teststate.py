@@ -19,6 +19,7 @@ import pytest
 from faults_helpers import SMALL_INPUT, fast_retries
 
 from lambdas.cleanup import handler as cleanup_handler
+from lambdas.compare import handler as compare_handler
 from lambdas.workflow_input import config as workflow_config
 from local.__main__ import main
 from local.aws_models import input_errors, strict_errors
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.slow
 BAD_HYPERPARAMETERS = {"epochs": "1", "loss": "hinge_loss"}  # refused by Linear Learner: the jobs fail
 ENDPOINT_REASON = "The primary container for production variant AllTraffic did not pass the ping health check."
 # execution name -> its input overrides; the faults below are keyed by execution name
+SWEEP_RUN = {"hyperParameters": {"num_models": "4"}, "sweep": {"hyperParameters": {"epochs": ["1", "2"]}}}
 RUNS: dict[str, dict[str, Any]] = {
     "ts-default": {},
     "ts-cleanup": {"hyperParameters": BAD_HYPERPARAMETERS},  # training fails, then its clean-up Lambda too
@@ -44,16 +46,23 @@ RUNS: dict[str, dict[str, Any]] = {
     "ts-compare": {},
     "ts-transform": {"scoring": "transform"},  # scored by batch transform
     "ts-trfail": {"scoring": "transform"},  # one transform job fails: ScoringFailed after the clean-up
+    # a sweep of 2 points (epochs 1 and 2 on instanceCount 2)
+    "ts-sweep": SWEEP_RUN,
+    "ts-swfail": SWEEP_RUN,  # one point's training fails: SweepFailed after the clean-up
+    "ts-swreport": SWEEP_RUN,  # the sweep report fails: SweepReportFailed after the clean-up
 }
 TIMEOUT_RUNS = ("ts-reptimeout", "ts-shtimeout")
-SUCCEEDING_RUNS = ("ts-default", "ts-transform")
-QUICK_RUNS = tuple(name for name in RUNS if name not in TIMEOUT_RUNS)
+SUCCEEDING_RUNS = ("ts-default", "ts-transform", "ts-sweep")
+# Their own phase: every point's jobs at once would find the local training quota taken by the other runs.
+SWEEP_RUNS = ("ts-sweep", "ts-swfail", "ts-swreport")
+QUICK_RUNS = tuple(name for name in RUNS if name not in TIMEOUT_RUNS + SWEEP_RUNS)
 FAULTS = FaultPlan(
     endpoint_failures={"*-ts-repfail-*-replicated": ENDPOINT_REASON, "*-ts-shfail-*-sharded": ENDPOINT_REASON},
     slow_endpoints={"*-ts-reptimeout-*-replicated": 10.0, "*-ts-shtimeout-*-sharded": 10.0},
     invocation_failures={"*-ts-compare-*-sharded": "injected: the inference container crashed"},
     transform_failures={"*-ts-trfail-*-sharded": "ClientError: injected: the transform container crashed"},
     throttle={"CreateModel": 1},  # one throttled CreateModel: a Retry, recorded with retrierRetryCount
+    training_failures={"*-ts-swfail-*-p02-sharded": "AlgorithmError: injected: the sweep point's job failed"},
 )
 # Every state is covered by the runs above; a state that could not be would be named here with the reason.
 UNCOVERABLE: dict[str, str] = {}
@@ -63,21 +72,32 @@ class CleanupLambdaError(RuntimeError):
     """Injected into the clean-up Lambda of the ts-cleanup run."""
 
 
+class SweepReportLambdaError(RuntimeError):
+    """Injected into the sweep-report Lambda of the ts-swreport run."""
+
+
 @pytest.fixture(scope="module")
 def suites(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("out")
     original_cleanup = cleanup_handler.run_cleanup
+    original_sweep_report = compare_handler.sweep_report
 
     def failing_cleanup(event: dict[str, Any], context: object) -> dict[str, Any]:
         if any("-ts-cleanup-" in name for name in event.get("names", {}).values()):
             raise CleanupLambdaError("injected: the clean-up Lambda failed")
         return original_cleanup(event, context)
 
+    def failing_sweep_report(event: dict[str, Any], context: object) -> Any:
+        if str(event.get("runId", "")).startswith("ts-swreport-"):
+            raise SweepReportLambdaError("injected: the sweep-report Lambda failed")
+        return original_sweep_report(event, context)
+
     ends: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cleanup_handler, "run_cleanup", failing_cleanup)
-        for phase in (QUICK_RUNS, TIMEOUT_RUNS):
+        patch.setattr(compare_handler, "sweep_report", failing_sweep_report)
+        for phase in (QUICK_RUNS, SWEEP_RUNS, TIMEOUT_RUNS):
             if phase is TIMEOUT_RUNS:  # poll schedule [1, 1, 1]: an endpoint times out in seconds, not an hour
                 patch.setattr(workflow_config, "ENDPOINT_WAIT_SECONDS", 3)
             with LocalShardlab(template, control_plane_options={"faults": FAULTS}) as local, fast_retries():
