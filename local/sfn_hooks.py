@@ -20,7 +20,11 @@ One moto defect is patched while the hooks are installed: a Parallel branch (or 
 with a ``States.*`` error (``States.TaskFailed`` from a failed training job) is re-raised by moto as a custom
 error name, which moto itself then refuses ("Custom Error Names MUST NOT begin with the prefix 'States.'"),
 so the execution died with ``States.Runtime`` instead of running the Parallel's Catch. ``_branch_error_name``
-keeps the reserved name, as Step Functions does. And moto spells the AWS SDK integration's SageMaker errors
+keeps the reserved name, as Step Functions does. A second: when one iteration of an inline Map fails, moto's Map
+fails at once but leaves its other running iterations running (their threads go on training, creating models,
+starting transform jobs while the Map's Catch already cleans up); Step Functions stops them, and so does
+``_stop_iterations_of_a_failed_map`` (each iteration's frame is stopped, so a ``.sync`` task in it stops its job,
+as a failed Parallel's sibling branch does). And moto spells the AWS SDK integration's SageMaker errors
 in lower case (``sagemaker.sagemakerException``); while installed they are ``SageMaker.SageMakerException`` (and
 ``SageMaker.<modeled error>Exception``), the names Step Functions raises and the definition's Retry matches.
 """
@@ -49,7 +53,10 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    inline_iteration_component,
+    iteration_worker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
     lambda_eval_utils,
@@ -64,6 +71,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
     ResourceCondition,
 )
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
@@ -224,13 +232,13 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
 
     def _stop_abandoned_job(self, env: Any) -> None:
         # Step Functions stops a .sync job whose task is cancelled (failed sibling branch, StopExecution).
-        parameters = getattr(self, "_last_parameters", None)
-        if not parameters:
-            return
+        # The request is the environment's: one state object serves every Map iteration running it at once.
+        request = getattr(env, "_sagemaker_sync_request", None)
         job = SYNC_JOBS.get(self._get_boto_service_action())
-        if job is None:
+        if not request or job is None:
             return
-        client = boto_client_for(region=self._last_region, service="sagemaker", state_credentials=None)
+        parameters, region = request
+        client = boto_client_for(region=region, service="sagemaker", state_credentials=None)
         with contextlib.suppress(ClientError):
             getattr(client, job.stop)(**{job.name_member: parameters[job.name_member]})
 
@@ -241,8 +249,7 @@ class SageMakerTaskService(state_task_service_unsupported.StateTaskServiceUnsupp
         normalised_parameters: dict[str, Any],
         state_credentials: Any,
     ) -> None:
-        self._last_parameters = normalised_parameters
-        self._last_region = resource_runtime_part.region
+        env._sagemaker_sync_request = (normalised_parameters, resource_runtime_part.region)
         super()._eval_integration_pattern(
             env, resource_runtime_part, normalised_parameters, state_credentials
         )
@@ -340,6 +347,22 @@ _ERROR_NAME_MODULES = (branches_decl, iteration_worker)
 _SDK_ERROR_SERVICE_NAMES = {"sagemaker": "SageMaker"}
 
 
+_ORIGINAL_INLINE_MAP_BODY = inline_iteration_component.InlineIterationComponent._eval_body
+
+
+def _stop_iterations_of_a_failed_map(self: Any, env: Any) -> None:
+    """moto's inline Map body, then (when an iteration failed) a stop of every iteration still running: the
+    iterations' frames are the ones this body opened on the Map's environment."""
+    before = {id(frame) for frame in env._frames}
+    try:
+        _ORIGINAL_INLINE_MAP_BODY(self, env)
+    except Exception:
+        for frame in list(env._frames):
+            if id(frame) not in before:
+                frame.set_stop(dt.datetime.now(tz=dt.UTC), None, None)
+        raise
+
+
 def _local_service_for(service_name: str) -> Any:
     if service_name == "sagemaker":
         return SageMakerTaskService()
@@ -361,6 +384,9 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
         for module in _ERROR_NAME_MODULES:
             if getattr(module, "CustomErrorName", None) is not CustomErrorName:
                 raise RuntimeError(f"{module.__name__} no longer uses CustomErrorName: update local/sfn_hooks.py")
+        if not isinstance(getattr(inline_iteration_component.InlineIterationComponent, "_eval_body", None),
+                          type(_ORIGINAL_INLINE_MAP_BODY)) or not hasattr(Environment, "open_frame"):
+            raise RuntimeError("moto's inline Map moved: update local/sfn_hooks.py")
         sdk_names = getattr(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES", None)
         if not isinstance(sdk_names, dict):
             raise RuntimeError("moto's aws-sdk _SERVICE_ERROR_NAMES moved: update local/sfn_hooks.py")
@@ -369,6 +395,7 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
         state_task_factory.state_task_service_for = _local_service_for
         for module in _ERROR_NAME_MODULES:
             module.CustomErrorName = _branch_error_name
+        inline_iteration_component.InlineIterationComponent._eval_body = _stop_iterations_of_a_failed_map
         _functions.clear()
         _functions.update(functions)
     try:
@@ -379,6 +406,7 @@ def installed(functions: dict[str, LocalFunction]) -> Iterator[None]:
             state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
             for module in _ERROR_NAME_MODULES:
                 module.CustomErrorName = CustomErrorName
+            inline_iteration_component.InlineIterationComponent._eval_body = _ORIGINAL_INLINE_MAP_BODY
             sdk_names.clear()
             sdk_names.update(saved_sdk_names)
             _functions.clear()

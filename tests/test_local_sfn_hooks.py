@@ -254,3 +254,38 @@ def test_sagemaker_api_error_is_catchable_as_step_functions_names_it(moto_sfn: N
     assert "Service: AmazonSageMaker" in caught["Cause"]
     assert "no-such-config" in caught["Cause"] or "Could not find" in caught["Cause"]
     assert sum(event["type"] == "TaskScheduled" for event in events) == 2  # one retry
+
+
+def test_a_failed_map_iteration_stops_the_other_iterations_and_their_jobs(
+    moto_sfn: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions stops a Map's running iterations when one fails (moto alone lets them run on): each
+    running job is stopped and no iteration reaches its next state, while the Map's Catch goes on."""
+    fake = ScriptedSageMaker({"job-ok-1": ["InProgress"], "job-bad": ["InProgress", "Failed"],
+                              "job-ok-2": ["InProgress"]})
+    monkeypatch.setattr(sfn_hooks, "boto_client_for", lambda **_: fake)
+    train = _training_task("placeholder", "After training")
+    train["Parameters"]["TrainingJobName.$"] = "$.job"
+    del train["Parameters"]["TrainingJobName"]
+    definition = {
+        "StartAt": "Points",
+        "States": {
+            "Points": {
+                "Type": "Map", "ItemsPath": "$.jobs", "ItemSelector": {"job.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Train",
+                                  "States": {"Train": train, "After training": {"Type": "Pass", "End": True}}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Clean up"}],
+                "End": True,
+            },
+            # long enough for a left-running iteration to be seen going on
+            "Clean up": {"Type": "Wait", "Seconds": 2, "End": True},
+        },
+    }
+    with sfn_hooks.installed({}):
+        description, sfn = _run(definition, {"jobs": ["job-ok-1", "job-bad", "job-ok-2"]})
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history(sfn, description["executionArn"])
+                   if "stateEnteredEventDetails" in e]
+    assert description["status"] == "SUCCEEDED" and "Clean up" in entered
+    # each running iteration stops its own job (one state object serves all of them)
+    assert sorted(fake.stopped) == ["job-ok-1", "job-ok-2"]
+    assert "After training" not in entered
