@@ -72,14 +72,16 @@ class _Reader:
         available = len(self.data) - self.pos
         if available >= needed:
             return True
-        parts = [self.data[self.pos :]]
-        while available < needed:
-            chunk = self.stream.read(max(_READ_CHUNK, needed - available))
-            if not chunk:
-                break
-            parts.append(chunk)
-            available += len(chunk)
-        self.data, self.pos = b"".join(parts), 0
+        with memoryview(self.data) as unread:
+            parts: list[bytes | memoryview] = [unread[self.pos :]]  # copied once, by the join
+            while available < needed:
+                chunk = self.stream.read(max(_READ_CHUNK, needed - available))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                available += len(chunk)
+            self.data, self.pos = b"".join(parts), 0
+            parts.clear()
         return available >= needed
 
 
@@ -119,19 +121,41 @@ class _DenseLayout:
     feature_offset: int
     label_offset: int
     run: re.Pattern[bytes]  # matches consecutive records in this layout; the padding bytes are not checked
+    # (offset in the record, its 4 bytes): 4-byte words that cover every byte the pattern compares
+    fixed_words: tuple[tuple[int, bytes], ...]
 
     @classmethod
     def for_features(cls, feature_dim: int) -> _DenseLayout:
         head, middle, padding = recordio.dense_record_layout(feature_dim)
         label_offset = len(head) + 4 * feature_dim + len(middle)
         record = re.escape(head) + b".{%d}" % (4 * feature_dim) + re.escape(middle) + b".{%d}" % (4 + len(padding))
+        words: list[tuple[int, bytes]] = []
+        for start, fixed in ((0, head), (len(head) + 4 * feature_dim, middle)):
+            # the last word may overlap the one before it, so that no byte is left out and none is a float's
+            offsets = sorted({*range(0, len(fixed) - 3, 4), len(fixed) - 4})
+            words += [(start + offset, fixed[offset : offset + 4]) for offset in offsets]
         return cls(
             feature_dim=feature_dim,
             size=label_offset + 4 + len(padding),
             feature_offset=len(head),
             label_offset=label_offset,
             run=re.compile(b"(?:" + record + b")*", re.DOTALL),
+            fixed_words=tuple(words),
         )
+
+    def records_in_layout(self, data: bytes, start: int, rows: int) -> int:
+        """How many of the ``rows`` whole records from ``data[start:]`` are in this layout, counted from the first.
+
+        Each fixed word is compared for every record at once (a strided view, copied out in C); only a run with
+        a record outside the layout is matched with the pattern, which stops at that record."""
+        span, stride = (rows - 1) * self.size + 4, self.size // 4
+        with memoryview(data) as view:
+            for offset, word in self.fixed_words:
+                first = start + offset
+                if view[first : first + span].cast("I")[::stride].tobytes() != word * rows:
+                    matched = self.run.match(data, start, start + rows * self.size)
+                    return (matched.end() - start) // self.size if matched else 0
+        return rows
 
 
 @dataclass(frozen=True)
@@ -187,8 +211,7 @@ def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[De
             reader.fill(max_rows * layout.size)
             available = min(max_rows, (len(reader.data) - reader.pos) // layout.size)
             if available:
-                matched = layout.run.match(reader.data, reader.pos, reader.pos + available * layout.size)
-                rows = (matched.end() - reader.pos) // layout.size if matched else 0
+                rows = layout.records_in_layout(reader.data, reader.pos, available)
                 if rows:
                     yield DenseRun(reader.data, reader.pos, rows, layout)
                     reader.pos += rows * layout.size
