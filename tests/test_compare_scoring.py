@@ -187,6 +187,9 @@ def test_stream_errors_propagate() -> None:
         (b'{"predictions": [{"scores": 1}, {"score": 2}, {"score": 3}]}', "'score'"),
         (b'{"predictions": [{"score": "x"}, {"score": 2}, {"score": 3}]}', "a score is not a number"),
         (b'{"predictions": [{"score": NaN}, {"score": 2}, {"score": 3}]}', "not a finite number"),
+        (b'{"predictions": [{"score": 1}, {"score": Infinity}, {"score": 3}]}', "not a finite number"),
+        (b'{"predictions": [{"score": 1}, {"score": inf}, {"score": -inf}]}', "not a finite number"),
+        (b'{"predictions": [{"score": 1e308}, {"score": 1e308}, {"score": -inf}]}', "not a finite number"),
     ],
 )
 def test_bad_responses_fail_naming_endpoint_and_batch(body: bytes, fragment: str) -> None:
@@ -208,6 +211,10 @@ def test_bad_responses_fail_naming_endpoint_and_batch(body: bytes, fragment: str
 )
 def test_parse_predictions_spellings(body: bytes) -> None:
     assert list(parse_predictions(body, 2, "here")) == [1.5, -2.0]
+
+
+def test_finite_scores_whose_sum_overflows_are_accepted() -> None:
+    assert list(parse_predictions(b'{"predictions": [{"score": 1e308}, {"score": 1e308}]}', 2, "here")) == [1e308] * 2
 
 
 @pytest.mark.parametrize(

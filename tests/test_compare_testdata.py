@@ -197,6 +197,47 @@ def test_the_cached_tail_starts_after_the_last_many_valued_column() -> None:
     assert unique.split == 8
 
 
+def gdelt_like(rows: int, seed: int) -> np.ndarray:
+    """Article counts, two places (each a latitude and longitude from a pool), a one-hot code of 5."""
+    rng = np.random.default_rng(seed)
+    places = rng.uniform(-90, 90, (300, 2)).astype(np.float32)
+    x = np.zeros((rows, 10), dtype=np.float32)
+    x[:, 0] = rng.integers(1, 50, rows)
+    x[:, 1:3] = places[rng.integers(0, 300, rows)]
+    x[:, 3:5] = places[rng.integers(0, 300, rows)]
+    x[np.arange(rows), 5 + rng.integers(0, 5, rows)] = 1
+    return x
+
+
+def test_columns_that_repeat_together_are_one_piece_of_the_row() -> None:
+    from lambdas.compare.testdata import _RowFormatter
+
+    x = gdelt_like(2048, seed=5)
+    formatter = _RowFormatter(10)
+    formatter.choose_split([row.tobytes() for row in x])
+    # the count alone, each place's latitude and longitude together, the one-hot codes as the cached tail
+    assert formatter.pieces == [(0, 1), (1, 3), (3, 5), (5, 10)]
+    x[:, 2] = np.random.default_rng(6).normal(size=2048)  # a longitude that no longer follows its latitude
+    formatter.choose_split([row.tobytes() for row in x])
+    assert formatter.pieces == [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10)]
+    unique = _RowFormatter(8)
+    unique.choose_split([row.tobytes() for row in np.random.default_rng(7).normal(size=(2048, 8)).astype(np.float32)])
+    assert unique.pieces == [(column, column + 1) for column in range(8)]
+
+
+@pytest.mark.parametrize("cache_limit", [50, 500_000])
+def test_rows_cut_into_pieces_are_printf_formatted(cache_limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambdas.compare import testdata
+
+    monkeypatch.setattr(testdata, "_FORMAT_CACHE_LIMIT", cache_limit)  # 50: the cache is cleared many times
+    x = gdelt_like(6000, seed=8)
+    x[4000:, 1:3] = np.float32(-0.0), np.float32(1e-40)  # a signed zero and a subnormal, in a pair after the sample
+    y = np.random.default_rng(9).normal(size=6000).astype(np.float32)
+    batches = list(iter_csv_batches(io.BytesIO(records(x.tolist(), y.tolist())), "mem", max_request_bytes=40_000))
+    assert [line for b in batches for line in b.body.decode().split("\n")] == expected_lines(x)
+    assert [label for b in batches for label in b.labels] == y.tolist()
+
+
 def test_strided_runs_read_what_the_full_decoder_reads() -> None:
     from lambdas.compare.testdata import iter_dense_runs
 

@@ -1,6 +1,6 @@
 """Regression metrics in plain Python (the Lambda has no numpy); sums are exact (``math.fsum``).
 
-Everything runs over C iterators (``map`` with ``operator`` and float methods, ``sorted``): a Python
+Everything runs over C iterators (``map`` with ``operator`` functions, ``sorted``): a Python
 expression per row would cost as much as the rest of the Lambda. Every metric is a function of the sorted
 absolute errors (|e|² = e², and exact sums do not depend on the order), and sorting is most of the work, so
 while the endpoints score, ``SortedRuns`` sorts each batch's absolute errors as it comes back. The runs are
@@ -51,7 +51,7 @@ class LabelSpread:
         if rows == 0:
             raise ValueError("no rows to compute metrics on")
         mean_label = math.fsum(labels) / rows
-        centered = list(map(mean_label.__rsub__, labels))  # y - ȳ
+        centered = list(map(operator.sub, labels, itertools.repeat(mean_label)))  # y - ȳ
         return cls(rows, math.fsum(map(operator.mul, centered, centered)))
 
 
@@ -163,7 +163,7 @@ class ConstantPredictionErrors:
                 self._waiting.append((batch_index, labels))
             return
         constant = self._use(prediction)
-        self._runs.add(batch_index, map(abs, map(constant.__rsub__, labels)))  # |y - c|
+        self._runs.add(batch_index, map(abs, map(operator.sub, labels, itertools.repeat(constant))))  # |y - c|
 
     def runs(self, prediction: float) -> SortedRuns:
         """Every |y - c|, as sorted runs (the labels that waited for ``prediction`` are added now)."""
@@ -228,5 +228,5 @@ def constant_prediction_metrics(
     """``regression_metrics`` of a model that predicts ``prediction`` for every row (the naive baseline)."""
     if len(labels) == 0:
         raise ValueError("no rows to compute metrics on")
-    absolute = sorted(map(abs, map(float(prediction).__rsub__, labels)))  # |y - prediction|
+    absolute = sorted(map(abs, map(operator.sub, labels, itertools.repeat(float(prediction)))))  # |y - prediction|
     return metrics_of_sorted_absolute_errors(absolute, spread or LabelSpread.of(labels))

@@ -124,7 +124,8 @@ def parse_predictions(body: bytes, rows: int, where: str) -> array:
             ) from error
     if len(scores) != rows:
         raise ScoringError(f"{where}: {rows} rows were sent but {len(scores)} predictions came back")
-    if not all(map(math.isfinite, scores)):
+    # A NaN or an infinity makes the sum not finite (and so may finite scores that overflow it: then each is checked).
+    if not math.isfinite(sum(scores)) and not all(map(math.isfinite, scores)):
         raise ScoringError(f"{where}: the response has a score that is not a finite number")
     return scores
 

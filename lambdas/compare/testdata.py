@@ -5,9 +5,9 @@ most of its CPU. Records written by the SDK's dense writer all share one byte la
 differ), so runs of them are checked with one regular-expression match that compares every fixed byte, and
 their columns are copied out with strided memoryviews; a record in any other layout is decoded in full and
 re-encoded in the writer's layout, so both paths give the same runs. Features are formatted with ``%.9g``
-(enough digits that the CSV parses back to the same float32), cached by bit pattern because GDELT features
-repeat heavily (one-hot codes, article counts, place centroids), and lines are put together column by
-column with ``map``/``zip``/``str.join``, which run in C.
+(enough digits that the CSV parses back to the same float32), cached per piece of a row (a column, a place's
+latitude and longitude, the one-hot tail) because GDELT features repeat heavily, and lines are put together
+with ``struct.iter_unpack``/``map``/``bytes.join``, which run in C.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _FORMAT_CACHE_LIMIT = 500_000
 _CSV_RUN_ROWS = 4096
 _LABEL_RUN_ROWS = 65536
 _BIG_ENDIAN = sys.byteorder == "big"
+_FLOAT32, _UINT32 = struct.Struct("<f"), struct.Struct("<I")
 if array("I").itemsize != 4 or array("f").itemsize != 4:
     raise ImportError("compare.testdata reads 4-byte fields as array('I')/array('f'), which are not 4 bytes here")
 
@@ -71,14 +72,16 @@ class _Reader:
         available = len(self.data) - self.pos
         if available >= needed:
             return True
-        parts = [self.data[self.pos :]]
-        while available < needed:
-            chunk = self.stream.read(max(_READ_CHUNK, needed - available))
-            if not chunk:
-                break
-            parts.append(chunk)
-            available += len(chunk)
-        self.data, self.pos = b"".join(parts), 0
+        with memoryview(self.data) as unread:
+            parts: list[bytes | memoryview] = [unread[self.pos :]]  # copied once, by the join
+            while available < needed:
+                chunk = self.stream.read(max(_READ_CHUNK, needed - available))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                available += len(chunk)
+            self.data, self.pos = b"".join(parts), 0
+            parts.clear()
         return available >= needed
 
 
@@ -118,19 +121,41 @@ class _DenseLayout:
     feature_offset: int
     label_offset: int
     run: re.Pattern[bytes]  # matches consecutive records in this layout; the padding bytes are not checked
+    # (offset in the record, its 4 bytes): 4-byte words that cover every byte the pattern compares
+    fixed_words: tuple[tuple[int, bytes], ...]
 
     @classmethod
     def for_features(cls, feature_dim: int) -> _DenseLayout:
         head, middle, padding = recordio.dense_record_layout(feature_dim)
         label_offset = len(head) + 4 * feature_dim + len(middle)
         record = re.escape(head) + b".{%d}" % (4 * feature_dim) + re.escape(middle) + b".{%d}" % (4 + len(padding))
+        words: list[tuple[int, bytes]] = []
+        for start, fixed in ((0, head), (len(head) + 4 * feature_dim, middle)):
+            # the last word may overlap the one before it, so that no byte is left out and none is a float's
+            offsets = sorted({*range(0, len(fixed) - 3, 4), len(fixed) - 4})
+            words += [(start + offset, fixed[offset : offset + 4]) for offset in offsets]
         return cls(
             feature_dim=feature_dim,
             size=label_offset + 4 + len(padding),
             feature_offset=len(head),
             label_offset=label_offset,
             run=re.compile(b"(?:" + record + b")*", re.DOTALL),
+            fixed_words=tuple(words),
         )
+
+    def records_in_layout(self, data: bytes, start: int, rows: int) -> int:
+        """How many of the ``rows`` whole records from ``data[start:]`` are in this layout, counted from the first.
+
+        Each fixed word is compared for every record at once (a strided view, copied out in C); only a run with
+        a record outside the layout is matched with the pattern, which stops at that record."""
+        span, stride = (rows - 1) * self.size + 4, self.size // 4
+        with memoryview(data) as view:
+            for offset, word in self.fixed_words:
+                first = start + offset
+                if view[first : first + span].cast("I")[::stride].tobytes() != word * rows:
+                    matched = self.run.match(data, start, start + rows * self.size)
+                    return (matched.end() - start) // self.size if matched else 0
+        return rows
 
 
 @dataclass(frozen=True)
@@ -186,8 +211,7 @@ def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[De
             reader.fill(max_rows * layout.size)
             available = min(max_rows, (len(reader.data) - reader.pos) // layout.size)
             if available:
-                matched = layout.run.match(reader.data, reader.pos, reader.pos + available * layout.size)
-                rows = (matched.end() - reader.pos) // layout.size if matched else 0
+                rows = layout.records_in_layout(reader.data, reader.pos, available)
                 if rows:
                     yield DenseRun(reader.data, reader.pos, rows, layout)
                     reader.pos += rows * layout.size
@@ -214,34 +238,26 @@ def iter_dense_runs(stream: BinaryIO, source: str, max_rows: int) -> Iterator[De
         record += 1
 
 
-class _FormatCache(dict[int, str]):
-    """float32 bit pattern → its ``%.9g`` text followed by ``suffix`` (the separator after it in a line)."""
+class _TextCache(dict[int | bytes, bytes]):
+    """A piece of a row → its CSV text (ASCII bytes) with the separator after it, formatted ``%.9g`` once per
+    distinct piece. Three kinds of key, which never collide:
 
-    def __init__(self, suffix: str) -> None:
-        super().__init__()
-        self.suffix = suffix
+    - an int: one leading column's float32 bit pattern → "<value>,";
+    - bytes of 4k bytes: k adjacent leading columns (a place's latitude and longitude) → "<v1>,...,<vk>,";
+    - bytes of 4k + 1 bytes: the row's last k columns and the fixed byte after them (so its length is never a
+      multiple of 4) → "<v1>,...,<vk>\\n".
+    """
 
-    def __missing__(self, bits: int) -> str:
+    def __missing__(self, key: int | bytes) -> bytes:
         if len(self) >= _FORMAT_CACHE_LIMIT:
             self.clear()
-        text = "%.9g" % struct.unpack("<f", struct.pack("<I", bits))[0] + self.suffix  # noqa: UP031 (printf %g)
-        self[bits] = text
-        return text
-
-
-class _TailCache(dict[bytes, str]):
-    """The bytes of a row's last columns → their text and the line end, e.g. 20 one-hot codes → "0,0,1,...,0\\n"."""
-
-    def __init__(self, values: _FormatCache, columns: int) -> None:
-        super().__init__()
-        self.value_text = values.__getitem__  # with "," after each value
-        self.unpack = struct.Struct(f"<{columns}I").unpack
-
-    def __missing__(self, tail: bytes) -> str:
-        if len(self) >= _FORMAT_CACHE_LIMIT:
-            self.clear()
-        text = "".join(map(self.value_text, self.unpack(tail)))[:-1] + "\n"
-        self[tail] = text
+        if isinstance(key, int):
+            values: tuple[float, ...] = _FLOAT32.unpack(_UINT32.pack(key))
+            end = ","
+        else:
+            values = struct.unpack(f"<{len(key) // 4}f", key[: len(key) // 4 * 4])
+            end = "\n" if len(key) % 4 else ","
+        text = self[key] = (",".join(["%.9g" % value for value in values]) + end).encode("ascii")  # noqa: UP031
         return text
 
 
@@ -257,47 +273,68 @@ class CsvBatch:
 
 
 class _RowFormatter:
-    """Runs of records → their CSV text, ``%.9g`` per value, each line ended by "\\n", built column by column.
+    """Runs of records → their CSV text, ``%.9g`` per value, each line ended by "\\n".
 
-    Each leading column is a strided array of bit patterns mapped through a value cache whose texts carry the
-    "," after them; the tail (the columns from ``split`` on) is cached whole per distinct byte string, line end
-    included, when it takes few distinct values (GDELT: 20 one-hot event-code columns, so about 20 distinct
-    tails). ``zip`` and one ``str.join`` then lay the pieces out in row order, in C. Where the tail starts is
-    chosen from the first rows: the longest tail whose distinct values are at most 5% of the sample.
+    A row is cut into pieces, each looked up whole in one ``_TextCache``: one struct unpacks the pieces of
+    every record of a run, and ``map``/``bytes.join`` lay their texts out in row order, in C. The pieces are
+    chosen from the first rows: the tail (the columns from ``split`` on) is one piece when it takes few
+    distinct values (GDELT: 20 one-hot event-code columns, so about 20 distinct tails), else the last column
+    alone; before it, adjacent columns that repeat together (one takes no more distinct values with the other
+    than alone: a place's latitude and longitude) are one piece, and any other column is a piece of its own.
     """
 
     SAMPLE_ROWS = 2048
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.values = _FormatCache(",")
-        self.last_values = _FormatCache("\n")  # the last column's, when no tail is cached
         self.split = width  # columns before the cached tail
-        self.tails = _TailCache(self.values, 0)
+        self.pieces = [(column, column + 1) for column in range(width)]  # [start, end) columns
+        self.texts = _TextCache()
+        self._records: dict[tuple[int, int], struct.Struct] = {}  # (feature offset, record size) → its pieces
 
     def choose_split(self, sample: list[bytes]) -> None:
         limit = max(32, len(sample) // 20)
-        for split in range(self.width):
-            if len({row[4 * split :] for row in sample}) <= limit:
-                self.split = split
-                self.tails = _TailCache(self.values, self.width - split)
-                return
+        self.split = next(
+            (split for split in range(self.width) if len({row[4 * split :] for row in sample}) <= limit), self.width
+        )
+        tail = min(self.split, self.width - 1)
+        self.pieces = [*self._leading_pieces(sample, tail), (tail, self.width)]
+        self._records.clear()
 
-    def text(self, run: DenseRun) -> str:
+    @staticmethod
+    def _leading_pieces(sample: list[bytes], end: int) -> list[tuple[int, int]]:
+        def distinct(start: int, stop: int) -> int:
+            return len({row[4 * start : 4 * stop] for row in sample})
+
+        pieces: list[tuple[int, int]] = []
+        start = 0
+        while start < end:
+            stop = start + 1
+            while stop < end:
+                together = distinct(start, stop + 1)
+                if together > len(sample) // 2 or together > max(distinct(start, stop), distinct(stop, stop + 1)):
+                    break
+                stop += 1
+            pieces.append((start, stop))
+            start = stop
+        return pieces
+
+    def _record(self, layout: _DenseLayout) -> struct.Struct:
+        key = (layout.feature_offset, layout.size)
+        record = self._records.get(key)
+        if record is None:
+            *leading, (tail, _) = self.pieces
+            codes = "".join("I" if stop - start == 1 else f"{4 * (stop - start)}s" for start, stop in leading)
+            after = layout.size - layout.feature_offset - 4 * self.width - 1  # the byte after the features is read
+            record = self._records[key] = struct.Struct(
+                f"<{layout.feature_offset}x{codes}{4 * (self.width - tail) + 1}s{after}x"
+            )
+        return record
+
+    def text(self, run: DenseRun) -> bytes:
         """The run's rows as CSV, each ending in "\\n"."""
-        leading = self.split if self.split < self.width else self.width - 1
-        columns: list[Iterator[str]] = [map(self.values.__getitem__, run.feature_bits(j)) for j in range(leading)]
-        if self.split < self.width:
-            layout = run.layout
-            skip = layout.feature_offset + 4 * self.split
-            tail = 4 * (self.width - self.split)
-            records = struct.Struct(f"<{skip}x{tail}s{layout.size - skip - tail}x").iter_unpack(run.view())
-            columns.append(map(self.tails.__getitem__, itertools.chain.from_iterable(records)))
-        else:
-            columns.append(map(self.last_values.__getitem__, run.feature_bits(self.width - 1)))
-        if len(columns) == 1:
-            return "".join(columns[0])
-        return "".join(itertools.chain.from_iterable(zip(*columns, strict=True)))
+        pieces = self._record(run.layout).iter_unpack(run.view())
+        return b"".join(map(self.texts.__getitem__, itertools.chain.from_iterable(pieces)))
 
 
 def iter_csv_batches(
@@ -318,8 +355,8 @@ def iter_csv_batches(
     sample = itertools.chain.from_iterable(run.feature_rows() for run in sampled)
     formatter.choose_split(list(itertools.islice(sample, _RowFormatter.SAMPLE_ROWS)))
 
-    pending = ""  # formatted rows not sent yet, each ending in "\n" (ASCII only: characters are bytes)
-    labels = array("d")  # theirs
+    pending = bytearray()  # formatted rows not sent yet, each ending in "\n"
+    labels = array("d")  # theirs: one per line of pending
     index = 0
     first_record = 0  # of pending
     for run in itertools.chain(sampled, runs):
@@ -327,18 +364,21 @@ def iter_csv_batches(
         labels += array("d", run.labels())
         # A request is whole rows joined by "\n": cut at the last line end within the limit.
         while len(pending) > max_request_bytes:
-            cut = pending.rfind("\n", 0, max_request_bytes + 1)
+            cut = pending.rfind(b"\n", 0, max_request_bytes + 1)
             if cut < 0:
                 raise DatasetError(
                     f"{source}: record {first_record} alone is larger than {max_request_bytes} bytes as CSV"
                 )
-            rows = pending.count("\n", 0, cut) + 1
-            yield CsvBatch(index, pending[:cut].encode("ascii"), labels[:rows])
-            pending, labels = pending[cut + 1 :], labels[rows:]
+            rows = len(labels) - pending.count(b"\n", cut + 1)  # counts the short rest, not the request
+            with memoryview(pending) as view:
+                body = view[:cut].tobytes()
+            yield CsvBatch(index, body, labels[:rows])
+            del pending[: cut + 1]
+            labels = labels[rows:]
             index += 1
             first_record += rows
     if pending:
-        yield CsvBatch(index, pending[:-1].encode("ascii"), labels)
+        yield CsvBatch(index, bytes(pending[:-1]), labels)
 
 
 def sum_labels(stream: BinaryIO, source: str) -> tuple[float, int]:
