@@ -383,7 +383,8 @@ class SweepReportEvent(Event):
     run_prefix: str = from_config(key_prefix)
     run_id: str = from_config()
     sweep: dict[str, Any] = from_config(sweep_points)
-    concurrency: dict[str, Any] = given(sweep_concurrency)  # the pre-flight's report.sweep: {points, concurrency, limitedBy, note}
+    # the pre-flight's report.sweep: {points, concurrency, limitedBy, note}
+    concurrency: dict[str, Any] = given(sweep_concurrency)
     cost_projection: dict[str, Any] | None = given(default=None)  # the pre-flight's worst case of the whole grid
 
     def check(self) -> None:
