@@ -212,7 +212,7 @@ def test_evaluate_plots_a_sweep_then_its_recommended_point(executed: dict[str, A
     assert blob.startswith(PNG_SIGNATURE) and width > 1000 and height > 300 and len(blob) > 30_000
     table = next(output for cell in executed["notebooks"]["evaluate-sweep"].cells if "lab.sweep_table" in cell.source
                  for output in cell.outputs if "text/html" in output.get("data", {}))
-    assert table["data"]["text/html"].count("<tr>") == 1 + 2 * len(SWEEP_EPOCHS)  # the header and every row
+    assert table["data"]["text/html"].count("</tr>") == 1 + 2 * len(SWEEP_EPOCHS)  # the header and every row
 
 
 def test_the_sweep_helpers_read_and_plot_a_sweep_report(monkeypatch: pytest.MonkeyPatch) -> None:
