@@ -422,3 +422,75 @@ def save(figure: Any, folder: Path, name: str) -> Path:
     figure.savefig(path, dpi=100, bbox_inches="tight")
     return path
 
+
+
+# --- a sweep's report (lambdas/compare/sweep.py writes it; docs/ARCHITECTURE.md "Sweep report") ------------
+
+SWEEP_KIND = "sweep"  # report.json's "kind" for a sweep (a single run's report has none)
+SERIES_COLORS = {REPLICATED: "tab:blue", SHARDED: "tab:orange"}
+
+
+def is_sweep(report: dict[str, Any]) -> bool:
+    return report.get("kind") == SWEEP_KIND
+
+
+def sweep_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per point and distribution type, as report.md's table; the recommended one marked."""
+    recommended = report["recommended"]
+    rows = []
+    for row in report["points"]:
+        rows.append({
+            "point": row["point"], "type": row["distributionType"], "instances": row["instanceCount"],
+            **{name: value for name, value in row["hyperParameters"].items()},
+            "training time (s)": row["trainingTimeInSeconds"], "speed-up": row["speedUp"],
+            "billable instance-seconds": row["billableInstanceSeconds"], "USD": row["usd"],
+            "test MSE": row["testMse"], "test MAE": row["testMae"], "Pareto": row["pareto"],
+            "recommended": (row["point"], row["distributionType"]) == (recommended["point"],
+                                                                       recommended["distributionType"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def recommended_point_report(s3: Any, report: dict[str, Any]) -> dict[str, Any]:
+    """The compare report of the sweep's recommended point (each point has its own, beside its jobs' outputs)."""
+    uri = next(row["report"] for row in report["points"] if row["point"] == report["recommended"]["point"])
+    bucket, key = parse_s3_uri(uri)
+    return read_json(s3, bucket, key)
+
+
+def plot_sweep(report: dict[str, Any], axes: Sequence[Any]) -> None:
+    """sweep.png's three panels on three matplotlib axes: speed-up against instances beside the ideal line (at
+    the first point's hyperparameters), test MSE against epochs (at the largest instance count and the first
+    point's mini_batch_size), and test MSE against cost with the Pareto frontier and the recommendation."""
+    rows = report["points"]
+    first = rows[0]["hyperParameters"]
+    largest = max(row["instanceCount"] for row in rows)
+    speed_axis, epochs_axis, cost_axis = axes
+    measure = report["costMeasure"]
+    for branch in BRANCHES:
+        own = [row for row in rows if row["branch"] == branch]
+        speed = sorted((row["instanceCount"], row["speedUp"]) for row in own
+                       if row["hyperParameters"] == first and row["speedUp"] is not None)
+        epochs = sorted((float(row["hyperParameters"]["epochs"]), row["testMse"]) for row in own
+                        if row["instanceCount"] == largest and "epochs" in row["hyperParameters"]
+                        and row["hyperParameters"].get("mini_batch_size") == first.get("mini_batch_size"))
+        label, color = own[0]["distributionType"], SERIES_COLORS[branch]
+        speed_axis.plot([x for x, _ in speed], [y for _, y in speed], marker="o", color=color, label=label)
+        epochs_axis.plot([x for x, _ in epochs], [y for _, y in epochs], marker="o", color=color, label=label)
+        cost_axis.scatter([row[measure] for row in own], [row["testMse"] for row in own], color=color, label=label)
+    instances = sorted({row["instanceCount"] for row in rows if row["hyperParameters"] == first})
+    speed_axis.plot(instances, [n / instances[0] for n in instances], linestyle="--", color="gray",
+                    label="ideal linear")
+    speed_axis.set(title="Speed-up against instances (" + ", ".join(f"{k} {v}" for k, v in first.items()) + ")",
+                   xlabel="instances", ylabel="speed-up over FullyReplicated on the fewest")
+    epochs_axis.set(title=f"Test MSE against epochs ({largest} instances)", xlabel="epochs", ylabel="test MSE")
+    frontier = report["pareto"]
+    cost_axis.plot([c["cost"] for c in frontier], [c["testMse"] for c in frontier], color="black",
+                   label="Pareto frontier")
+    recommended = report["recommended"]
+    cost_axis.scatter([recommended["cost"]], [recommended["testMse"]], s=200, facecolors="none",
+                      edgecolors="black", label="recommended")
+    cost_axis.set(title="Test MSE against cost", xlabel="USD" if measure == "usd" else "billable instance-seconds",
+                  ylabel="test MSE")
+    for axis in axes:
+        axis.legend()

@@ -35,6 +35,7 @@ EXPECTED_PLOTS = {
     "explore": {"event_codes", "histograms", "actor_locations", "geo_filter", "top_code_coverage"},
     "evaluate": {"training_cost", "validation_metrics", "predicted_vs_actual", "error_distributions"},
 }
+SWEEP_EPOCHS = ("1", "2")  # the notebook run's instanceCount (3) x these: two points
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -72,13 +73,13 @@ def executed(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
             }
             environment.pop("SHARDLAB_RUN_ID", None)  # the notebooks must find the newest run themselves
 
-            def execute(name: str, out: Path) -> Any:
+            def execute(name: str, out: Path, **extra: str) -> Any:
                 notebook = nbformat.read(NOTEBOOK_ROOT / f"{name}.ipynb", as_version=4)
                 client = NotebookClient(
                     notebook, kernel_name=kernel_name, timeout=120, allow_errors=False,
                     resources={"metadata": {"path": str(NOTEBOOK_ROOT)}},
                 )
-                client.execute(env={**environment, "SHARDLAB_OUTPUT_DIR": str(out)})  # a cell error raises
+                client.execute(env={**environment, "SHARDLAB_OUTPUT_DIR": str(out), **extra})  # a cell error raises
                 nbformat.write(notebook, out / f"{name}.executed.ipynb")
                 return notebook
 
@@ -89,10 +90,55 @@ def executed(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
                 sagemaker.delete_endpoint(EndpointName=endpoint["EndpointName"])
             without_endpoints = tmp / "out" / "notebook-test-without-endpoints"
             results["evaluate-without-endpoints"] = execute("evaluate", without_endpoints)
+            report = json.loads(local.read_object(f"runs/{run_id}/report.json"))
+            # A sweep's report, from point reports of this run's jobs (scored by transform, as a sweep's are)
+            sweep_report = write_sweep(local.deployment.bucket_name, report)
+            sweep_output = tmp / "out" / "notebook-sweep"
+            results["evaluate-sweep"] = execute("evaluate", sweep_output, SHARDLAB_RUN_ID=sweep_report["runId"])
             yield {"run_id": run_id, "output": output, "notebooks": results, "without_endpoints": without_endpoints,
-                   "report": json.loads(local.read_object(f"runs/{run_id}/report.json"))}
+                   "report": report, "sweep_output": sweep_output, "sweep_report": sweep_report}
     finally:
         monkeypatch.undo()
+
+
+def sweep_point_reports(report: dict[str, Any], run_id: str, prefix: str) -> tuple[dict[str, Any], list[Any]]:
+    """A sweep config over SWEEP_EPOCHS at the run's instance count, and its points' compare reports: the run's
+    report with the sweep's run id, scored by batch transform (no endpoints), the second point trained longer
+    (half the speed, a lower MSE for ShardedByS3Key)."""
+    count = report["models"]["sharded"]["training"]["instanceCount"]
+    points, reports = [], []
+    for index, epochs in enumerate(SWEEP_EPOCHS, start=1):
+        point = {"point": f"p{index:02d}", "instanceCount": count, "hyperParameters": {"epochs": epochs},
+                 "config": {"instanceCount": count, "names": {b: f"x-p{index:02d}-{b}" for b in lab.BRANCHES},
+                            "runPrefix": f"{prefix}points/p{index:02d}/"}}
+        point_report = json.loads(json.dumps(report))
+        point_report["runId"] = run_id
+        for model in point_report["models"].values():
+            model["transformJobName"] = model.pop("endpointName")
+            model["training"]["trainingTimeInSeconds"] *= index
+        point_report["models"]["sharded"]["test"]["mse"] *= 1.0 - 0.05 * (index - 1)
+        points.append(point)
+        reports.append(point_report)
+    return {"grid": {"instanceCount": [count], "hyperParameters": {"epochs": list(SWEEP_EPOCHS)}},
+            "points": points}, reports
+
+
+def write_sweep(bucket: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The sweep report of `sweep_point_reports`, written by the sweep report step into the local bucket."""
+    from lambdas.compare.sweep import run_sweep_report
+    from lambdas.lambda_common.contracts import SweepReportEvent
+
+    run_id = "notebook-sweep-0123abcd"
+    prefix = f"runs/{run_id}/"
+    sweep, reports = sweep_point_reports(report, run_id, prefix)
+    s3 = boto3.client("s3")
+    for point, point_report in zip(sweep["points"], reports, strict=True):
+        s3.put_object(Bucket=bucket, Key=f"{point['config']['runPrefix']}report.json",
+                      Body=json.dumps(point_report).encode())
+    event = SweepReportEvent.parse({"bucket": bucket, "runPrefix": prefix, "runId": run_id, "sweep": sweep,
+                                    "concurrency": {"points": 2, "concurrency": 2}})
+    run_sweep_report(event, s3=s3, clock="simulated")
+    return dict(json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}report.json")["Body"].read()))
 
 
 def _text_outputs(notebook: Any) -> str:
@@ -149,6 +195,63 @@ def test_evaluate_runs_to_the_end_when_the_endpoints_are_gone(executed: dict[str
     assert lab.verdict_in_words(executed["report"]) in text
     plots = {path.stem for path in (executed["without_endpoints"] / "evaluate").glob("*.png")}
     assert plots == {"training_cost", "validation_metrics"}
+
+
+@pytest.mark.slow
+def test_evaluate_plots_a_sweep_then_its_recommended_point(executed: dict[str, Any]) -> None:
+    sweep = executed["sweep_report"]
+    text = _text_outputs(executed["notebooks"]["evaluate-sweep"])
+    assert sweep["recommendation"] in text and "Not a sweep" not in text
+    assert f"Below: the recommended point {sweep['recommended']['point']}'s own report" in text
+    assert "scored the test year by batch transform (no endpoints)" in text
+    assert "ShardedByS3Key" in sweep["recommendation"]  # the second point's sharded MSE is 5% lower
+    plots = {path.stem: path for path in (executed["sweep_output"] / "evaluate").glob("*.png")}
+    assert set(plots) == {"sweep", "training_cost", "validation_metrics"}
+    blob = plots["sweep"].read_bytes()
+    width, height = struct.unpack(">II", blob[16:24])
+    assert blob.startswith(PNG_SIGNATURE) and width > 1000 and height > 300 and len(blob) > 30_000
+    table = next(output for cell in executed["notebooks"]["evaluate-sweep"].cells if "lab.sweep_table" in cell.source
+                 for output in cell.outputs if "text/html" in output.get("data", {}))
+    assert table["data"]["text/html"].count("</tr>") == 1 + 2 * len(SWEEP_EPOCHS)  # the header and every row
+
+
+def test_the_sweep_helpers_read_and_plot_a_sweep_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    matplotlib.use("agg")
+    from matplotlib.figure import Figure
+    from moto_helpers import mocked_s3
+    from sweep_helpers import BUCKET, CONCURRENCY, put_point_reports, run_config
+
+    from lambdas.compare import sweep
+    from lambdas.lambda_common.contracts import SweepReportEvent
+
+    assert lab.SWEEP_KIND == sweep.SWEEP_KIND
+    config = run_config()
+    with mocked_s3(monkeypatch, BUCKET) as s3:
+        put_point_reports(s3, config)
+        sweep.run_sweep_report(SweepReportEvent.for_run(config, concurrency=CONCURRENCY), s3=s3)
+        report = lab.read_report(s3, BUCKET, config["runId"])
+        point = lab.recommended_point_report(s3, report)
+    assert lab.is_sweep(report) and not lab.is_sweep(point)
+    assert point["models"]["sharded"]["training"]["instanceCount"] == report["recommended"]["instanceCount"] == 2
+    table = lab.sweep_table(report)
+    assert len(table) == 12 and table["recommended"].sum() == 1
+    chosen = table[table["recommended"]].iloc[0]
+    assert (chosen["point"], chosen["type"], chosen["epochs"], chosen["test MSE"]) == (
+        "p04", "ShardedByS3Key", "4", 4.92)
+    assert list(table.loc[table["Pareto"], "point"]) == ["p01", "p01", "p02", "p02", "p03", "p04"]
+    figure = Figure()
+    axes = figure.subplots(1, 3)
+    lab.plot_sweep(report, axes)
+    speed, epochs, cost = axes
+    lines = {line.get_label(): line for line in speed.get_lines()}
+    assert list(lines["ShardedByS3Key"].get_xdata()) == [1, 2, 4]
+    assert list(lines["ideal linear"].get_ydata()) == [1.0, 2.0, 4.0]
+    mse = {line.get_label(): list(line.get_ydata()) for line in epochs.get_lines()}
+    assert mse == {"FullyReplicated": [5.0, 4.9], "ShardedByS3Key": [5.2, 4.97]}
+    frontier = next(line for line in cost.get_lines() if line.get_label() == "Pareto frontier")
+    assert list(frontier.get_ydata()) == [entry["testMse"] for entry in report["pareto"]]
 
 
 def test_notebooks_name_a_kernel_the_notebook_instance_platform_has() -> None:

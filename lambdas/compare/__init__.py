@@ -17,6 +17,8 @@
   back, and the metrics and the chart's histogram read order statistics from those sorted runs by bisection
   without merging them (``lambdas.compare.metrics``); the per-host table comes from the one listing of the train
   prefix, on the background thread during scoring. Numbers and picture are unchanged by this.
+- A sweep's report (``lambdas.compare.handler.sweep_report`` -> ``lambdas.compare.sweep.run_sweep_report``) reads
+  every point's report.json and writes the sweep's report.json, report.md and sweep.png (``compare/sweep_chart.py``).
 - Outputs are published only after every number is computed: CloudWatch metrics, then ``report.md``, then
   ``report.json`` (its presence means the report is complete).
 """

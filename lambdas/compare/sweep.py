@@ -115,9 +115,13 @@ def format_cost(value: float, measure: str) -> str:
     return f"${value:,.2f}" if abs(value) >= 0.1 else f"${value:.4f}"
 
 
+def _instances(count: int) -> str:
+    return f"{count} instance{'' if count == 1 else 's'}"
+
+
 def describe_configuration(candidate: Candidate, swept: Iterable[str] = ()) -> str:
     """E.g. "ShardedByS3Key on 5 instances with 4 epochs" (mini_batch_size named when it was swept)."""
-    instances = f"{candidate.instance_count} instance{'s' if candidate.instance_count != 1 else ''}"
+    instances = _instances(candidate.instance_count)
     parts = []
     epochs = candidate.hyperparameters.get("epochs")
     if epochs is not None:
@@ -174,7 +178,7 @@ def _not_the_points_report(report: Any, run_id: str, point: Mapping[str, Any]) -
     if not isinstance(report, dict) or report.get("format") != REPORT_FORMAT:
         return f"is not a compare report ({REPORT_FORMAT})"
     if report.get("runId") != run_id:
-        return f"is run {report.get('runId')!r}'s report, not run {run_id!r}'s"
+        return f"is the report of run {report.get('runId')!r}, not of run {run_id!r}"
     for branch in BRANCHES:
         trained = report["models"][branch]["training"]["instanceCount"]
         if trained != point["instanceCount"]:
@@ -372,7 +376,7 @@ def render_sweep_markdown(report: Mapping[str, Any]) -> str:
                   "hyperparameters over the row's.", "",
               f"## Pareto frontier (cost in {'USD' if measure == USD else 'billable instance-seconds'} "
               "against test MSE)", ""]
-    lines += [f"- {c['label']}, {c['instanceCount']} instances: {format_cost(c['cost'], measure)}, test MSE "
+    lines += [f"- {c['label']}, {_instances(c['instanceCount'])}: {format_cost(c['cost'], measure)}, test MSE "
               f"{c['testMse']:.4g}" for c in report["pareto"]]
     lines += ["", "## Run", ""]
     concurrency = report.get("concurrency") or {}
@@ -383,7 +387,7 @@ def render_sweep_markdown(report: Mapping[str, Any]) -> str:
     if report["totalUsd"] is not None:
         projected = (report.get("costProjection") or {}).get("worstCaseUsd")
         worst = "" if projected is None else f" (pre-flight worst case ${projected:.4f})"
-        lines.append(f"- Cost: ${report['totalUsd']:.4f} for the whole sweep at {report['priceSource']}{worst}")
+        lines.append(f"- Cost: ${report['totalUsd']:.4f} for the whole sweep{worst}; prices: {report['priceSource']}")
     else:
         lines.append("- Cost: not priced (a point's report could not price its jobs: see its report.md); the "
                      "frontier uses billable instance-seconds")

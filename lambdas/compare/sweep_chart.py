@@ -61,7 +61,7 @@ def panels(data: SweepChartData) -> tuple[Panel, Panel, Panel]:
     """The three panels' boxes and data ranges (tests read pixels through them)."""
     speed_x = _ticks([x for series in (*data.speed_up.values(), data.ideal) for x, _ in series], from_zero=True)
     speed_y = _ticks([y for series in (*data.speed_up.values(), data.ideal) for _, y in series], from_zero=True)
-    epochs_x = _ticks([x for series in data.mse_by_epochs.values() for x, _ in series], from_zero=True)
+    epochs_x = _ticks([x for series in data.mse_by_epochs.values() for x, _ in series])
     epochs_y = _ticks([y for series in data.mse_by_epochs.values() for _, y in series])
     cost_x = _ticks([x for series in data.costs.values() for x, _ in series], from_zero=True)
     cost_y = _ticks([y for series in data.costs.values() for _, y in series])
@@ -137,7 +137,8 @@ def render_sweep(data: SweepChartData) -> Canvas:
     if not any(data.speed_up.values()):
         _empty(canvas, speed, "no training times to compare")
 
-    _axes(canvas, epochs, data.mse_title, _ticks_of(epochs, "x"), _ticks_of(epochs, "y"))
+    swept_epochs = sorted({x for series in data.mse_by_epochs.values() for x, _ in series})  # ticks: the grid's
+    _axes(canvas, epochs, data.mse_title, swept_epochs or _ticks_of(epochs, "x"), _ticks_of(epochs, "y"))
     canvas.text(epochs.right, epochs.bottom + 20, "epochs", align="right")
     for branch in BRANCHES:
         polyline(canvas, epochs, data.mse_by_epochs.get(branch, ()), SERIES_COLORS[branch])
