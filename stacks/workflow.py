@@ -360,7 +360,8 @@ class Pipeline(Construct):
         )
 
     def _compare(self, name: str, on_failure: OnFailure | None, scoring: dict[str, Any], *,
-                 parameters: str = CONFIG, cost_projection: bool = True) -> tasks.LambdaInvoke:
+                 parameters: str = CONFIG, cost_projection: bool = True,
+                 point: str | None = None) -> tasks.LambdaInvoke:
         """The compare Lambda; `on_failure` None inside a Map iteration (only the Map may catch there), and no
         cost projection at a sweep point (the pre-flight's is the whole grid's)."""
         compare = tasks.LambdaInvoke(
@@ -379,6 +380,7 @@ class Pipeline(Construct):
                     parameters=J.object_at(parameters) if parameters == CONFIG else parameters,
                     **({"cost_projection": J.object_at("$.quotaCheck.report.costProjection")}
                        if cost_projection else {}),
+                    **({"point": J.string_at(point)} if point is not None else {}),
                 )
             ),
             result_selector={"summary": J.object_at("$.Payload")},
@@ -411,6 +413,7 @@ class Pipeline(Construct):
                 # the point's report names the hyperparameters it trained with
                 parameters=J.json_merge(J.object_at(CONFIG), J.object_at("$.pointParameters")),
                 cost_projection=False,
+                point="$.point",
             ))
         )
         item = "$$.Map.Item.Value"

@@ -115,6 +115,15 @@ def test_metric_data_dimensions_and_skipped_nulls() -> None:
     assert ("TestMSE", "NaiveMeanBaseline") in names
     assert ("TrainingSpeedUp", "ShardedByS3Key") in names
     assert len(names) == len(set(names)) == 2 * 8 + 2
+    assert {datum["Dimensions"][1]["Value"] for datum in data} == {sample_report()["runId"]}
+
+
+def test_a_sweep_points_metrics_are_a_series_of_their_own() -> None:
+    run_id = sample_report()["runId"]
+    points = [metric_data({**sample_report(), "point": point}) for point in ("p01", "p02")]
+    assert [{datum["Dimensions"][1]["Value"] for datum in data} for data in points] == [
+        {f"{run_id}/p01"}, {f"{run_id}/p02"}
+    ]
 
 
 def test_metrics_from_sorted_runs_equal_the_metrics_of_all_rows() -> None:

@@ -136,6 +136,7 @@ def test_each_point_reports_what_it_trained_with_and_the_sweep_reports_every_poi
         assert report["parameters"]["instanceCount"] == points[point_id]["instanceCount"]
         assert report["parameters"]["hyperParameters"]["epochs"] == points[point_id]["hyperParameters"]["epochs"]
         assert report["testData"]["scoring"] == "transform"
+        assert report["point"] == point_id  # its metrics' RunId is <runId>/<point>
     report = sweep["report"]
     assert report["kind"] == "sweep"
     assert {row["point"] for row in report["points"]} == set(points)

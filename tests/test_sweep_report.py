@@ -273,7 +273,7 @@ def test_the_event_is_the_run_configs_sweep_and_the_preflights_concurrency() -> 
     with pytest.raises(SweepReportError, match=r"sweep.points\[1\]: point id 'p01' is given twice"):
         SweepReportEvent.parse({**event, "sweep": {**config["sweep"], "points": [points[0], points[0]]}},
                                error=SweepReportError)
-    with pytest.raises(SweepReportError, match="sweep must be an object with a grid and a non-empty list of points"):
+    with pytest.raises(SweepReportError, match=r"sweep.points must be a list of 1 to 24 points"):
         SweepReportEvent.parse({**event, "sweep": {**config["sweep"], "points": []}}, error=SweepReportError)
 
 

@@ -337,6 +337,7 @@ def _build_report(
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "runId": request.run_id,
+        **({"point": request.point} if request.point is not None else {}),
         "generatedAt": now().isoformat(),
         "parameters": request.parameters,
         "testData": {

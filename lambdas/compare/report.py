@@ -179,8 +179,10 @@ def write_report(s3: Any, bucket: str, run_prefix: str, report: dict[str, Any]) 
 
 
 def metric_data(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One datum per figure and distribution type, dimensioned by DistributionType and RunId."""
+    """One datum per figure and distribution type, dimensioned by DistributionType and RunId (a sweep point's
+    RunId is `<runId>/<point>`: one series per point)."""
     distribution_dimension, run_dimension = METRIC_DIMENSIONS
+    run = report["runId"] + (f"/{report['point']}" if report.get("point") else "")
     data: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, unit: str, distribution: str) -> None:
@@ -191,7 +193,7 @@ def metric_data(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "MetricName": name,
                 "Dimensions": [
                     {"Name": distribution_dimension, "Value": distribution},
-                    {"Name": run_dimension, "Value": report["runId"]},
+                    {"Name": run_dimension, "Value": run},
                 ],
                 "Value": float(value),
                 "Unit": unit,

@@ -255,9 +255,9 @@ class Event:
 def _checked(field: dataclasses.Field[Any], key: str, value: object, annotation: Any) -> Any:
     if field.metadata.get(_CONFIG):
         row = INPUT_KEYS.get(key)
-        if row is not None:  # an execution-input key: the schema's own validator and bounds
-            return row.validate_config(key, value, _validation_context())
-        if key not in DERIVED_KEYS:
+        if row is not None:  # an execution-input key: the schema's own validator and bounds, then the field's
+            value = row.validate_config(key, value, _validation_context())
+        elif key not in DERIVED_KEYS:
             raise TypeError(f"{key} is from_config() but $.config has no such key")
     value = _check_type(key, value, annotation)
     check = field.metadata.get(_CHECK)
@@ -371,6 +371,9 @@ class CompareEvent(Event):
     transform_jobs: dict[str, str] | None = given(branch_names, default=None)
     transform_outputs: dict[str, str] | None = given(branch_names, default=None)
     cost_projection: dict[str, Any] | None = given(default=None)  # the pre-flight's worst case
+    # A sweep point's id (`p01`..): its report names it and its metrics' RunId is `<runId>/<point>`, so the
+    # points of one sweep do not pour their figures into one series.
+    point: str | None = given(default=None)
 
 
 
