@@ -10,7 +10,10 @@ the name): ``<type> for training job usage`` and ``<type> for spot training job 
 instance type of botocore's enum, ``<type> for endpoint usage`` for every hosting type, and the account-wide
 ``Number of instances across all training jobs`` / ``... all spot training jobs`` / ``... active endpoints``.
 Values are configurable (``LocalServiceQuotas(values={name: value})``, or ``set(name, value)`` while running);
-the defaults are well above what the execution defaults need (10 training instances, 2 endpoint instances).
+the defaults are well above what the execution defaults need (10 training instances, 2 endpoint instances) and
+what the demo sweep needs (instanceCount 1, 2, 5 x epochs 2, 4: all 6 points at once hold 32 training instances of
+one type and 12 transform instances); a test lowers one with ``set`` to make the pre-flight limit a sweep's
+concurrency.
 
 ``exceeded(...)`` words a refusal as SageMaker does: ``ResourceLimitExceeded: The account-level service
 limit '<name>' is <value> Instances, with current utilization of <used> Instances and a request delta of
@@ -99,7 +102,7 @@ class LocalServiceQuotas:
         with self._lock:
             return self._values[name]
 
-    # --- enforcement (the local SageMaker's CreateTrainingJob / CreateEndpoint) ----------------------------
+    # --- enforcement (the local SageMaker's CreateTrainingJob / CreateTransformJob / CreateEndpoint) ---------------
 
     def check(self, name: str, utilization: int, delta: int) -> None:
         """Raise SageMaker's ResourceLimitExceeded if ``delta`` more instances would pass quota ``name``."""
@@ -118,6 +121,10 @@ class LocalServiceQuotas:
         same_type = sum(n for kind, n in held if kind == instance_type)
         self.check(training_quota(instance_type, spot=spot), same_type, count)
         self.check(SPOT_TRAINING_TOTAL if spot else TRAINING_TOTAL, sum(n for _, n in held), count)
+
+    def check_transform(self, instance_type: str, count: int, held: list[tuple[str, int]]) -> None:
+        """A new transform job of ``count`` instances, while running transform jobs hold ``held`` (type, count)."""
+        self.check(transform_quota(instance_type), sum(n for kind, n in held if kind == instance_type), count)
 
     def check_endpoint(self, wanted: Mapping[str, int], held: list[Mapping[str, int]]) -> None:
         """A new endpoint with ``wanted`` instances per type, while the account's endpoints hold ``held``."""

@@ -68,6 +68,20 @@ INVALID_INPUTS: list[tuple[Any, str]] = [
     # Well-formed, but outside cdk.json shardlab:sourceLocations: the roles could not read it.
     ({"sourceBucket": "my-gdelt-mirror"}, "s3://my-gdelt-mirror/events/ is outside the locations"),
     ({"sourcePrefix": "events-old/"}, "s3://gdelt-open-data/events-old/ is outside the locations"),
+    # A sweep: each bad value named by its key path and the limit (tests/test_sweep_input.py has every case).
+    ({"sweep": {}}, "sweep must give at least one of instanceCount, hyperParameters"),
+    ({"sweep": {"instanceCount": []}}, "sweep.instanceCount must be a non-empty list"),
+    ({"sweep": {"instanceCount": [1, 1]}}, "sweep.instanceCount lists 1 twice"),
+    ({"sweep": {"instanceCount": [1, 101]}}, "sweep.instanceCount[1] must be between 1 and 100"),
+    ({"sweep": {"hyperParameters": {"epochs": [2]}}}, "sweep.hyperParameters.epochs[0] must be a non-empty string"),
+    ({"sweep": {"hyperParameters": {"loss": ["squared_loss"]}}},
+     "sweep.hyperParameters has unknown key(s) sweep.hyperParameters.loss"),
+    ({"sweep": {"instanceCount": [1, 2, 3, 4, 5], "hyperParameters": {"epochs": [str(n) for n in range(1, 6)]}}},
+     "sweep has 25 points (5 instanceCount x 5 hyperParameters.epochs); a sweep runs at most 24"),
+    ({"sweep": {"instanceCount": [7, 9, 10]}}, "lcm = 630 train objects per source group"),
+    ({"instanceCount": 2, "sweep": {"instanceCount": [1, 2]}}, "give it in one place"),
+    ({"scoring": "endpoint", "sweep": {"instanceCount": [1, 2]}}, 'scoring "endpoint" cannot go with a sweep'),
+    ({"keepEndpoints": True, "sweep": {"instanceCount": [1, 2]}}, "keepEndpoints true cannot go with a sweep"),
     # Valid JSON, but not an object.
     ([1979, 1980], "execution input must be a JSON object, got [1979, 1980]"),
     ("trainYears", 'execution input must be a JSON object, got "trainYears"'),

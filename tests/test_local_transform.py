@@ -152,3 +152,31 @@ def test_split_batch_and_assemble_follow_the_request() -> None:
         b'{"score": 1}\n{"score": 2}\n{"score": 3}\n')
     assert assemble([b"ab", b"c"], "None") == b"abc"
     np.testing.assert_array_equal(np.frombuffer(records[0][:4], dtype="<u4"), [0xCED7230A])
+
+
+def test_create_transform_job_over_quota_answers_resource_limit_exceeded(aws: Any, model: str) -> None:
+    """Running transform jobs hold their instances against '<type> for transform job usage' (a sweep runs 2 per
+    point at once; the pre-flight's concurrency keeps them inside it)."""
+    quota = "ml.m5.xlarge for transform job usage"
+    plane = LocalSageMaker(s3_client=aws, quotas={quota: 2}, faults=FaultPlan(slow_transforms={"slow-*": 30.0}))
+    try:
+        plane.handle("CreateModel", {"ModelName": "scorer", "ExecutionRoleArn": ROLE,
+                                     "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": model}})
+        for name in ("slow-1", "slow-2"):
+            plane.handle("CreateTransformJob", transform_request(name))
+        refused = api_error(plane, "CreateTransformJob", transform_request("slow-3"))
+        assert (refused.code, refused.message) == ("ResourceLimitExceeded", (
+            f"The account-level service limit '{quota}' is 2 Instances, with current utilization of 2 Instances and "
+            "a request delta of 1 Instances. Please use AWS Service Quotas to request an increase for this quota."))
+        assert "slow-3" not in str(plane.handle("ListTransformJobs", {}))
+        other_type = transform_request("slow-4", TransformResources={"InstanceType": "ml.m4.xlarge",
+                                                                     "InstanceCount": 1})
+        plane.handle("CreateTransformJob", other_type)  # another type's quota
+        plane.handle("StopTransformJob", {"TransformJobName": "slow-1"})
+        assert finished(plane, "slow-1")["TransformJobStatus"] == "Stopped"
+        plane.handle("CreateTransformJob", transform_request("slow-3"))  # the stopped job freed its instance
+        for name in ("slow-2", "slow-3", "slow-4"):
+            plane.handle("StopTransformJob", {"TransformJobName": name})
+            finished(plane, name)
+    finally:
+        assert plane.shutdown()

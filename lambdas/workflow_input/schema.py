@@ -142,7 +142,9 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("instanceCount", 5, _INSTANCE_COUNT,
              "training instances per job; it sets the shard plan: data preparation writes each training year as "
              "`instanceCount` train objects of near-equal size, so every sharded host reads one part of every "
-             "year (the same rows within one per year)", data_parameter=True),
+             "year (the same rows within one per year)", data_parameter=True,
+             in_config="execution input; with a `sweep`, lcm(`sweep.instanceCount`): the shard plan every point "
+                       "shares (each point's own count is in its `config`)"),
     InputKey("trainingInstanceType", "ml.c5.2xlarge", v.INSTANCE_TYPE,
              "instance type of both training jobs (the seed used `ml.c4.2xlarge`)"),
     InputKey("hostingInstanceType", "ml.m5.xlarge", v.INSTANCE_TYPE,
@@ -157,7 +159,8 @@ INPUT_KEYS: dict[str, InputKey] = _rows(
     InputKey("scoring", SCORING_ENDPOINT, v.one_of(*SCORING_MODES),
              f"how both models score the test year: `{SCORING_ENDPOINT}` (the workshop's: an endpoint each, "
              f"invoked batch by batch) or `{SCORING_TRANSFORM}` (a batch transform job each, `.sync`: no endpoint, "
-             "nothing left running; the jobs use `hostingInstanceType`)"),
+             "nothing left running; the jobs use `hostingInstanceType`)",
+             in_config=f"execution input; `{SCORING_TRANSFORM}` with a `sweep`"),
     InputKey("endpointPollSeconds", 30, v.integer(1, 300),
              f"wait between `DescribeEndpoint` polls; below {ENDPOINT_STEADY_POLL_SECONDS} s only the first "
              f"{ENDPOINT_QUICK_POLLS} polls are that quick, then the wait doubles up to "

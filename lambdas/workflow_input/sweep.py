@@ -65,7 +65,10 @@ def _swept_values(field: str, value: object, context: ValidationContext) -> list
     for i, item in enumerate(_non_empty_list(field, value)):
         where = f"{field}[{i}]"
         # The single run's hyperparameter check first (a non-empty string), then Linear Learner's: a positive integer.
-        HYPERPARAMETERS(where.rsplit(".", 1)[0], {name: item}, context)
+        try:
+            HYPERPARAMETERS(field.rsplit(".", 1)[0], {name: item}, context)
+        except InvalidExecutionInputError as error:  # named at the list item
+            raise _fail(str(error).replace(field, where, 1)) from None
         if not _SWEPT_VALUE.match(item):
             raise _fail(f"{where} must be a positive integer as a string without leading zeros, at most "
                         f"{MAX_SWEPT_VALUE_DIGITS} digits (Linear Learner's {name}), got {json.dumps(item)}")

@@ -19,8 +19,9 @@ Lifecycles run on daemon threads: a training job's in ``local.sagemaker.training
 endpoints write log groups/streams (``local.sagemaker.logs``) and never delete them: the run's clean-up does.
 
 Quotas (``quotas=``, a ``local.service_quotas.LocalServiceQuotas`` or ``{quota name: value}``): AWS's instance
-quotas by name; ``CreateTrainingJob`` and ``CreateEndpoint`` answer ``ResourceLimitExceeded`` as SageMaker does
-when the instances of running jobs (``InProgress``/``Stopping``; spot and on-demand counted apart) or of
+quotas by name; ``CreateTrainingJob``, ``CreateTransformJob`` and ``CreateEndpoint`` answer ``ResourceLimitExceeded``
+as SageMaker does when the instances of running jobs (``InProgress``/``Stopping``; spot and on-demand training
+counted apart; transform jobs against ``<type> for transform job usage``) or of
 endpoints (any status but ``Failed``) plus the request would pass one. The same values are served as Service
 Quotas (the pipeline's pre-flight reads them).
 
@@ -304,6 +305,10 @@ class LocalSageMaker:
                 )
             job = TransformJob(name=name, arn=arn, request=request, created=self.clock(), model=model,
                                environment=self)
+            resources = request["TransformResources"]
+            held = [(j.request["TransformResources"]["InstanceType"], j.request["TransformResources"]["InstanceCount"])
+                    for j in self._transforms.values() if j.holds_instances]
+            self.quotas.check_transform(resources["InstanceType"], resources["InstanceCount"], held)
             self._transforms[name] = job
             self._created(arn, request)
         self.emit("transform.status", name=name, status=job.status)
