@@ -56,7 +56,8 @@ def test_python_lambdas_have_the_contract_handlers_runtime_arch_and_destroyable_
     functions = lambda_functions(template)
     assert sorted(f["handler"] for f in functions.values()) == sorted([
         "lambdas.workflow_input.handler.handler", "lambdas.dataprep.handler.profile", "lambdas.dataprep.handler.shard",
-        "lambdas.dataprep.handler.finalize", "lambdas.compare.handler.handler", "lambdas.cleanup.handler.run_cleanup",
+        "lambdas.dataprep.handler.finalize", "lambdas.compare.handler.handler", "lambdas.compare.handler.sweep_report",
+        "lambdas.cleanup.handler.run_cleanup",
         "lambdas.cleanup.handler.on_event", "lambdas.cleanup.handler.is_complete", "lambdas.preflight.handler.handler"])
     for lid in functions:
         properties = template["Resources"][lid]["Properties"]

@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from botocore.session import get_session
-from test_stack_history import CONTAINER_EVENTS, SYNC_TASK_EXTRA, TASK_EVENTS, state_events, worst_case_events
+from test_stack_history import (
+    CONTAINER_EVENTS,
+    SYNC_TASK_EXTRA,
+    TASK_EVENTS,
+    reachable,
+    state_events,
+    worst_case_events,
+)
 
 from lambdas.lambda_common.vocabulary import BRANCHES
 from lambdas.workflow_input.config import build_config
@@ -35,7 +42,11 @@ def test_the_history_bound_counts_the_transform_stage(definition: dict[str, Any]
     without = copy.deepcopy(definition)
     without["States"][STAGE] = {"Type": "Pass", "Next": stage["Next"]}  # 2 events
     counted = worst_case_events(definition, config) - worst_case_events(without, config)
-    assert counted == state_events(stage, config) - 2
+    # the bound counts what a run can reach: the stage's Catch handler goes with it
+    caught = reachable(definition, config) - reachable(without, config) - {STAGE}
+    assert caught == {catch["Next"] for catch in stage["Catch"]}
+    assert counted == state_events(stage, config) - 2 + sum(
+        state_events(definition["States"][name], config) for name in caught)
     # the job is bounded in time too: its task times out after config.transformTimeoutSeconds
     assert {t.get("TimeoutSecondsPath") for t in tasks if t["Resource"].endswith(".sync")} == {
         "$.config.transformTimeoutSeconds"}
