@@ -10,8 +10,10 @@ server (``local.server``), run in a separate process as a real endpoint is remot
   ``np2csv``/``predict_batches`` verbatim (numpy ``savetxt`` with ``%g``, ~5 MiB requests, one at a time, the
   sharded endpoint then the replicated one), then the metrics with numpy.
 - Candidate ("shardlab"): ``lambdas.compare.comparison.run_comparison`` end to end with its defaults (1.5 MiB requests,
-  4 in flight per endpoint): DescribeTrainingJob (a fake client), streaming both objects from S3, both
-  endpoints concurrently, metrics, CloudWatch metrics and report.json/report.md in moto.
+  4 in flight per endpoint): DescribeTrainingJob (a fake client), streaming the test object from S3, both
+  endpoints concurrently, the training mean from the dataset's ``manifest.json`` (written here as Finalize writes
+  it: each train object's bytes, records and label sum), metrics, CloudWatch metrics and report.json/report.md in
+  moto.
 
 Also prints the CPU seconds of the caller and of the endpoint server for each path, and two CPU cross-checks
 of the wall ratio (other work on the machine distorts wall time): the ratio of total CPU (caller + server; it
@@ -38,6 +40,7 @@ import argparse
 import datetime
 import io
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -210,6 +213,8 @@ def run_shardlab(url: str, run: int, max_request_bytes: int | None = None) -> di
     )
     report_body = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"runs/bench-{run}/report.json")["Body"]
     report = json.loads(report_body.read())
+    if "manifest.json" not in report["baseline"]["source"]:  # the path a run takes, or the bench measures another
+        raise SystemExit(f"the training mean did not come from the manifest: {report['baseline']['source']}")
     return {
         "replicated": report["models"]["replicated"]["test"],
         "sharded": report["models"]["sharded"]["test"],
@@ -276,9 +281,16 @@ def main() -> int:
             s3.create_bucket(Bucket=BUCKET)
             test_x, test_y = generate(args.rows, seed=1984)
             s3.put_object(Bucket=BUCKET, Key=f"{DATASET}test/1984.data", Body=recordio_bytes(test_x, test_y))
+            manifest_objects = []
             for year in range(1979, 1979 + TRAIN_OBJECTS):
                 x, y = generate(60_000, seed=year)
-                s3.put_object(Bucket=BUCKET, Key=f"{DATASET}train/{year}.data", Body=recordio_bytes(x, y))
+                body = recordio_bytes(x, y)
+                s3.put_object(Bucket=BUCKET, Key=f"{DATASET}train/{year}.data", Body=body)
+                # what Finalize writes of each train object (the shard step's exactly rounded float32 label sum)
+                manifest_objects.append({"key": f"{DATASET}train/{year}.data", "channel": "train", "bytes": len(body),
+                                         "records": len(y), "labelSum": math.fsum(y.astype(np.float32).tolist())})
+            s3.put_object(Bucket=BUCKET, Key=f"{DATASET}manifest.json",
+                          Body=json.dumps({"objects": manifest_objects}).encode())
             train_labels = np.concatenate(
                 [generate(60_000, seed=year)[1] for year in range(1979, 1979 + TRAIN_OBJECTS)]
             )

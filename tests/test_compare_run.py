@@ -23,11 +23,11 @@ from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from lambdas.compare import chart
+from lambdas.compare import chart, comparison
 from lambdas.compare import handler as compare_handler
 from lambdas.compare.comparison import CompareInputError, CompareRequest, run_comparison
 from lambdas.compare.scoring import RetryPolicy, ScoringError
-from lambdas.compare.testdata import DatasetError
+from lambdas.compare.testdata import DatasetError, sum_labels
 from lambdas.lambda_common import recordio
 from local.hosting import EndpointRegistry
 from local.linear_model import LinearModel
@@ -561,3 +561,39 @@ def test_a_test_prefix_of_several_objects_is_scored_as_one_test_set(
     with pytest.raises(DatasetError, match=f"no test objects under s3://{BUCKET}/{DATASET}test/"):
         run_comparison(CompareRequest.from_event(event(testData=f"s3://{BUCKET}/{DATASET}test/")),
                        **clients(server, RequestLog()), metrics_namespace=NAMESPACE)
+
+
+def test_the_training_mean_comes_from_the_manifest_when_it_describes_the_listed_objects(
+    dataset: dict[str, Any],
+) -> None:
+    """Finalize's manifest carries each object's label sum: the compare step reads one small object instead of
+    every train object, with the same exactly rounded mean; a manifest that does not describe exactly the listed
+    objects (missing, stale sizes, no sums) is not trusted and the objects are streamed."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    prefix = f"{DATASET}train/"
+    listed = comparison._objects_under(s3, BUCKET, prefix)
+    streamed = comparison.dataset_label_mean(s3, BUCKET, prefix, listed)
+    assert streamed[2] is False and streamed[1] == dataset["train_y"].size
+
+    def described(obj: dict[str, Any]) -> dict[str, Any]:
+        label_sum, records = sum_labels(s3.get_object(Bucket=BUCKET, Key=obj["key"])["Body"], obj["key"])
+        return {"key": obj["key"], "channel": "train", "bytes": obj["bytes"], "records": records,
+                "labelSum": label_sum}
+
+    objects = [described(obj) for obj in listed]
+
+    def with_manifest(train_objects: list[dict[str, Any]]) -> tuple[float, int, bool]:
+        validation = {"key": f"{DATASET}validation/1979.data", "channel": "validation", "bytes": 112, "records": 1,
+                      "labelSum": 1e9}
+        s3.put_object(Bucket=BUCKET, Key=f"{DATASET}manifest.json",
+                      Body=json.dumps({"objects": [*train_objects, validation]}).encode())
+        return comparison.dataset_label_mean(s3, BUCKET, prefix, listed)
+
+    assert with_manifest(objects) == (streamed[0], streamed[1], True)
+    shifted = [{**objects[0], "labelSum": objects[0]["labelSum"] + len(dataset["train_y"])}, *objects[1:]]
+    assert with_manifest(shifted)[0] == pytest.approx(streamed[0] + 1, rel=1e-12)  # the sums are what it uses
+    assert with_manifest(objects[1:]) == streamed  # an object the manifest does not name
+    assert with_manifest([{**objects[0], "bytes": objects[0]["bytes"] + 4}, *objects[1:]]) == streamed
+    assert with_manifest([{k: v for k, v in objects[0].items() if k != "labelSum"}, *objects[1:]]) == streamed
+    s3.put_object(Bucket=BUCKET, Key=f"{DATASET}manifest.json", Body=b"not json")
+    assert comparison.dataset_label_mean(s3, BUCKET, prefix, listed) == streamed

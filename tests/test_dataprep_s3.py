@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
+from lambdas.compare.testdata import sum_labels
 from lambdas.dataprep import handler
 from lambdas.dataprep.encoding import shuffled_order, split_point
 from lambdas.dataprep.errors import (
@@ -237,12 +238,16 @@ def test_handlers_prepare_the_bundled_sample_exactly_as_the_notebook_would(
                 assert read(s3, key) == sdk_bytes(expected[train[(part - offset) % 5 :: 5]]), key
             assert read(s3, stats["keys"][5]) == sdk_bytes(expected[list(order[cut:])])
         assert stats["bytesOut"] == sum(len(read(s3, key)) for key in stats["keys"])
+        # each object's label sum is exactly the (fsum) sum of the labels its records hold
+        assert stats["labelSums"] == {key: sum_labels(io.BytesIO(read(s3, key)), key)[0] for key in stats["keys"]}
 
     assert manifest["featureDim"] == 25 and manifest["eventCodes"] == codes
     assert manifest["format"] == "shardlab-dataset/2"
     assert manifest["channels"]["train"] == [key for year in range(1979, 1984) for key in train_parts(year)]
     assert manifest["channels"]["test"] == [f"{PREFIX}test/1984.data"]
     assert sum(o["records"] for o in manifest["objects"]) == sum(s["rowsKept"] for s in shards)
+    assert {o["key"]: o["labelSum"] for o in manifest["objects"]} == {
+        key: total for stats in shards for key, total in stats["labelSums"].items()}
     assert manifest["features"][:6] == [
         "NumArticles",
         "Actor1Geo_Lat",

@@ -171,6 +171,8 @@ def test_report_numbers_agree_with_a_direct_computation(completed_run: dict[str,
         reported = models[kind]["test"]
         assert reported["mse"] == pytest.approx(mse, rel=1e-4)
         assert reported["mae"] == pytest.approx(mae, rel=1e-4)
+    # the naive baseline's training mean came from the label sums Finalize wrote, not from reading the train data
+    assert completed_run["report"]["baseline"]["source"].endswith("(label sums from the dataset's manifest.json)")
 
 
 def test_served_aws_lets_another_process_read_the_run(template: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import struct
 import time
@@ -11,6 +12,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from lambdas.compare.chart import ChartData, PointSample, comparison_png
 from lambdas.compare.cost import cost_chart_lines, run_cost
@@ -35,7 +38,14 @@ from lambdas.compare.training import TrainingFigures, describe_training
 from lambdas.compare.transform_output import read_transform_scores
 from lambdas.lambda_common.contracts import CompareEvent
 from lambdas.lambda_common.sharding import host_loads
-from lambdas.lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, REPLICATED, SHARDED
+from lambdas.lambda_common.vocabulary import (
+    BRANCHES,
+    DATASET_MANIFEST,
+    DISTRIBUTION_TYPES,
+    REPLICATED,
+    SHARDED,
+    TRAIN_CHANNEL,
+)
 
 
 class CompareInputError(ValueError):
@@ -162,6 +172,49 @@ def train_label_mean(s3: Any, bucket: str, keys: list[str]) -> tuple[float, int]
     return math.fsum(sums) / rows, rows
 
 
+def manifest_label_mean(
+    s3: Any, bucket: str, train_prefix: str, listed: list[dict[str, Any]]
+) -> tuple[float, int] | None:
+    """(mean label, rows) from the dataset's manifest (Finalize writes it last, with the label sum the shard step
+    took of each object), or None when there is no manifest or it does not describe exactly the listed train
+    objects with their sizes and label sums (a dataset prepared before the sums, or objects changed since)."""
+    if not train_prefix.endswith(f"{TRAIN_CHANNEL}/"):
+        return None
+    key = train_prefix.removesuffix(f"{TRAIN_CHANNEL}/") + DATASET_MANIFEST
+    try:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, ValueError):
+        return None
+    objects = manifest.get("objects") if isinstance(manifest, dict) else None
+    if not isinstance(objects, list):
+        return None
+    train = {o.get("key"): o for o in objects if isinstance(o, dict) and o.get("channel") == TRAIN_CHANNEL}
+    if set(train) != {obj["key"] for obj in listed}:
+        return None
+    sums: list[float] = []
+    rows = 0
+    for obj in listed:
+        described = train[obj["key"]]
+        label_sum, records = described.get("labelSum"), described.get("records")
+        if (described.get("bytes") != obj["bytes"] or not isinstance(records, int)
+                or not isinstance(label_sum, int | float) or isinstance(label_sum, bool)):
+            return None
+        sums.append(float(label_sum))
+        rows += records
+    return (math.fsum(sums) / rows, rows) if rows else None
+
+
+def dataset_label_mean(
+    s3: Any, bucket: str, train_prefix: str, listed: list[dict[str, Any]]
+) -> tuple[float, int, bool]:
+    """(mean label, rows, from the manifest): the manifest's label sums when they describe the listed objects,
+    else by streaming every listed object (the same exactly rounded sums either way)."""
+    from_manifest = manifest_label_mean(s3, bucket, train_prefix, listed)
+    if from_manifest is not None:
+        return (*from_manifest, True)
+    return (*train_label_mean(s3, bucket, [obj["key"] for obj in listed]), False)
+
+
 CHART_NAME = "comparison.png"
 
 
@@ -213,7 +266,7 @@ class _Tally:
         self.samples = {branch: PointSample() for branch in BRANCHES}
         self.baseline_errors = ConstantPredictionErrors()
         self.given_mean = given_mean
-        self.train_mean: Future[tuple[float, int]] | None = None  # read in the background when not given
+        self.train_mean: Future[tuple[float, int, bool]] | None = None  # read in the background when not given
         self.hosts: Future[dict[str, Any]] | None = None  # the per-host table, also read in the background
         self.spreads: list[LabelSpread] = []
 
@@ -258,13 +311,17 @@ class _ScoringOptions:
     sleep: Callable[[float], None]
 
 
-def _baseline(request: CompareRequest, train_mean: Future[tuple[float, int]] | None, train_objects: int) -> _Baseline:
+def _baseline(
+    request: CompareRequest, train_mean: Future[tuple[float, int, bool]] | None, train_objects: int
+) -> _Baseline:
     if request.train_label_mean is not None:
         return _Baseline(request.train_label_mean, "the event's trainLabelMean", None)
     if train_mean is None:
         raise AssertionError("unreachable: without trainLabelMean the train objects are listed (at least one)")
-    mean, train_rows = train_mean.result()  # raises what reading the training labels raised
+    mean, train_rows, from_manifest = train_mean.result()  # raises what reading the training labels raised
     source = f"{train_rows} training rows in {train_objects} objects under {request.train_data}"
+    if from_manifest:
+        source += f" (label sums from the dataset's {DATASET_MANIFEST})"
     return _Baseline(mean, source, train_rows)
 
 
@@ -285,7 +342,7 @@ def _score_both_endpoints(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-labels") as background:
         # The training labels are read while the endpoints work on the first batches.
         if train_keys:
-            tally.train_mean = background.submit(train_label_mean, s3, train_bucket, train_keys)
+            tally.train_mean = background.submit(dataset_label_mean, s3, train_bucket, train_prefix, listed)
         if instance_count > 0:
             tally.hosts = background.submit(train_host_loads, s3, request.train_data, instance_count, listed)
         if request.transform_outputs is not None:  # scored by batch transform: read the jobs' outputs

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from lambdas.dataprep.errors import (
 from lambdas.dataprep.gdelt import (
     LABEL,
     NUMERIC_FEATURES,
+    VALUES_PER_ROW,
     KeptRows,
     ScanStats,
     event_code_sort_key,
@@ -50,6 +52,7 @@ from lambdas.lambda_common.contracts import FinalizeEvent, ProfileEvent, Profile
 from lambdas.lambda_common.gdelt_sources import group_count, group_keys
 from lambdas.lambda_common.sharding import deal_round_robin, host_loads, part_offset, train_part_key
 from lambdas.lambda_common.vocabulary import (
+    DATASET_MANIFEST,
     JSON,
     RECORDIO_PROTOBUF,
     SHARDED_BY_S3_KEY,
@@ -58,7 +61,7 @@ from lambdas.lambda_common.vocabulary import (
     VALIDATION_CHANNEL,
 )
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = DATASET_MANIFEST
 STATISTICS_FOLDER = "shards/"  # <datasetPrefix>shards/<year>-<group:02d>.json: one shard's statistics and keys
 MANIFEST_FORMAT = "shardlab-dataset/2"  # /2: train channel in parts, per-host loads
 # A train year's rows go to the train and validation channels, the test year's to the test folder.
@@ -237,6 +240,10 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
     outputs = _plan_outputs(request, len(kept), where)
     encoder = OneHotRecordEncoder(len(request.event_codes))
     written, bytes_out = _write_outputs(s3, request.bucket, outputs, kept=kept, encoder=encoder, part_size=part_size)
+    # Each object's label sum (of the float32 labels it holds, exactly rounded), so the compare step takes the
+    # naive baseline's training mean from the manifest instead of reading every train object again.
+    labels = memoryview(kept.values)[len(NUMERIC_FEATURES) :: VALUES_PER_ROW]  # a strided view: no copy
+    label_sums = {key: math.fsum(map(labels.__getitem__, rows)) for key, rows in outputs}
     statistics = {
         "year": request.year,
         "group": request.group,
@@ -249,6 +256,7 @@ def shard_year(s3: S3Client, event: Mapping[str, Any], *, part_size: int = DEFAU
         "bytesIn": stats.bytes_read,
         "bytesOut": bytes_out,
         "keys": written,
+        "labelSums": label_sums,
         "featureDim": encoder.feature_dim,
     }
     key = statistics_key(request.dataset_prefix, request.year, request.group)
@@ -332,9 +340,12 @@ def _read_statistics(s3: S3Client, bucket: str, dataset_prefix: str, year: int, 
     return statistics
 
 
-def _channel_keys(shards: list[dict[str, Any]], dataset_prefix: str, feature_dim: int) -> list[tuple[str, str, Any]]:
-    """(key, channel, year) of every object the shard statistics name; all checked before the listing."""
-    channel_keys: list[tuple[str, str, Any]] = []
+def _channel_keys(
+    shards: list[dict[str, Any]], dataset_prefix: str, feature_dim: int
+) -> list[tuple[str, str, Any, float | None]]:
+    """(key, channel, year, label sum) of every object the shard statistics name; all checked before the listing.
+    The label sum is None in statistics written before the shard step summed labels."""
+    channel_keys: list[tuple[str, str, Any, float | None]] = []
     for shard in shards:
         year = shard.get("year")
         if shard.get("featureDim") != feature_dim:
@@ -345,7 +356,8 @@ def _channel_keys(shards: list[dict[str, Any]], dataset_prefix: str, feature_dim
             channel = key[len(dataset_prefix) :].split("/", 1)[0] if key.startswith(dataset_prefix) else ""
             if channel not in CHANNELS:
                 raise DataPreparationError(f"shard key {key!r} is not a channel object under {dataset_prefix!r}")
-            channel_keys.append((key, channel, year))
+            label_sum = (shard.get("labelSums") or {}).get(key)
+            channel_keys.append((key, channel, year, label_sum if isinstance(label_sum, int | float) else None))
     return channel_keys
 
 
@@ -369,11 +381,11 @@ def _listed_sizes(s3: S3Client, bucket: str, dataset_prefix: str) -> dict[str, i
 
 
 def _checked_objects(
-    sizes: Mapping[str, int], bucket: str, channel_keys: list[tuple[str, str, Any]], record_size: int
+    sizes: Mapping[str, int], bucket: str, channel_keys: list[tuple[str, str, Any, float | None]], record_size: int
 ) -> list[dict[str, Any]]:
-    """Each object's size and records: it must be listed and hold whole records."""
+    """Each object's size, records and label sum: it must be listed and hold whole records."""
     objects: list[dict[str, Any]] = []
-    for key, channel, year in channel_keys:
+    for key, channel, year, label_sum in channel_keys:
         size = sizes.get(key)
         if size is None:
             raise DataPreparationError(
@@ -384,7 +396,8 @@ def _checked_objects(
             raise DataPreparationError(
                 f"s3://{bucket}/{key} is {size} bytes, not a whole number of {record_size}-byte records"
             )
-        objects.append({"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size})
+        objects.append({"key": key, "channel": channel, "year": year, "bytes": size, "records": size // record_size,
+                        **({"labelSum": label_sum} if label_sum is not None else {})})
     return objects
 
 
@@ -435,7 +448,7 @@ def finalize_dataset(s3: S3Client, event: Mapping[str, Any]) -> dict[str, Any]:
     record_size = OneHotRecordEncoder(len(codes)).record_size
     shards = [_read_statistics(s3, bucket, dataset_prefix, year, group) for year, group in groups]
     channel_keys = _channel_keys(shards, dataset_prefix, feature_dim_for(len(codes)))
-    train_count = sum(channel == TRAIN_CHANNEL for _key, channel, _year in channel_keys)
+    train_count = sum(channel == TRAIN_CHANNEL for _key, channel, _year, _sum in channel_keys)
     if train_count < instance_count:
         raise InvalidEventError(
             f"{train_count} train objects cannot feed instanceCount={instance_count} {SHARDED_BY_S3_KEY} hosts"
