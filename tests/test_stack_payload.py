@@ -228,14 +228,22 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
+# The extreme inputs, in three parts that run side by side under pytest-xdist: the most Map items (every period
+# shape) with instanceCount 100 and 1, its cached dataset's failure path; all yearly files; the largest sweep.
+CASES = ("most map items", "yearly files", "largest sweep")
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
 def test_every_valid_input_stays_well_under_the_payload_limit(
-    template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch, environment: None
+    case: str, template: dict[str, Any], definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    environment: None,
 ) -> None:
     sizes: list[int] = []
     worst: dict[str, int] = {}
     with payload_limit.observed(sizes.append):
-        for index, (train_years, test_year) in enumerate(extreme_years()):
+        if case != "largest sweep":
+            train_years, test_year = list(extreme_years())[CASES.index(case)]
             for instance_count in (MAX_INSTANCE_COUNT, 1):
                 s3 = MemoryS3()
                 execution_input = extreme_input(train_years, test_year, instance_count)
@@ -245,7 +253,7 @@ def test_every_valid_input_stays_well_under_the_payload_limit(
                 assert first["status"] == "SUCCEEDED", (label, first.get("error"), first.get("cause", "")[:300])
                 worst[label] = max(sizes)
                 sizes.clear()
-                if index or instance_count != MAX_INSTANCE_COUNT:
+                if case != "most map items" or instance_count != MAX_INSTANCE_COUNT:
                     continue
                 # The same data parameters: the cached dataset's path, then the failure path with the longest
                 # cause (the most Map items and instances: the largest config and dataset of all).
@@ -255,23 +263,25 @@ def test_every_valid_input_stays_well_under_the_payload_limit(
                                                               again.get("cause", "")[:300])
                 worst[f"{label}, cached, failed"] = max(sizes)
                 sizes.clear()
-        # The largest sweep on the most Map items: every point's iteration, the sweep report, the clean-up of
-        # every point; then a point failing with the longest cause.
-        train_years, test_year = next(extreme_years())
-        s3 = MemoryS3()
-        sweep_input = {**extreme_input(train_years, test_year, 1), "sweep": LARGEST_SWEEP}
-        del sweep_input["instanceCount"]
-        label = f"{len(train_years) + 1} years, sweep of {MAX_SWEEP_POINTS} points"
-        first = run(template, definition, Pipeline(s3), execution_input=sweep_input, monkeypatch=monkeypatch,
-                    name="sweep")
-        assert first["status"] == "SUCCEEDED", (label, first.get("error"), first.get("cause", "")[:300])
-        assert first["trainingJobs"] == 2 * MAX_SWEEP_POINTS, first["trainingJobs"]  # every point trained
-        worst[label] = max(sizes)
-        sizes.clear()
-        failed = run(template, definition, Pipeline(s3, compare_error="e" * MAX_CAUSE), execution_input=sweep_input,
-                     monkeypatch=monkeypatch, name="sweepfail")
-        assert failed["error"] == "SweepFailed", (label, failed.get("error"), failed.get("cause", "")[:300])
-        worst[f"{label}, cached, failed"] = max(sizes)
-        sizes.clear()
+        else:
+            # The largest sweep on the most Map items: every point's iteration, the sweep report, the clean-up
+            # of every point; then a point failing with the longest cause.
+            train_years, test_year = next(extreme_years())
+            s3 = MemoryS3()
+            sweep_input = {**extreme_input(train_years, test_year, 1), "sweep": LARGEST_SWEEP}
+            del sweep_input["instanceCount"]
+            label = f"{len(train_years) + 1} years, sweep of {MAX_SWEEP_POINTS} points"
+            first = run(template, definition, Pipeline(s3), execution_input=sweep_input, monkeypatch=monkeypatch,
+                        name="sweep")
+            assert first["status"] == "SUCCEEDED", (label, first.get("error"), first.get("cause", "")[:300])
+            assert first["trainingJobs"] == 2 * MAX_SWEEP_POINTS, first["trainingJobs"]  # every point trained
+            worst[label] = max(sizes)
+            sizes.clear()
+            # Every point at once (the clean-up's output names every point's jobs: the largest failure path).
+            failed = run(template, definition, Pipeline(s3, compare_error="e" * MAX_CAUSE),
+                         execution_input=sweep_input, monkeypatch=monkeypatch, name="sweepfail")
+            assert failed["error"] == "SweepFailed", (label, failed.get("error"), failed.get("cause", "")[:300])
+            worst[f"{label}, cached, failed"] = max(sizes)
+            sizes.clear()
     print(worst)  # the figures (pytest -s)
     assert max(worst.values()) <= payload_limit.PAYLOAD_LIMIT_BYTES * HEADROOM, worst
