@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,21 +29,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from results import TARGETS, check, figure, load_average, record  # noqa: E402
+from results import TARGETS, check, figure, load_average, record, run_local  # noqa: E402
 
 from lambdas.lambda_common.vocabulary import BRANCHES, REPLICATED, SHARDED, SHARDED_BY_S3_KEY  # noqa: E402
 
 
 def run(scale: str, out: Path) -> tuple[float, dict[str, Any]]:
     """Wall seconds of one ``python -m local run --scale <scale>`` and its report.json."""
-    command = [sys.executable, "-m", "local", "run", "--scale", scale, "--out", str(out), "--name", f"bench-{scale}"]
-    started = time.perf_counter()
-    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if finished.returncode != 0:
-        print(finished.stdout[-4000:], finished.stderr[-4000:], sep="\n")
-        raise SystemExit(f"python -m local run --scale {scale} failed with exit code {finished.returncode}")
-    return seconds, json.loads((out / f"bench-{scale}" / "report.json").read_text())
+    seconds, folder = run_local(ROOT, out, f"bench-{scale}", "--scale", scale)
+    return seconds, json.loads((folder / "report.json").read_text())
 
 
 def describe(name: str, seconds: float, report: dict[str, Any]) -> None:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,23 +32,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from results import TARGETS, check, figure, load_average, record  # noqa: E402
+from results import TARGETS, check, figure, load_average, record, run_local  # noqa: E402
 
 SCALE = "0.2"
 
 
 def run(kind: str, out: Path, round_number: int) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """Wall seconds of one ``python -m local run``, its report.json and its execution output."""
-    name = f"bench-{kind}-{round_number}-{int(time.time())}"
-    command = [sys.executable, "-m", "local", "run", "--scale", SCALE, "--out", str(out), "--name", name,
-               *(["--sweep"] if kind == "sweep" else [])]
-    started = time.perf_counter()
-    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if finished.returncode != 0:
-        print(finished.stdout[-4000:], finished.stderr[-4000:], sep="\n")
-        raise SystemExit(f"python -m local run ({kind}) failed with exit code {finished.returncode}")
-    folder = out / name
+    seconds, folder = run_local(ROOT, out, f"bench-{kind}-{round_number}-{int(time.time())}", "--scale", SCALE,
+                                *(["--sweep"] if kind == "sweep" else []))
     return (seconds, json.loads((folder / "report.json").read_text()),
             json.loads((folder / "execution-output.json").read_text()))
 

@@ -17,6 +17,8 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +97,19 @@ def check(figures: Sequence[dict[str, Any]]) -> int:
             print("UNDER TARGET " + line)
             missed = 1
     return missed
+
+
+def run_local(root: Path, out: Path, name: str, *arguments: str) -> tuple[float, Path]:
+    """Wall seconds of one ``python -m local run`` as its own process (as a user runs it) and its output folder;
+    a failed run prints the end of its output and exits."""
+    command = [sys.executable, "-m", "local", "run", "--out", str(out), "--name", name, *arguments]
+    started = time.perf_counter()
+    finished = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        print(finished.stdout[-4000:], finished.stderr[-4000:], sep="\n")
+        raise SystemExit(f"python -m local run {' '.join(arguments)} failed with exit code {finished.returncode}")
+    return seconds, out / name
 
 
 def load_average() -> float:

@@ -74,11 +74,13 @@ def comparison_figures(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _number(value: Any, digits: int = 4) -> str:
+def number_cell(value: Any, digits: int = 4, *, thousands: bool = False) -> str:
+    """A report table's cell: n/a for null, an integer as it is (or with thousands separators), else `digits`
+    significant digits."""
     if value is None:
         return "n/a"
     if isinstance(value, int):
-        return str(value)
+        return f"{value:,}" if thousands else str(value)
     return f"{value:.{digits}g}"
 
 
@@ -101,7 +103,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("test median absolute error", "medianAbsoluteError"),
         ("test R²", "r2"),
     ):
-        cells = [_number(models[branch]["test"][metric]) for branch in BRANCHES] + [_number(baseline[metric])]
+        cells = [number_cell(models[branch]["test"][metric]) for branch in BRANCHES] + [number_cell(baseline[metric])]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for label, figure in (
         ("training time (s)", "trainingTimeInSeconds"),
@@ -109,7 +111,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ("billable instance-seconds", "billableInstanceSeconds"),
         ("instances", "instanceCount"),
     ):
-        cells = [_number(models[branch]["training"][figure]) for branch in BRANCHES]
+        cells = [number_cell(models[branch]["training"][figure]) for branch in BRANCHES]
         lines.append(f"| {label} | " + " | ".join(cells) + " | |")
     instance_types = " | ".join(models[branch]["training"]["instanceType"] for branch in BRANCHES)
     lines.append(f"| instance type | {instance_types} | |")
@@ -117,14 +119,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     test = report["testData"]
     lines += [
         "",
-        f"- Speed-up of sharded over replicated training: {_number(comparison['trainingSpeedUp'], 3)}x; "
-        f"sharded billable instance-seconds are {_number(comparison['billableInstanceSecondsRatio'], 3)}x "
+        f"- Speed-up of sharded over replicated training: {number_cell(comparison['trainingSpeedUp'], 3)}x; "
+        f"sharded billable instance-seconds are {number_cell(comparison['billableInstanceSecondsRatio'], 3)}x "
         "the replicated ones.",
         (f"- Test set: `{test['uri']}`, {test['rows']} rows scored by a batch transform job per model, "
          f"{test['batches']} output objects each ({JSONLINES})." if test.get("scoring") == "transform" else
          f"- Test set: `{test['uri']}`, {test['rows']} rows scored on both endpoints in {test['batches']} "
          f"requests each ({CSV}, largest {test['largestRequestBytes']} bytes)."),
-        f"- Naive baseline: predict the training label mean {_number(report['baseline']['prediction'], 6)} "
+        f"- Naive baseline: predict the training label mean {number_cell(report['baseline']['prediction'], 6)} "
         f"(from {report['baseline']['source']}).",
         "",
         "Final metrics reported by the training jobs:",
@@ -133,7 +135,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines[-2:-2] = _host_lines(report.get("hosts"))
     for branch in BRANCHES:
         final = models[branch]["training"]["finalMetrics"]
-        shown = ", ".join(f"`{name}` {_number(value, 6)}" for name, value in sorted(final.items())) or "none"
+        shown = ", ".join(f"`{name}` {number_cell(value, 6)}" for name, value in sorted(final.items())) or "none"
         lines.append(f"- {models[branch]['distributionType']} (`{models[branch]['trainingJobName']}`): {shown}")
     lines += ["", *cost_markdown(report.get("cost"))]
     return "\n".join(lines).rstrip("\n") + "\n"

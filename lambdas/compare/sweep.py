@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.compare.report import MARKDOWN, REPORT_FORMAT
+from lambdas.compare.report import MARKDOWN, REPORT_FORMAT, number_cell
 from lambdas.compare.sweep_chart import SweepChartData, sweep_png
 from lambdas.lambda_common.contracts import SweepRecommended, SweepReportEvent, SweepReportResult
 from lambdas.lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, JSON, REPLICATED
@@ -339,11 +339,7 @@ def chart_data(report: Mapping[str, Any]) -> SweepChartData:
 
 
 def _cell(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}"
+    return number_cell(value, digits, thousands=True)
 
 
 def render_sweep_markdown(report: Mapping[str, Any]) -> str:
