@@ -145,6 +145,9 @@ def test_every_lambda_task_sends_exactly_its_event_keys() -> None:
         "Profile base year": contracts.ProfileEvent, "Shard one year": ShardEvent,
         "Finalize dataset": contracts.FinalizeEvent, "Compare endpoints": contracts.CompareEvent,
         "Delete endpoints and models": contracts.CleanupEvent, "Clean up after failure": contracts.CleanupEvent,
+        "Compare transform outputs": contracts.CompareEvent,
+        "Compare transform outputs at sweep point": contracts.CompareEvent,
+        "Report sweep": contracts.SweepReportEvent,
     }
     for name, event in expected.items():
         sent = [key.removesuffix(".$") for key in payloads[name]]

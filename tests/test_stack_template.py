@@ -12,6 +12,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from lambdas.lambda_common.contracts import EVENTS
 from lambdas.workflow_input.schema import DEFAULTS
 from local.template import Assembly, lambda_functions
 from stacks.notebook import notebook_instance_name
@@ -54,11 +55,9 @@ def test_python_lambdas_have_the_contract_handlers_runtime_arch_and_destroyable_
     template: dict[str, Any], assertions: Template
 ) -> None:
     functions = lambda_functions(template)
-    assert sorted(f["handler"] for f in functions.values()) == sorted([
-        "lambdas.workflow_input.handler.handler", "lambdas.dataprep.handler.profile", "lambdas.dataprep.handler.shard",
-        "lambdas.dataprep.handler.finalize", "lambdas.compare.handler.handler", "lambdas.compare.handler.sweep_report",
-        "lambdas.cleanup.handler.run_cleanup",
-        "lambdas.cleanup.handler.on_event", "lambdas.cleanup.handler.is_complete", "lambdas.preflight.handler.handler"])
+    # one function per typed event's handler, plus the clean-up guard's two (CloudFormation's events, not ours)
+    guard = {"lambdas.cleanup.handler.on_event", "lambdas.cleanup.handler.is_complete"}
+    assert sorted(f["handler"] for f in functions.values()) == sorted({event.handler for event in EVENTS} | guard)
     for lid in functions:
         properties = template["Resources"][lid]["Properties"]
         assert properties["Runtime"] == "python3.14" and properties["Architectures"] == ["arm64"], lid

@@ -411,7 +411,7 @@ class CleanupEvent(Event):
 
 
 EVENTS: tuple[type[Event], ...] = (ValidateInputEvent, QuotaCheckEvent, ProfileEvent, ShardEvent, FinalizeEvent,
-                                   CompareEvent, CleanupEvent)
+                                   CompareEvent, SweepReportEvent, CleanupEvent)
 
 
 # --- the results the stacks read --------------------------------------------------------------------------
