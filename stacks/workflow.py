@@ -54,8 +54,9 @@ CLEANUP_RETRY_ATTEMPTS = 70
 VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 # State names are unique in a state machine: a sweep point's copies of the single run's states end in this.
 SWEEP_POINT = " at sweep point"
-# The pre-flight's `report.sweep.concurrency`: how many points the quotas let run at once.
-SWEEP_CONCURRENCY_PATH = "$.quotaCheck.report.sweep.concurrency"
+# The pre-flight's `report.sweep`, and in it how many points the quotas let run at once.
+PREFLIGHT_SWEEP_PATH = "$.quotaCheck.report.sweep"
+SWEEP_CONCURRENCY_PATH = f"{PREFLIGHT_SWEEP_PATH}.concurrency"
 
 # What a stage that may leave SageMaker resources behind catches with: `on_failure("Training")` is the
 # state that records the stage, cleans up and fails.
@@ -360,7 +361,7 @@ class Pipeline(Construct):
         )
 
     def _compare(self, name: str, on_failure: OnFailure | None, scoring: dict[str, Any], *,
-                 parameters: str = CONFIG, cost_projection: bool = True,
+                 parameters: str | None = None, cost_projection: bool = True,
                  point: str | None = None) -> tasks.LambdaInvoke:
         """The compare Lambda; `on_failure` None inside a Map iteration (only the Map may catch there), and no
         cost projection at a sweep point (the pre-flight's is the whole grid's)."""
@@ -377,7 +378,7 @@ class Pipeline(Construct):
                     # every test object (one per source group of the test year), in key order
                     test_data=J.format("s3://{}/{}test/", _config("bucket"), _config("datasetPrefix")),
                     train_data=J.format("s3://{}/{}train/", _config("bucket"), _config("datasetPrefix")),
-                    parameters=J.object_at(parameters) if parameters == CONFIG else parameters,
+                    parameters=parameters or J.object_at(CONFIG),
                     **({"cost_projection": J.object_at("$.quotaCheck.report.costProjection")}
                        if cost_projection else {}),
                     **({"point": J.string_at(point)} if point is not None else {}),
@@ -449,7 +450,7 @@ class Pipeline(Construct):
             lambda_function=self._functions.sweep_report,
             payload=sfn.TaskInput.from_object(lambda_payload(
                 SweepReportEvent,
-                concurrency=J.object_at(SWEEP_CONCURRENCY_PATH.rsplit(".", 1)[0]),
+                concurrency=J.object_at(PREFLIGHT_SWEEP_PATH),
                 cost_projection=J.object_at("$.quotaCheck.report.costProjection"),
             )),
             # where a single run's comparison goes: `Done` outputs it

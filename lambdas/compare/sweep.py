@@ -30,7 +30,7 @@ from typing import Any
 from lambdas.compare.report import MARKDOWN, REPORT_FORMAT, number_cell
 from lambdas.compare.sweep_chart import SweepChartData, sweep_png
 from lambdas.lambda_common.contracts import SweepRecommended, SweepReportEvent, SweepReportResult
-from lambdas.lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, JSON, REPLICATED
+from lambdas.lambda_common.vocabulary import BRANCHES, DISTRIBUTION_TYPES, JSON, REPLICATED, SWEPT_HYPERPARAMETERS
 
 SWEEP_REPORT_FORMAT = "shardlab-sweep-report/1"
 SWEEP_KIND = "sweep"
@@ -45,8 +45,6 @@ SIMULATED_NOTE = (
     "Training times are the simulated cluster's (local mode: ClusterModel in local/linear_learner/cluster_time.py), "
     "computed from the rows and bytes each host received; this machine's speed does not enter."
 )
-# The hyperparameters a sweep may vary, in the grid's order (instanceCount is outermost).
-SWEPT_HYPERPARAMETERS = ("epochs", "mini_batch_size")
 
 
 class SweepReportError(ValueError):

@@ -113,31 +113,6 @@ def non_empty_names(key: str, value: dict[str, Any]) -> dict[str, str]:
     return dict(value)
 
 
-def sweep_points(key: str, value: dict[str, Any]) -> dict[str, Any]:
-    """The run config's `sweep` (not null): a `grid` object and 1 or more `points`, each with a unique `point` id,
-    its `instanceCount`, its swept `hyperParameters` (strings) and a `config` with its own `runPrefix`."""
-    points = value.get("points")
-    if not isinstance(value.get("grid"), dict) or not isinstance(points, list) or not points:
-        raise ValueError(f"{key} must be an object with a grid and a non-empty list of points")
-    seen: set[str] = set()
-    for index, point in enumerate(points):
-        where = f"{key}.points[{index}]"
-        if not isinstance(point, dict) or not isinstance(point.get("point"), str) or not point["point"]:
-            raise ValueError(f"{where} must be an object with a non-empty point id")
-        if point["point"] in seen:
-            raise ValueError(f"{where}: point id {point['point']!r} is given twice")
-        seen.add(point["point"])
-        _check_type(f"{where}.instanceCount", point.get("instanceCount"), int)
-        hyperparameters = point.get("hyperParameters")
-        if not isinstance(hyperparameters, dict) or not all(isinstance(v, str) for v in hyperparameters.values()):
-            raise ValueError(f"{where}.hyperParameters must be an object of strings, got {hyperparameters!r}")
-        config = point.get("config")
-        if not isinstance(config, dict):
-            raise ValueError(f"{where}.config must be an object, got {config!r}")
-        key_prefix(f"{where}.config.runPrefix", _check_type(f"{where}.config.runPrefix", config.get("runPrefix"), str))
-    return value
-
-
 def sweep_concurrency(key: str, value: dict[str, Any]) -> dict[str, Any]:
     """The pre-flight's `report.sweep`: at least `points` and `concurrency`, integers of at least 1."""
     for name in ("points", "concurrency"):
@@ -386,7 +361,7 @@ class SweepReportEvent(Event):
     bucket: str = from_config()
     run_prefix: str = from_config(key_prefix)
     run_id: str = from_config()
-    sweep: dict[str, Any] = from_config(sweep_points)
+    sweep: dict[str, Any] = from_config()  # checked by the input schema's sweep row (config_validate)
     # the pre-flight's report.sweep: {points, concurrency, limitedBy, note}
     concurrency: dict[str, Any] = given(sweep_concurrency)
     cost_projection: dict[str, Any] | None = given(default=None)  # the pre-flight's worst case of the whole grid

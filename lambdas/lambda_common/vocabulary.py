@@ -28,6 +28,8 @@ TRAIN_CHANNEL = "train"
 VALIDATION_CHANNEL = "validation"
 # The test year's folder beside the channels' (no training job reads it: the compare step scores it).
 TEST_CHANNEL = "test"
+# The hyperparameters a sweep may vary, in the grid's order after instanceCount.
+SWEPT_HYPERPARAMETERS = ("epochs", "mini_batch_size")
 # A dataset's manifest, written last beside its channel folders (the compare step reads its label sums).
 DATASET_MANIFEST = "manifest.json"
 # The validation channel is never sharded: every host scores the whole validation set.

@@ -100,17 +100,16 @@ def sweep_worst_case(config: Mapping[str, Any], sheet: PriceSheet) -> tuple[dict
     """Training and scoring summed over every sweep point, and each point's worst case."""
     points = config["sweep"]["points"]
     counts = [int(point["instanceCount"]) for point in points]
+    one_transform = _transform_term(config, sheet)  # every point scores the same test year the same way
     shares = []
-    training_usd = scoring_usd = 0.0
+    training_usd = 0.0
     for point in points:
         training = training_worst_case({**config, "instanceCount": point["instanceCount"]}, sheet)
-        scoring = _transform_term(config, sheet)
         training_usd += training["usd"]
-        scoring_usd += scoring["usd"]
-        shares.append({"point": point["point"], "worstCaseUsd": round(training["usd"] + scoring["usd"], 4)})
+        shares.append({"point": point["point"], "worstCaseUsd": round(training["usd"] + one_transform["usd"], 4)})
+    scoring_usd = len(points) * one_transform["usd"]
     seconds, key = training_seconds_bound(config)
     train_price = sheet.price(TRAINING, config["trainingInstanceType"])
-    one_transform = _transform_term(config, sheet)
     swept = "sweep.instanceCount" if "instanceCount" in config["sweep"]["grid"] else "instanceCount"
     training_term = {
         "usd": training_usd,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.lambda_common.vocabulary import SWEPT_HYPERPARAMETERS
 from lambdas.workflow_input.validators import (
     HYPERPARAMETERS,
     InvalidExecutionInputError,
@@ -25,7 +26,6 @@ from lambdas.workflow_input.validators import (
 )
 
 MAX_SWEEP_POINTS = 24
-SWEPT_HYPERPARAMETERS = ("epochs", "mini_batch_size")  # product order after instanceCount
 SWEEP_KEYS = ("instanceCount", "hyperParameters")
 # Linear Learner takes both as positive integers; a sweep's values are bounded so every point's payload stays small.
 MAX_SWEPT_VALUE_DIGITS = 6
@@ -186,8 +186,12 @@ def config_validator(grid: Validator, instance_count: Validator, branches: tuple
         listed = value["points"]
         if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_SWEEP_POINTS:
             raise _fail(f"{field}.points must be a list of 1 to {MAX_SWEEP_POINTS} points")
+        seen: set[str] = set()
         for i, point in enumerate(listed):
             _check_point(f"{field}.points[{i}]", point, instance_count, branches, context)
+            if point["point"] in seen:
+                raise _fail(f"{field}.points[{i}]: point id {point['point']!r} is given twice")
+            seen.add(point["point"])
         return value
 
     return Validator(check, "null or the expanded sweep")
@@ -210,5 +214,6 @@ def _check_point(field: str, point: object, instance_count: Validator, branches:
     if (set(config) != {"instanceCount", "names", "runPrefix"} or config["instanceCount"] != point["instanceCount"]
             or not isinstance(names, dict) or set(names) != set(branches)
             or not all(isinstance(name, str) and name for name in names.values())
-            or not isinstance(config["runPrefix"], str) or not config["runPrefix"].endswith("/")):
+            or not isinstance(config["runPrefix"], str) or not config["runPrefix"].endswith("/")
+            or config["runPrefix"].startswith("/")):
         raise _fail(f"{field}.config must be {{instanceCount, names: {{{', '.join(branches)}}}, runPrefix}}")
